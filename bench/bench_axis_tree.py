@@ -39,7 +39,7 @@ class AxisTree:
     timeout = 300
 
     def setup(self, n, p, dtype):
-        from kernels import axis_routing
+        from kernels.executors.tree import axis as axis_routing
 
         self.ds, _ = _data(n, p)
         self.m, self.Xq = _built(n, p, dtype)

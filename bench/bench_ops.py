@@ -1,7 +1,7 @@
 """Tracked quantities: operations per input, energy proxy (model), exactness, active weights."""
 
-from kernels import energy
-from kernels.verify import executor_record
+from kernels.harness import energy
+from kernels.theory.verify import executor_record
 
 from .common import CONSTRUCTIONS, EXECUTORS, N, P, executor, memorizer
 
@@ -28,13 +28,14 @@ class Counts:
     track_ops_max.unit = "ops"
 
     def track_energy_proxy(self, *_):
-        """Energy per input, the Horowitz 45 nm *model* (kernels.energy), not a measurement."""
+        """Energy per input, the Horowitz 45 nm *model* (kernels.harness.energy), not a
+        measurement."""
         return self.proxy["total_pj"]
 
     track_energy_proxy.unit = "pJ"
 
     def track_exact(self, *_):
-        """1 if every memorized point is recalled exactly (kernels.verify's rule), else 0."""
+        """1 if every memorized point is recalled exactly (kernels.theory.verify's rule), else 0."""
         return 1.0 if self.rec["exact"] else 0.0
 
     track_exact.unit = "exact"

@@ -1,4 +1,4 @@
-"""Dense vs active on seeded random sparse ReLU networks (kernels.random_networks)."""
+"""Dense vs active on seeded random sparse ReLU networks (kernels.harness.workloads)."""
 
 import time
 

@@ -17,13 +17,13 @@ import functools
 import numpy as np
 
 from kernels import constructions
-from kernels.measure import RANDOM, Skip, build_random, prepare
-from kernels.network import EXECUTOR_MODULES
+from kernels.harness.cell import RANDOM, Skip, build_random, prepare
+from kernels.model.memorizer import EXECUTORS
 
 SEED = 0
 MAX_BYTES = 1 << 30
 CONSTRUCTIONS = tuple(constructions.names())
-EXECUTORS = tuple(EXECUTOR_MODULES)
+EXECUTORS = tuple(EXECUTORS)
 N = (256, 2048)
 P = (4, 16)
 SPARSITY = (0.0, 0.5, 0.9, 0.99)
@@ -55,7 +55,7 @@ def dataset(name: str, n: int, p: int):
 
 @functools.lru_cache(maxsize=8)
 def random_memorizer(n: int, p: int, sparsity: float, dtype: str = "float64"):
-    """A seeded random sparse ReLU network (kernels.random_networks) over n Gaussian inputs."""
+    """A seeded random sparse ReLU network (kernels.harness.workloads) over n Gaussian inputs."""
     try:
         return build_random({"n": n, "p": p, "r": 1, "sparsity": sparsity, "seed": SEED,
                              "dtype": dtype})

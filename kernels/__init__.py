@@ -7,11 +7,12 @@ Import name ``kernels``; distribution and command ``memcap``.
 >>> m.predict(X, executor="dense")                      # doctest: +SKIP
 """
 
-from . import constructions
-from .constructions import build
-from .data import Dataset, generate, load_npz, validate
-from .network import ConditionalNetwork, Memorizer, Network
-from .verify import verify
+from kernels import constructions
+from kernels.constructions import build
+from kernels.data import Dataset, generate, load_npz, validate
+from kernels.model.memorizer import Memorizer
+from kernels.model.network import ConditionalNetwork, Network
+from kernels.theory.verify import verify
 
 __all__ = ["build", "constructions", "generate", "load_npz", "validate", "verify", "Dataset",
            "Memorizer", "Network", "ConditionalNetwork"]

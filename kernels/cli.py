@@ -9,9 +9,10 @@ import sys
 
 import numpy as np
 
-from . import constructions
-from .data import KINDS, generate, load_npz
-from .network import DTYPES, EXECUTOR_MODULES
+from kernels import constructions
+from kernels.data import KINDS, generate, load_npz
+from kernels.model.memorizer import EXECUTORS
+from kernels.model.network import DTYPES
 
 EXIT_USAGE = 2
 
@@ -99,7 +100,7 @@ def _fmt_verify(rec: dict) -> str:
 
 
 def cmd_verify(args) -> int:
-    from .verify import verify
+    from kernels.theory.verify import verify
 
     X, D = _load_data(args)
     m = constructions.build(args.name, X, D, seed=args.seed, dtype=args.dtype,
@@ -141,37 +142,32 @@ def _json_default(o):
 
 
 def cmd_report(args) -> int:
-    from .report import main as report_main
+    from kernels.report.html import main as report_main
 
     return report_main(args)
 
 
 def cmd_sweep(args) -> int:
-    from .sweep import main as sweep_main
+    from kernels.harness.sweep import main as sweep_main
 
     return sweep_main(args)
 
 
 def cmd_compare(args) -> int:
-    from .compare import main as compare_main
+    from kernels.harness.peers import main as compare_main
 
     return compare_main(args)
 
 
-def make_parser() -> argparse.ArgumentParser:
-    ap = _Parser(prog="memcap",
-                 description="Build networks that provably memorize n points, execute them "
-                             "densely, by active-weight traversal and by tree routing, and measure "
-                             "exactness, operations, time and energy.")
-    sub = ap.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    sub.required = True
-
+def _add_list(sub) -> None:
     p = sub.add_parser("list", help="list the constructions",
                        description="List the registered constructions, the executors each "
                                    "supports, and the paper each comes from.")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=cmd_list)
 
+
+def _add_verify(sub) -> None:
     p = sub.add_parser("verify", help="build a construction and check its recall",
                        description="Build construction NAME on a dataset and check, for every "
                                    "executor, that it recalls every point exactly "
@@ -181,7 +177,7 @@ def make_parser() -> argparse.ArgumentParser:
     _add_data_args(p)
     p.add_argument("--dtype", choices=DTYPES, default="float64",
                    help="storage and arithmetic precision (default float64)")
-    p.add_argument("--executor", action="append", choices=tuple(EXECUTOR_MODULES),
+    p.add_argument("--executor", action="append", choices=tuple(EXECUTORS),
                    help="executor to check (repeatable; default: all the construction supports)")
     p.add_argument("--option", action="append", metavar="KEY=VALUE",
                    help="a construction option, repeatable (e.g. vardi: bits=48, depth=200; "
@@ -189,6 +185,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_verify)
 
+
+def _add_report(sub) -> None:
     p = sub.add_parser("report", help="run the benchmark grid and write the HTML report",
                        description="The main job: verify every construction over a grid of "
                                    "datasets and write a self-contained HTML report.")
@@ -203,6 +201,8 @@ def make_parser() -> argparse.ArgumentParser:
                    help="discard the journal of an interrupted run instead of resuming it")
     p.set_defaults(func=cmd_report)
 
+
+def _add_sweep(sub) -> None:
     p = sub.add_parser("sweep", help="measure a grid of constructions x executors x n x p ...",
                        description="Build every construction over a grid of datasets and "
                                    "measure, per executor: build time, batch and single-input "
@@ -241,6 +241,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_sweep)
 
+
+def _add_compare(sub) -> None:
     p = sub.add_parser("compare", help="pyperf comparison of executors and peer libraries",
                        description="pyperf benchmarks of recall per input: dense vs active vs "
                                    "tree for every construction that builds, and the peers a "
@@ -264,6 +266,20 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--p", type=_positive, default=8, help="input dimension (default 8)")
     p.add_argument("--list", action="store_true", help="list the benchmarks and exit")
     p.set_defaults(func=cmd_compare)
+
+
+def make_parser() -> argparse.ArgumentParser:
+    ap = _Parser(prog="memcap",
+                 description="Build networks that provably memorize n points, execute them "
+                             "densely, by active-weight traversal and by tree routing, and measure "
+                             "exactness, operations, time and energy.")
+    sub = ap.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    _add_list(sub)
+    _add_verify(sub)
+    _add_report(sub)
+    _add_sweep(sub)
+    _add_compare(sub)
     return ap
 
 

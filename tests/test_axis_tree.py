@@ -4,15 +4,17 @@ certificate (and its refusal of a naively rounded tree), exact recall on real da
 
 from __future__ import annotations
 
+import naive
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import kernels
-from kernels import axis_routing, tree
 from kernels.constructions import axis_tree
-from kernels.verify import recall_errors, verify
+from kernels.executors import tree
+from kernels.executors.tree import axis as axis_routing
+from kernels.theory.verify import recall_errors, verify
 
 DTYPES = ("float64", "float32")
 COUNT_KEYS = ("mul", "add", "cmp", "total", "active_neurons", "active_weights", "tests")
@@ -32,7 +34,7 @@ def assert_same_as_interpreter(m, X=None):
     np.testing.assert_array_equal(axis_routing.predict(r, X, threads=1), Y)
     np.testing.assert_array_equal(axis_routing.predict(r, np.tile(X, (1 + 2048 // len(X), 1)),
                                                        threads=2)[:len(X)], Y)
-    ref, leaf = axis_routing.reference(r, X)
+    ref, leaf = naive.axis_route(r, X)
     np.testing.assert_array_equal(ref, Y)
     np.testing.assert_array_equal(leaf, tree.interpret_leaves(cn, X))
     np.testing.assert_array_equal(axis_routing.leaves(r, X), leaf)
@@ -74,15 +76,15 @@ def test_tree_executor_dispatches_to_axis_fast_path():
     ds = kernels.generate("gaussian", 500, 3, 1, seed=4)
     m = build(ds.X, ds.D)
     cn = m.conditional
-    np.testing.assert_array_equal(tree.predict(cn, ds.X), tree.reference(cn, ds.X))
-    counts, leaf = tree.reference_count(cn, ds.X[:50])
+    np.testing.assert_array_equal(tree.predict(cn, ds.X), naive.tree(cn, ds.X))
+    counts, leaf = naive.tree_count(cn, ds.X[:50])
     np.testing.assert_array_equal(tree.leaves(cn, ds.X[:50]), leaf)
     for k in COUNT_KEYS:
         np.testing.assert_array_equal(tree.count(cn, ds.X[:50])[k], counts[k])
 
 
 def test_not_axis_shaped_is_refused():
-    from kernels.conditional import hyperplane_network
+    from kernels.model.conditional import hyperplane_network
     oblique = hyperplane_network([1, -1, -1], [2, -1, -1], [[1.0, 1.0]], leaf_g0=[[0.0], [1.0]])
     assert axis_routing.axis_router(oblique) is None
     np.testing.assert_array_equal(tree.predict(oblique, [[1.0, 1.0], [-1.0, 0.0]]), [[0.0], [1.0]])

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from kernels import compare
 from kernels.cli import main as cli_main
+from kernels.harness import peers as compare
 
 
 def test_candidates_include_executors_and_peers():
@@ -26,7 +26,7 @@ def test_missing_peers_are_skipped_with_a_message(monkeypatch):
 def test_peer_forward_passes_match_the_dense_executor(kind):
     if kind == "scipy-csr":
         pytest.importorskip("scipy")
-    from kernels.measure import build_random
+    from kernels.harness.cell import build_random
 
     m = build_random({"n": 32, "p": 6, "r": 2, "sparsity": 0.5, "seed": 3, "dtype": "float64"})
     layers = compare.layer_matrices(m.network, sparse=kind == "scipy-csr")

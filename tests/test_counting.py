@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 import kernels
-from kernels import counting
-from kernels.network import Layer, Network
-from kernels.verify import verify
+from kernels.model.network import Layer, Network
+from kernels.theory import bounds as counting
+from kernels.theory.verify import verify
 
 
 def test_theorem1_bound():
@@ -112,14 +112,14 @@ def test_active_sets_chain_and_skip():
     assert s["weights"][0].tolist() == [True, True, False, True, True]
     assert s["active_weights"].tolist() == [4, 1, 0, 5]
     assert s["computed_weights"].tolist() == [3, 1, 0, 4]
-    from kernels import active
+    from kernels.executors import active
     c = active.count(net, X)
     for key in ("active_neurons", "active_weights", "computed_weights"):
         assert np.array_equal(c[key], s[key])
 
 
 def test_active_sets_chunking_matches():
-    from kernels.random_networks import random_network
+    from kernels.harness.workloads import random_network
 
     net = random_network(4, 3, 10, sparsity=0.5, skip_prob=0.5, zero_fraction=0.6,
                          bias_fraction=0.3, seed=1).network

@@ -2,14 +2,16 @@
 count of the cost model, on random networks with skip connections and every activation, in
 float64 and float32."""
 
+import naive
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kernels import dense
 from kernels.data import validate
-from kernels.network import ACTIVATIONS, Layer, Memorizer, Network
+from kernels.executors import dense
+from kernels.model.memorizer import Memorizer
+from kernels.model.network import ACTIVATIONS, Layer, Network
 
 ACTS = tuple(ACTIVATIONS)
 
@@ -43,7 +45,7 @@ def inputs(rng, p, m=40):
 def check(net, X, dtype):
     obj = net.astype(dtype)
     Y = dense.predict(obj, X)
-    R = dense.reference(obj, X)
+    R = naive.dense(obj, X)
     assert Y.dtype == np.dtype(dtype) and Y.shape == (len(X), net.r)
     np.testing.assert_array_equal(Y, R)  # same order of operations: the same bits
     np.testing.assert_array_equal(dense.predict_one(obj, X[-1]), Y[-1])
@@ -121,6 +123,6 @@ def test_memorizer_dense_path_and_dtype():
         m = Memorizer("t", ds, network=net, executors=("dense",), dtype=dt)
         Y = m.predict(X)
         assert Y.dtype == np.dtype(dt)
-        np.testing.assert_array_equal(Y, dense.reference(net.astype(dt), X.astype(dt)))
+        np.testing.assert_array_equal(Y, naive.dense(net.astype(dt), X.astype(dt)))
         c = m.count_ops(X, executor="dense")
         assert (c["total"] == dense.analytic_cost(net)["total"]).all()

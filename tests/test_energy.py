@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from kernels import energy
+from kernels.harness import energy
 
 L1 = (("L1d", 32 * 1024),)
 

@@ -1,4 +1,5 @@
-"""Batched routing of hyperplane-shaped trees (kernels.hyperplane_batch): bit-identical to the
+"""Batched routing of hyperplane-shaped trees (kernels.executors.tree.hyperplane_batch):
+bit-identical to the
 per-query kernel and the interpreter, one thread and several, float64 and float32."""
 
 from __future__ import annotations
@@ -7,8 +8,10 @@ import numpy as np
 import pytest
 
 import kernels
-from kernels import hyperplane_batch, routing, tree
-from kernels.conditional import hyperplane_network
+from kernels.executors import tree
+from kernels.executors.tree import hyperplane as routing
+from kernels.executors.tree import hyperplane_batch
+from kernels.model.conditional import hyperplane_network
 
 
 def _random_tree(rng, p, depth, dtype):

@@ -12,9 +12,11 @@ import pytest
 from seed000_data import ADVERSARIAL, REAL, adversarial, real
 
 import kernels
-from kernels import counting, routing, tree
 from kernels.constructions import partition
 from kernels.data import generate
+from kernels.executors import tree
+from kernels.executors.tree import hyperplane as routing
+from kernels.theory import bounds as counting
 
 
 def build(X, D, **kw):

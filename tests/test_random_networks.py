@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from kernels import counting
-from kernels.random_networks import random_network
+from kernels.harness.workloads import random_network
+from kernels.theory import bounds as counting
 
 
 def arrays(net):

@@ -8,9 +8,11 @@ from html.parser import HTMLParser
 
 import pytest
 
-from kernels import figures, report, sweep
 from kernels.cli import main as cli_main
-from kernels.measure import RANDOM
+from kernels.harness import sweep
+from kernels.harness.cell import RANDOM
+from kernels.report import figures
+from kernels.report import html as report
 
 FAST = {"min_time": 0.002, "time_inputs": 16, "eval_seconds": 0.2, "energy": "off",
         "budget_s": 600, "max_cell_s": 600}
@@ -111,7 +113,7 @@ def test_report_from_results_with_compare_table(built, tmp_path):
 
 
 def test_fit_slope():
-    from kernels.figures import fit_slope
+    from kernels.report.figures import fit_slope
 
     assert fit_slope([1, 2, 4, 8], [3, 6, 12, 24]) == pytest.approx(1.0)
     assert fit_slope([2, 4], [4, 16]) == pytest.approx(2.0)
@@ -119,7 +121,7 @@ def test_fit_slope():
 
 
 def test_fit_slope_recovers_known_exponents():
-    from kernels.figures import fit_slope
+    from kernels.report.figures import fit_slope
 
     ns = [2**k for k in range(10, 15)]
     for e in (0.25, 0.5, 1.0):
@@ -137,7 +139,7 @@ def _size_row(c, n, weights, neurons, variant=None, **extra):
 
 
 def test_size_figures_from_known_power_laws():
-    from kernels import figures_size
+    from kernels.report import figures_size
 
     ns = [2**k for k in range(6, 11)]
     rows = ([_size_row("sub", n, 3 * n**0.5, 2 * n**0.25) for n in ns]

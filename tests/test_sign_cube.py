@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import kernels
-from kernels import dense
+from kernels.executors import dense
 
 
 def exact(m):

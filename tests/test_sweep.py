@@ -5,9 +5,10 @@ import os
 
 import pytest
 
-from kernels import constructions, sweep
+from kernels import constructions
 from kernels.cli import main as cli_main
-from kernels.measure import RANDOM
+from kernels.harness import sweep
+from kernels.harness.cell import RANDOM
 
 FAST = {"min_time": 0.002, "time_inputs": 16, "eval_seconds": 0.2, "energy": "off",
         "budget_s": 600, "max_cell_s": 600}

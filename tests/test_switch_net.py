@@ -11,9 +11,9 @@ import pytest
 from seed000_data import ADVERSARIAL, REAL, adversarial, real
 
 import kernels
-from kernels import counting
 from kernels.constructions import partition, switch_net
 from kernels.data import generate
+from kernels.theory import bounds as counting
 
 
 def build(X, D, **kw):

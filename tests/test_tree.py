@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import dataclasses
 
+import naive
 import numpy as np
 import pytest
 
-from kernels import routing, tree
-from kernels.conditional import hyperplane_network, validate
 from kernels.data import validate as validate_data
-from kernels.network import Memorizer
-from kernels.treebuilder import TreeBuilder
+from kernels.executors import tree
+from kernels.executors.tree import hyperplane as routing
+from kernels.executors.tree.builder import TreeBuilder
+from kernels.model.conditional import hyperplane_network, validate
+from kernels.model.memorizer import Memorizer
 
 ACTS = ("identity", "relu", "threshold", "sign")
 TESTS = ("<", "<=", ">", ">=", "==", "!=")
@@ -26,7 +28,8 @@ def _weights(rng, k, lattice):
 
 
 def random_hyperplane_tree(rng, p, r, *, max_depth=6, p_split=0.7, lattice=False):
-    """A random, usually unbalanced tree of the hyperplane shape (kernels.routing docstring)."""
+    """A random, usually unbalanced tree of the hyperplane shape (kernels.executors.tree.hyperplane
+    docstring)."""
     B = TreeBuilder(p, r)
     stack = [(B.root, 0)]
     while stack:
@@ -96,8 +99,8 @@ def check_all_faces(cond, X):
     Y = tree.interpret(cond, X)
     L = tree.interpret_leaves(cond, X)
     C = tree.interpret_count(cond, X)
-    np.testing.assert_array_equal(tree.reference(cond, X), Y)
-    Cr, Lr = tree.reference_count(cond, X)
+    np.testing.assert_array_equal(naive.tree(cond, X), Y)
+    Cr, Lr = naive.tree_count(cond, X)
     assert_counts_equal(Cr, C)
     np.testing.assert_array_equal(Lr, L)
     np.testing.assert_array_equal(C["total"], C["mul"] + C["add"] + C["cmp"])
@@ -110,7 +113,7 @@ def check_all_faces(cond, X):
     if f is not None:
         np.testing.assert_array_equal(routing.predict(f, X), Y)
         assert_counts_equal(routing.count(f, X), C)
-        Yr, Lf, Cf = routing.reference(f, X)
+        Yr, Lf, Cf = naive.hyperplane_route(f, X)
         np.testing.assert_array_equal(Yr, Y)
         np.testing.assert_array_equal(Lf, L)
         assert_counts_equal(routing.tree_counts(Cf), C)

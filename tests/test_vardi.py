@@ -6,17 +6,19 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+import naive
 import numpy as np
 import pytest
 
 import kernels
-from kernels import constructions, dense, exact
+from kernels import constructions
 from kernels.cli import main as cli_main
 from kernels.constructions import vardi
 from kernels.constructions.bit_extraction import Circuit
 from kernels.data import generate, validate
-from kernels.network import Network
-from kernels.verify import verify
+from kernels.executors import dense, exact
+from kernels.model.network import Network
+from kernels.theory.verify import verify
 
 
 def _classes(kind, n, p, r, C, seed):
@@ -102,7 +104,7 @@ def test_bits_variant_is_exact_in_the_numba_kernels():
     assert m.network.w_val.dtype == np.float64
     assert np.abs(m.network.w_val).max() < 2.0**49
     _assert_exact(m)  # dense, active (where present) and exact
-    assert np.array_equal(dense.reference(m.network, ds.X), ds.D)
+    assert np.array_equal(naive.dense(m.network, ds.X), ds.D)
     # the counted twin and the exact executor's count agree with the closed form
     c_dense, c_exact = m.count_ops(ds.X, "dense"), m.count_ops(ds.X, "exact")
     for k in ("mul", "add", "cmp", "total"):

@@ -14,8 +14,9 @@ import importlib
 import inspect
 from types import ModuleType
 
-from ..data import check_memory, validate
-from ..network import Memorizer, check_dtype
+from kernels.data import check_memory, validate
+from kernels.model.memorizer import Memorizer
+from kernels.model.network import check_dtype
 
 # name -> module path; the order is the order `memcap list` shows.
 _MODULES = {

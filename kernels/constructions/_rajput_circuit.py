@@ -1,5 +1,5 @@
 """Threshold circuits for ``rajput``: a gate list with levels, the XOR gadgets, and the lowering to
-a :class:`~kernels.network.Network` with threshold units or with ReLU units only.
+a :class:`~kernels.model.network.Network` with threshold units or with ReLU units only.
 
 A *gate* is a threshold unit ``1[b + Σ w_k u_k ≥ 0]`` over inputs and earlier gates, or (kind
 ``OUT``) a linear output ``b + Σ w_k u_k``.  Unit ids: ``0 .. p-1`` are the inputs, gate ``g`` has
@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..network import Network
+from kernels.model.network import Network
 
 FIRST, INT, OUT = 0, 1, 2
 

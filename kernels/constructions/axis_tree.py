@@ -9,11 +9,12 @@ after ⌈log2(n/q)⌉ tests, so recall costs about log2(n/q) + 2pr operations pe
 multiplications and p additions per output), within an additive O(qr) of Theorem 3's
 log2(n/p) — the gap Corollary 1's O(q log n + qr) leaves open.
 
-The build is :func:`kernels.axis_build.build_tree` (Numba, O(p·n·log n), no Python per vertex);
+The build is :func:`kernels.executors.tree.axis_build.build_tree` (Numba, O(p·n·log n), no Python
+per vertex);
 see its docstring for the split rule (ties and lattices), the exact leaf solve and the
-certification.  The result is an ordinary :class:`~kernels.network.ConditionalNetwork` (tests
+certification.  The result is an ordinary :class:`~kernels.model.network.ConditionalNetwork` (tests
 ``<`` on inputs, identity leaf ops over inputs), so executor ``tree`` — the general interpreter —
-runs it; :mod:`kernels.axis_routing` is its fast path (batched, parallel, single-query).
+runs it; :mod:`kernels.executors.tree.axis` is its fast path (batched, parallel, single-query).
 
 Certified recall: the build proves, for every dataset point, that every test on its path branches
 the same way in the storage precision as in exact arithmetic and that its leaf output is within the
@@ -33,11 +34,12 @@ import math
 
 import numpy as np
 
-from .. import axis_routing
-from ..axis_build import build_tree, certify_points
-from ..data import Dataset
-from ..network import ConditionalNetwork, Memorizer, check_dtype
-from ..verify import tolerance
+from kernels.data import Dataset
+from kernels.executors.tree import axis as axis_routing
+from kernels.executors.tree.axis_build import build_tree, certify_points
+from kernels.model.memorizer import Memorizer
+from kernels.model.network import ConditionalNetwork, check_dtype
+from kernels.theory.verify import tolerance
 
 NAME = "axis-tree"
 SEED = "beyond seed 000 (Theorem 3 floor; Corollary 1's tree with axis tests)"

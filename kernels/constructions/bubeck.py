@@ -56,8 +56,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ..data import Dataset
-from ..network import Memorizer, Network, check_dtype
+from kernels.data import Dataset
+from kernels.model.memorizer import Memorizer
+from kernels.model.network import Network, check_dtype
 
 NAME = "bubeck"
 SEED = "seed 004 (Bubeck et al. 2020; Baum 1988 — lecture chapter 1)"

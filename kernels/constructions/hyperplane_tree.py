@@ -1,7 +1,8 @@
 """``hyperplane-tree`` — Corollary 1 of seed 000 by its direct proof: the balanced hyperplane
 partition of Fig. 1 (:mod:`.partition`, on x̄ = [1; x] itself) run as if-else tests, a
-:class:`~kernels.network.ConditionalNetwork` in BFS order.  Executor ``tree`` (its fast routing
-kernel recognises this shape, :mod:`kernels.routing`).
+:class:`~kernels.model.network.ConditionalNetwork` in BFS order.  Executor ``tree`` (its fast
+routing
+kernel recognises this shape, :mod:`kernels.executors.tree.hyperplane`).
 
 Shape.  Internal vertex v: one op ``v = relu(w_v0 + Σ_k w_vk x_k)`` over the inputs (bias = w_v0,
 zero weights not stored) and the test ``v > 0`` — ``child_true`` is the partition's pos side
@@ -14,7 +15,7 @@ certificate), so whatever order an executor sums in, the test sees the same stri
 point reaches its own leaf.
 
 **Tie rule** (off-dataset inputs).  Tests are evaluated literally in the network's dtype
-(:func:`kernels.conditional.holds`): an input with computed w_vᵀx̄ ≤ 0 — the boundary w_vᵀx̄ = 0
+(:func:`kernels.model.conditional.holds`): an input with computed w_vᵀx̄ ≤ 0 — the boundary w_vᵀx̄ = 0
 included, −0.0 too — goes to ``child_false``; only a strictly positive value goes to ``child_true``.
 Routing is deterministic: one path, one leaf, its constants.
 
@@ -35,10 +36,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..conditional import hyperplane_network
-from ..data import Dataset
-from ..network import Memorizer
-from . import partition as part_mod
+from kernels.constructions import partition as part_mod
+from kernels.data import Dataset
+from kernels.model.conditional import hyperplane_network
+from kernels.model.memorizer import Memorizer
 
 NAME = "hyperplane-tree"
 SEED = "seed 000 (Koyuncu, Corollary 1, direct proof)"
@@ -104,7 +105,7 @@ def build(ds: Dataset, *, seed: int = 0, dtype="float64", op: str = "relu", n_ra
 
 
 def _bounds(m: Memorizer) -> dict:
-    from .. import counting
+    from kernels.theory import bounds as counting
 
     n, p, r = m.dataset.n, m.dataset.p, m.dataset.r
     q = p + 1

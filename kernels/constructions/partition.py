@@ -40,7 +40,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._partition_kernels import _check, _median_gaps, _median_pair, _rowdot
+from kernels.constructions._partition_kernels import _check, _median_gaps, _median_pair, _rowdot
 
 KINDS = ("random", "axis", "difference", "principal", "fallback")
 

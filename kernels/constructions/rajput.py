@@ -96,10 +96,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..data import Dataset, class_labels
-from ..network import Memorizer
-from ._rajput_circuit import FIRST, INT, OUT, Circuit
-from ._rajput_codes import (
+from kernels.constructions._rajput_circuit import FIRST, INT, OUT, Circuit
+from kernels.constructions._rajput_codes import (
     first_layer,
     lex_order,
     linear_code,
@@ -107,6 +105,8 @@ from ._rajput_codes import (
     paper_hidden1,
     prefix_partition,
 )
+from kernels.data import Dataset, class_labels
+from kernels.model.memorizer import Memorizer
 
 NAME = "rajput"
 SEED = "seed 002 (Rajput, Sreenivasan, Papailiopoulos & Karbasi, NeurIPS 2021)"

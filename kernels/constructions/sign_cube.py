@@ -27,8 +27,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..data import Dataset
-from ..network import Layer, Memorizer, Network
+from kernels.data import Dataset
+from kernels.model.memorizer import Memorizer
+from kernels.model.network import Layer, Network
 
 NAME = "sign-cube"
 SEED = "seed 003 (Shalev-Shwartz & Ben-David, Claim 20.1)"

@@ -42,7 +42,8 @@ children number n, the internal children n − 2):
 The sum reads γ neurons of depth-D leaves (one layer back) and of depth-(D − 1) leaves (three
 layers back) when n is not a power of two.
 
-Active neurons and weights (Definition 1 as in :mod:`kernels.active`), per dataset point at depth
+Active neurons and weights (Definition 1 as in :mod:`kernels.executors.active`), per dataset point
+at depth
 δ ≤ D, with s = q for an internal child and r for a leaf child:
 
     A ≤ q + Σ_levels (2 + s_on + s_off) + r ≤ q + 2D + (D − 1)q + D·max(q, r) + 2r
@@ -67,9 +68,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..data import Dataset
-from ..network import Memorizer, Network
-from . import partition as part_mod
+from kernels.constructions import partition as part_mod
+from kernels.data import Dataset
+from kernels.model.memorizer import Memorizer
+from kernels.model.network import Network
 
 NAME = "switch-net"
 SEED = "seed 000 (Koyuncu, Theorem 2, Fig. 2)"
@@ -286,8 +288,8 @@ def build(ds: Dataset, *, seed: int = 0, dtype="float64", output: str | None = N
 
 
 def _bounds(m: Memorizer) -> dict:
-    from .. import counting
-    from ..dense import analytic_cost
+    from kernels.executors.dense import analytic_cost
+    from kernels.theory import bounds as counting
 
     n, p, r = m.dataset.n, m.dataset.p, m.dataset.r
     q, qr = m.info["q"], m.info["q_route"]

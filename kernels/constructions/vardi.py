@@ -85,7 +85,8 @@ Trade-offs (the paper's Theorems; ``depth=L`` and ``bits=B`` constrain the same 
     through the margins above.  The float64 budget buys little: ρ ≈ b + Σc_j is already 20–40 bits,
     so s ≤ 2 — which is the paper's point: sublinear memorization needs many bits per weight.
 
-Executors: ``exact`` (kernels.exact: Python integers, any size; ≈ 0.17 µs per weight per input,
+Executors: ``exact`` (kernels.executors.exact: Python integers, any size; ≈ 0.17 µs per weight per
+input,
 so ≈ 1.7 ms per input at n = 2^14) always; ``dense`` (and ``active`` where present) for ``bits=B``
 networks that are float64-exact as above.  ``info`` reports s, G, b, ρ, the register bits m, the
 bit width of the largest weight or bias (``weight_bits``) and the formula sizes.
@@ -99,17 +100,18 @@ from fractions import Fraction
 
 import numpy as np
 
-from ..data import Dataset, class_labels
-from ..exact import scaled_inputs, value_bits
-from ..network import Memorizer, check_dtype
-from .bit_extraction import Circuit, extraction_chain
+from kernels.constructions.bit_extraction import Circuit, extraction_chain
+from kernels.data import Dataset, class_labels
+from kernels.executors.exact import scaled_inputs, value_bits
+from kernels.model.memorizer import Memorizer
+from kernels.model.network import check_dtype
 
 NAME = "vardi"
 SEED = "seed 001 (Vardi, Yehudai & Shamir, ICLR 2022)"
 SUMMARY = ("projection + group lookup + deep bit-extraction chain: Õ(√n) weights of Õ(√n) bits; "
            "depth-L and bit-budget variants; classes")
 NONNEGATIVE = True
-_ACTIVE = ("active",) if importlib.util.find_spec("kernels.active") else ()
+_ACTIVE = ("active",) if importlib.util.find_spec("kernels.executors.active") else ()
 EXECUTORS = ("exact", "dense", *_ACTIVE)
 
 MIN_GAP = 4  # projected data are at least this far apart

@@ -50,8 +50,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ..data import Dataset
-from ..network import Layer, Memorizer, Network, check_dtype
+from kernels.data import Dataset
+from kernels.model.memorizer import Memorizer
+from kernels.model.network import Layer, Network, check_dtype
 
 NAME = "zhang"
 SEED = "seed 004 (Zhang et al. 2017, lecture chapter 1)"

@@ -1,6 +1,6 @@
 """Fast routing for *hyperplane-shaped* conditional networks (seed 000, Corollary 1's if-else tree).
 
-A :class:`~kernels.network.ConditionalNetwork` has the hyperplane shape when
+A :class:`~kernels.model.network.ConditionalNetwork` has the hyperplane shape when
 
 * every **internal vertex** either
   (a) runs exactly **one** op ``v = φ(b + Σ_k w_k x_k)`` whose sources are **inputs only**, listed
@@ -12,8 +12,9 @@ A :class:`~kernels.network.ConditionalNetwork` has the hyperplane shape when
   φ(γᵀx̄).
 
 :func:`form` detects the shape and caches the flat arrays (:class:`HyperplaneForm`) in the network's
-``_cache``; ``kernels.tree`` dispatches here automatically
-(:func:`kernels.conditional.hyperplane_network` builds such networks from flat arrays, vectorised).
+``_cache``; ``kernels.executors.tree`` dispatches here automatically
+(:func:`kernels.model.conditional.hyperplane_network` builds such networks from flat arrays,
+vectorised).
 Internal vertex i keeps a dense row ``H[i] (p,)`` and offset ``h0[i]``; the kernel evaluates ``h0 +
 Σ_k H[i,k] x_k`` in increasing k, which is the general interpreter's order (bias first, stored
 sources increasing) plus exact zero terms, so every value, hence every decision, is the same (up to
@@ -22,7 +23,7 @@ are bit-identical. Counts come from a per-vertex cost table derived from the net
 cost model (each weight a multiplication, terms − 1 additions with a non-zero bias a term,
 ``ACT_CMP`` comparisons per activation, one comparison per test), so they equal the interpreter's
 counts input by input.
-Ties follow :func:`kernels.conditional.holds`.
+Ties follow :func:`kernels.model.conditional.holds`.
 """
 
 from __future__ import annotations
@@ -32,11 +33,10 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from .conditional import checked, holds
-from .dense import _activate_np, activate, counts_dict
-from .network import ACT_CMP, ConditionalNetwork
-
-COST_COLUMNS = ("mul", "add", "cmp", "active_neurons", "active_weights", "tests")
+from kernels.executors._ops import activate
+from kernels.executors.tree.costs import COST_COLUMNS, tree_counts, vertex_costs  # noqa: F401
+from kernels.model.conditional import checked, holds
+from kernels.model.network import ConditionalNetwork
 
 
 @dataclass(eq=False)
@@ -80,27 +80,6 @@ def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     ptr = np.concatenate([[0], np.cumsum(lengths)])
     owner = np.repeat(np.arange(lengths.size), lengths)
     return starts[owner] + np.arange(total) - ptr[owner]
-
-
-def op_costs(cond: ConditionalNetwork) -> np.ndarray:
-    """Per-op cost (K, 5): mul, add, cmp, neurons (1), weights — the dense neuron rule."""
-    wlen = np.diff(cond.op_w_ptr)
-    terms = wlen + (cond.op_bias != 0)
-    return np.stack([wlen, np.maximum(terms - 1, 0), ACT_CMP[cond.op_act],
-                     np.ones_like(wlen), wlen], axis=1).astype(np.int64)
-
-
-def vertex_costs(cond: ConditionalNetwork) -> np.ndarray:
-    """Per-vertex cost (V, 6) int32 in COST_COLUMNS order: its ops, plus one comparison per test."""
-    V = cond.n_vertices
-    cost = np.zeros((V, 6), np.int32)
-    cs = np.zeros((cond.n_ops + 1, 5), np.int64)  # ops are contiguous per vertex: prefix sums
-    np.cumsum(op_costs(cond), axis=0, out=cs[1:])
-    cost[:, :5] = cs[cond.op_ptr[1:]] - cs[cond.op_ptr[:-1]]
-    internal = cond.child_true >= 0
-    cost[internal, 2] += 1
-    cost[internal, 5] = 1
-    return cost
 
 
 def _detect(cond: ConditionalNetwork) -> HyperplaneForm | None:
@@ -276,60 +255,6 @@ def leaves(f: HyperplaneForm, X) -> np.ndarray:
     return _leaves_batch(_inputs(f, X), *_route_args(f))
 
 
-def tree_counts(c: np.ndarray) -> dict[str, np.ndarray]:
-    """(m, 6) counts in COST_COLUMNS order -> the executor's per-input dict."""
-    d = counts_dict(c[:, :3])
-    for k, name in enumerate(COST_COLUMNS[3:], start=3):
-        d[name] = c[:, k].copy()
-    return d
-
-
 def count(f: HyperplaneForm, X) -> dict[str, np.ndarray]:
     """Counted twin: per-input mul, add, cmp, total, active_neurons, active_weights, tests."""
     return tree_counts(_count_batch(_inputs(f, X), *_route_args(f), f.cost))
-
-
-# ---- reference: level-synchronous NumPy, same summation order -----------------------------------
-_TEST_UFUNCS = (np.less, np.less_equal, np.greater, np.greater_equal, np.equal, np.not_equal)
-
-
-def _by_code(codes, fn, s, *extra):
-    out = np.empty(s.shape, dtype=bool if extra else s.dtype)
-    for c in np.unique(codes):
-        m = codes == c
-        out[m] = fn(int(c), s[m], *(e[m] for e in extra))
-    return out
-
-
-def reference(f: HyperplaneForm, X) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(outputs (m, r), leaves (m,), counts (m, 6)) by batch routing in plain NumPy."""
-    X = _inputs(f, X)
-    m = X.shape[0]
-    cur = np.zeros(m, np.int64)
-    counts = np.zeros((m, 6), np.int64)
-    todo = np.arange(m)
-    while todo.size:
-        v = cur[todo]
-        counts[todo] += f.cost[v]
-        inner = f.child_true[v] >= 0
-        todo, v = todo[inner], v[inner]
-        i = f.row[v]
-        s = f.h0[i].copy()
-        for k in range(f.p):
-            s = s + f.H[i, k] * X[todo, k]
-        s = _by_code(f.h_act[i], _activate_np, s)
-        ax = f.axis[i] >= 0
-        s[ax] = X[todo[ax], f.axis[i][ax]]
-        go = _by_code(f.t_op[i], lambda c, a, b: _TEST_UFUNCS[c](a, b), s, f.thr[i])
-        cur[todo] = np.where(go, f.child_true[v], f.child_false[v])
-    out = np.empty((m, f.r), X.dtype)
-    for k in range(f.r):
-        e = f.row[cur] * f.r + k
-        s = f.o_b[e].copy()
-        n = f.o_ptr[e + 1] - f.o_ptr[e]
-        for t in range(int(n.max(initial=0))):
-            has = n > t
-            pos = f.o_ptr[e[has]] + t
-            s[has] = s[has] + f.o_w[pos] * X[np.flatnonzero(has), f.o_src[pos]]
-        out[:, k] = _by_code(f.o_act[e], _activate_np, s)
-    return out, cur, counts

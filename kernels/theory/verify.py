@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .counting import theorem3_floor
-from .network import Memorizer
+from kernels.model.memorizer import Memorizer
+from kernels.theory.bounds import theorem3_floor
 
 TOLERANCE = {"float64": 1e-9, "float32": 1e-4}
 

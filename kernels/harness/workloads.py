@@ -1,7 +1,8 @@
 """Seeded random networks for the sparsity axis: dense vs active at chosen weight and activation
 sparsity.
 
-:func:`random_network` builds a feedforward :class:`~kernels.network.Network` of ``depth`` hidden
+:func:`random_network` builds a feedforward :class:`~kernels.model.network.Network` of ``depth``
+hidden
 layers of ``width`` neurons and an output layer of ``r`` neurons:
 
 * **weight sparsity** ``sparsity`` = s: every entry of every weight block is zero with probability s
@@ -23,7 +24,8 @@ layers of ``width`` neurons and an output layer of ``r`` neurons:
 
 The returned :class:`RandomNetwork` carries the network, its parameters and measured fractions on
 the calibration batch: ``zero_output`` (hidden outputs exactly 0), ``inactive`` (Definition 1
-inactive hidden neurons), the mean active/computed weights per input (``kernels.active.count``)
+inactive hidden neurons), the mean active/computed weights per input
+(``kernels.executors.active.count``)
 and the dense vs active operation counts.
 """
 
@@ -33,7 +35,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .network import Network, act_code
+from kernels.model.network import Network, act_code
 
 
 @dataclass
@@ -119,7 +121,7 @@ def random_network(p: int, depth: int, width: int, *, r: int = 1, sparsity: floa
 def measure_sparsity(net: Network, X: np.ndarray) -> dict:
     """Fractions over the hidden neurons and inputs ``X``: zero outputs, Definition 1 inactive
     neurons; mean active / computed weights and dense vs active operations per input."""
-    from . import active, dense
+    from kernels.executors import active, dense
 
     c = active.count(net, X)
     hidden = net.n_neurons - net.r
@@ -135,13 +137,13 @@ def measure_sparsity(net: Network, X: np.ndarray) -> dict:
 
 
 def _units(net: Network, X: np.ndarray) -> np.ndarray:
-    from .counting import unit_values
+    from kernels.theory.bounds import unit_values
 
     return unit_values(net, X)
 
 
 def _inactive_hidden(net: Network, units: np.ndarray) -> float:
-    from .counting import active_neuron_mask
+    from kernels.theory.bounds import active_neuron_mask
 
     hidden = net.n_neurons - net.r
     if hidden == 0:

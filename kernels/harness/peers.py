@@ -11,7 +11,8 @@ Benchmarks (time per recalled input; each recalls all n memorized points, ``inne
   ``data/ckdtree`` — ``scipy.spatial.cKDTree`` exact nearest-neighbour lookup, then the stored
   output; ``data/dict`` — a Python ``dict`` from each row's bytes to its output: the O(1) floor.
 
-pyperf spawns worker processes that run this module (``python -m kernels.compare``); the manager
+pyperf spawns worker processes that run this module (``python -m kernels.harness.peers``); the
+manager
 decides once which benchmarks can run (builds that fail and missing peers are skipped with a
 message) and hands the list to the workers.  Each worker builds only what its benchmark needs,
 outside the timed region.  The module lives in the package, not in ``bench/``, so asv never
@@ -27,9 +28,9 @@ import time
 
 import numpy as np
 
-from . import constructions
-from .data import generate
-from .measure import Skip, prepare
+from kernels import constructions
+from kernels.data import generate
+from kernels.harness.cell import Skip, prepare
 
 # --fast: 2 worker processes × 2 values of >= 50 ms each (plus pyperf's calibration worker).
 FAST = ["--processes", "2", "--values", "2", "--min-time", "0.05"]
@@ -219,7 +220,7 @@ def run(argv: list[str]) -> None:
     import pyperf
 
     runner = pyperf.Runner(processes=6, values=3, warmups=1,
-                           program_args=("-m", "kernels.compare"),
+                           program_args=("-m", "kernels.harness.peers"),
                            add_cmdline_args=_add_cmdline_args)
     ap = runner.argparser
     ap.add_argument("--n", type=int, default=1024)

@@ -9,7 +9,8 @@ random order.  Peers: scikit-learn's fully grown ``DecisionTreeRegressor`` (``fi
 ``predict``), and a ``dict`` from each row's float32 bytes to its output (keys made beforehand, so
 only the lookups are timed; ``dict+tobytes`` also makes each key from the query row).  memcap:
 ``kernels.build("axis-tree", X, D, dtype="float32")`` (validation included; ``construction only``
-excludes it), batch recall by :func:`kernels.axis_routing.predict` on one thread, one query by
+excludes it), batch recall by :func:`kernels.executors.tree.axis.predict` on one thread, one query
+by
 ``Memorizer.predict_one``.  Times are wall clock and this thread's CPU time (best of several
 repeats); on a shared machine the CPU-time ratios are the steadier ones.
 
@@ -88,9 +89,9 @@ def targets(n: int, p: int) -> dict:
     import numba
 
     import kernels
-    from kernels import axis_routing
     from kernels.constructions import axis_tree
-    from kernels.verify import recall_errors
+    from kernels.executors.tree import axis as axis_routing
+    from kernels.theory.verify import recall_errors
 
     numba.set_num_threads(1)
     _warm_up(p)
@@ -163,7 +164,7 @@ def ratios(t: dict) -> list[tuple[str, float, float, bool, str]]:
 def scale(n: int, p: int) -> dict:
     """n points: build, certify and recall every point exactly (run in a child process)."""
     import kernels
-    from kernels.verify import recall_errors
+    from kernels.theory.verify import recall_errors
 
     t0 = time.perf_counter()
     ds = kernels.generate("gaussian", n, p, 1, seed=SEED)
@@ -253,7 +254,7 @@ def _pyperf(argv) -> None:
             return time.perf_counter() - t0
         return time_func
 
-    from kernels import axis_routing
+    from kernels.executors.tree import axis as axis_routing
 
     def one(m, Xq):
         m.predict_one(Xq[0])

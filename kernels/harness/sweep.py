@@ -7,7 +7,7 @@ written and the journal is removed.  A cell that cannot be done (a size limit, a
 construction needs, a module that does not exist yet, the time budget) is a row with
 ``status: "skipped"`` and its ``reason``; a cell that fails unexpectedly is ``status: "error"``.
 
-A grid is a union of *blocks*, each a full product of its axes (see :mod:`kernels.presets`);
+A grid is a union of *blocks*, each a full product of its axes (see :mod:`kernels.harness.presets`);
 ``memcap sweep`` builds one block from its options.  A block may also set ``kind``/``labels`` (the
 data of every construction that does not declare its own), ``options`` ({construction: [option
 dicts]}: one series per dict, its ``variant`` label e.g. ``"bits=64"``), and ``size_only`` (build
@@ -25,8 +25,9 @@ import os
 import sys
 import time
 
-from . import constructions, energy, environment
-from .measure import (
+from kernels import constructions
+from kernels.harness import energy, environment
+from kernels.harness.cell import (
     RANDOM,
     Skip,
     _one_line,
@@ -39,8 +40,8 @@ from .measure import (
     size_record,
     theorem_bounds,
 )
-from .presets import OPTION_DEFAULTS, PRESETS, SIZE_OPTIONS, size_block  # noqa: F401 (re-exported)
-from .results import SCHEMA, _json, flatten, load, write_results  # noqa: F401 (re-exported)
+from kernels.harness.presets import OPTION_DEFAULTS, PRESETS, SIZE_OPTIONS, size_block  # noqa: F401 (re-exported)
+from kernels.harness.results import SCHEMA, _json, flatten, load, write_results  # noqa: F401 (re-exported)
 
 KEY = ("construction", "variant", "executor", "kind", "n", "p", "r", "dtype", "sparsity", "seed")
 SIZE = "size"  # the executor of a size-only row

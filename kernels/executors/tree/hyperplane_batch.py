@@ -1,7 +1,9 @@
 """Batched, prefetching, parallel routing for *hyperplane-shaped* trees (the shapes
-:func:`kernels.routing.form` recognises) — the batch fast path of executor ``tree`` for them.
+:func:`kernels.executors.tree.hyperplane.form` recognises) — the batch fast path of executor
+``tree`` for them.
 
-The per-query kernel of :mod:`kernels.routing` walks one input at a time over struct-of-arrays
+The per-query kernel of :mod:`kernels.executors.tree.hyperplane` walks one input at a time over
+struct-of-arrays
 (``child_true``, ``row``, ``H``, ``h0``, ``thr`` … each a separate cache line per step), so at
 large n every step waits for several misses in a row.  Here every vertex is one record of
 ``w = 3 + 2 + p`` slots, padded to whole 64-byte lines and aligned:
@@ -13,8 +15,10 @@ large n every step waits for several misses in a row.  Here every vertex is one 
 each).  Queries go in blocks of ``BLOCK``, level-synchronously: each sweep advances every query of
 the block one vertex and prefetches its next record, so the misses of different queries overlap.
 A test computes ``h0 + Σ_k H_k x_k`` in increasing k (or reads ``x_axis``), applies the activation
-and :func:`kernels.conditional.holds` — the very operations of :func:`kernels.routing._step`, so
-every decision is the same; the leaves are evaluated by :func:`kernels.routing._leaf_out` from
+and :func:`kernels.model.conditional.holds` — the very operations of
+:func:`kernels.executors.tree.hyperplane._step`, so
+every decision is the same; the leaves are evaluated by
+:func:`kernels.executors.tree.hyperplane._leaf_out` from
 the form's own CSR arrays, so outputs are bit-identical to the per-query kernel.
 """
 
@@ -26,10 +30,9 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from .axis_routing import _aligned, _prefetch
-from .conditional import holds
-from .dense import activate
-from .routing import HyperplaneForm, _leaf_out
+from kernels.executors._ops import activate, aligned, prefetch
+from kernels.executors.tree.hyperplane import HyperplaneForm, _leaf_out
+from kernels.model.conditional import holds
 
 BLOCK = 64
 _RECORDS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -44,7 +47,7 @@ def records(f: HyperplaneForm) -> tuple[np.ndarray, np.ndarray]:
     V, p = f.child_true.size, f.p
     per = 64 // dt.itemsize
     w = -(-(5 + p) // per) * per
-    R = _aligned((V, w), it)
+    R = aligned((V, w), it)
     Rf = R.view(dt)
     R[:, 0], R[:, 1] = f.child_true, f.child_false
     inner = np.flatnonzero(f.child_true >= 0)
@@ -95,9 +98,9 @@ def _range(X, start, end, R, Rf, row, o_ptr, o_src, o_w, o_b, o_act, block, out)
                     s = activate((meta >> (bits + 4)) & 15, s)
                 nxt = ct if holds((meta >> bits) & 15, s, Rf[v, 3]) else R[v, 1]
                 cur[t] = nxt
-                _prefetch(R, nxt * w)
+                prefetch(R, nxt * w)
                 if two:
-                    _prefetch(R, nxt * w + w // 2)
+                    prefetch(R, nxt * w + w // 2)
                 active += 1
         for t in range(nb):
             _leaf_out(X[a + t], row[cur[t]], out[a + t], o_ptr, o_src, o_w, o_b, o_act)

@@ -1,5 +1,5 @@
 """The report's network-size figures: parameters vs n (log-log, fitted slopes) from the sweep's
-size-only rows (executor ``"size"``, see :mod:`kernels.sweep`), next to seed 000's VC floor.
+size-only rows (executor ``"size"``, see :mod:`kernels.harness.sweep`), next to seed 000's VC floor.
 
 Seed 000 §4 (from Anthony et al., Theorem 8.6: VC dimension O(n_w²)): a ReLU network that memorizes
 n points needs n_w ∈ Ω(√n) weights, hence (n_w ≤ n_e²) Ω(n^{1/4}) neurons, up to log factors.
@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from matplotlib.ticker import ScalarFormatter
 
-from .figures import STYLE, _colors, fit_slope, plt, png
+from kernels.report.figures import STYLE, _colors, fit_slope, plt, png
 
-SIZE = "size"  # the executor of a size-only row (kernels.sweep.SIZE)
+SIZE = "size"  # the executor of a size-only row (kernels.harness.sweep.SIZE)
 BUDGETS = ("bits=", "depth=")  # variants that constrain a construction (its trade-off curves)
 
 

@@ -26,7 +26,8 @@ Derived (documented here, not in the paper):
   are ordered like sign-magnitude integers, so a comparator is an integer subtractor on the bit
   pattern.  The cost model counts a ReLU or a conditioning test as one comparison.
 * **access width** is 64 bits: one access moves 8 bytes.  A stored weight costs its value (4 or 8
-  bytes) plus its int64 source index (the CSR layout of :class:`~kernels.network.Network`), i.e.
+  bytes) plus its int64 source index (the CSR layout of :class:`~kernels.model.network.Network`),
+  i.e.
   1.5 accesses in float32 and 2 in float64.  Weights touched per input = multiplications (every
   multiplication reads one stored weight).
 * **memory tier**: the smallest cache of *this* machine (sizes read from

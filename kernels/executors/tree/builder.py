@@ -2,7 +2,7 @@
 
 Every step is checked as it is made (a variable must be an input or defined earlier on the
 root-to-vertex path; a vertex is closed by a split or as a leaf), and :meth:`TreeBuilder.build`
-runs :func:`kernels.conditional.validate` on the result.
+runs :func:`kernels.model.conditional.validate` on the result.
 
 Usage (Algorithm 1 of seed 000, first lines)::
 
@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .conditional import test_code, validate
-from .network import ConditionalNetwork, act_code, check_dtype
+from kernels.model.conditional import test_code, validate
+from kernels.model.network import ConditionalNetwork, act_code, check_dtype
 
 
 class TreeBuilder:

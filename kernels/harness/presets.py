@@ -1,11 +1,12 @@
 """The sweep grids of ``memcap sweep --preset`` and ``memcap report [--quick]``, and the sweep's
-default options.  A grid is a list of blocks (see :mod:`kernels.sweep`) plus options: ``budget_s``
+default options.  A grid is a list of blocks (see :mod:`kernels.harness.sweep`) plus options:
+``budget_s``
 (the whole sweep), ``max_cell_s`` (a cell projected to take longer is skipped), ``min_time`` and
 ``time_inputs`` (timing), ``eval_seconds`` (exactness on every input or a sample)."""
 
 from __future__ import annotations
 
-from .measure import RANDOM
+from kernels.harness.cell import RANDOM
 
 # Network size vs n (issue 5): every construction on sphere data, p = 4, class labels; vardi
 # under bit and depth budgets, rajput with both XOR gadgets.  Size-only: no recall.

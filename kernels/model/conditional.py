@@ -1,8 +1,9 @@
 """The rules of §2.3 conditional networks: :func:`validate`, the one check every
-:class:`~kernels.network.ConditionalNetwork` passes before an executor runs it (:func:`checked` runs
+:class:`~kernels.model.network.ConditionalNetwork` passes before an executor runs it
+(:func:`checked` runs
 it once per object), the test semantics :func:`holds` (the tie rule), and
 :func:`hyperplane_network`, a vectorised builder for large hyperplane-shaped trees.  To write a
-network by hand, vertex by vertex, use :class:`kernels.treebuilder.TreeBuilder`.
+network by hand, vertex by vertex, use :class:`kernels.executors.tree.builder.TreeBuilder`.
 
 The rules (seed 000 §2.3), checked by :func:`validate` with a one-line ``ValueError`` naming the
 vertex, operation and variable at fault:
@@ -35,7 +36,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .network import ACTIVATIONS, TESTS, ConditionalNetwork, act_code, check_dtype
+from kernels.model.network import ACTIVATIONS, TESTS, ConditionalNetwork, act_code, check_dtype
 
 
 @njit(cache=True, inline="always")
@@ -213,7 +214,8 @@ def _codes(values, fn, n: int) -> np.ndarray:
 def hyperplane_network(child_true, child_false, H, h0=None, *, act="relu", test=">", thr=0.0,
                        leaf_g0, leaf_G=None, leaf_act="identity", dtype="float64",
                        drop_zeros: bool = True) -> ConditionalNetwork:
-    """Build a hyperplane-shaped (:mod:`kernels.routing`) ConditionalNetwork from flat arrays,
+    """Build a hyperplane-shaped (:mod:`kernels.executors.tree.hyperplane`) ConditionalNetwork from
+    flat arrays,
     vectorised (no Python loop over vertices), validated.
 
     ``child_true, child_false`` (V,): the tree in BFS order, −1 at leaves.  ``H`` (Vi, p) and

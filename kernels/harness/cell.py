@@ -1,7 +1,8 @@
 """One sweep cell, measured: build a construction on one dataset and evaluate every executor.
 
 A *group* is one build (construction, n, p, r, dtype, sparsity, seed); it yields one row per
-executor.  Exactness and operation counts come from :func:`kernels.verify.executor_record` (the same
+executor.  Exactness and operation counts come from :func:`kernels.theory.verify.executor_record`
+(the same
 code as ``memcap verify``); this module adds wall time, memory and energy.
 
 Timing: the executor's kernel is called directly (``Memorizer._executor``), after a warm-up call
@@ -22,14 +23,16 @@ import tracemalloc
 
 import numpy as np
 
-from . import constructions, counting, energy
-from .data import Dataset, generate
-from .verify import executor_record
+from kernels import constructions
+from kernels.data import Dataset, generate
+from kernels.harness import energy
+from kernels.theory import bounds as counting
+from kernels.theory.verify import executor_record
 
 # Data a construction needs when the gaussian/uniform default does not fit it.  A construction
 # module may instead define DATASET = {"kind": ..., "labels": ...}.
 DATASETS = {"sign-cube": {"kind": "cube", "labels": "parity"}}
-RANDOM = "random-sparse"  # the pseudo-construction of the sparsity axis (kernels.random_networks)
+RANDOM = "random-sparse"  # the pseudo-construction of the sparsity axis (kernels.harness.workloads)
 
 
 class Skip(Exception):
@@ -70,12 +73,12 @@ RANDOM_SHAPE = {"depth": 3, "width": 256, "zero_fraction": 0.5}
 
 
 def build_random(g: dict):
-    """A Memorizer over a seeded random sparse ReLU network (kernels.random_networks): its dataset
+    """A Memorizer over a seeded random sparse ReLU network (kernels.harness.workloads): its dataset
     is ``n`` Gaussian inputs and the network's own float64 outputs, so exactness measures how the
     executor and the precision reproduce them."""
-    from . import random_networks as rn
-    from .dense import predict as dense_predict
-    from .network import Memorizer
+    from kernels.executors.dense import predict as dense_predict
+    from kernels.harness import workloads as rn
+    from kernels.model.memorizer import Memorizer
 
     fn = rn.random_network
 

@@ -1,4 +1,4 @@
-"""Exact-arithmetic executor: a :class:`~kernels.network.Network` whose weights and biases are
+"""Exact-arithmetic executor: a :class:`~kernels.model.network.Network` whose weights and biases are
 Python integers (or :class:`fractions.Fraction`), evaluated with no rounding at all.
 
 Why.  Some constructions (``vardi``: Õ(√n) parameters by bit extraction) need weights with hundreds
@@ -38,7 +38,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from .network import Network
+from kernels.model.network import Network
 
 
 @dataclass(eq=False)
@@ -218,7 +218,7 @@ def predict(net: ExactNetwork, X: np.ndarray) -> np.ndarray:
 
 def count(net: ExactNetwork, X: np.ndarray) -> dict[str, np.ndarray]:
     """Per-input ``mul, add, cmp, total`` under the dense cost model (the same for every input)."""
-    from .dense import analytic_cost
+    from kernels.executors.dense import analytic_cost
 
     c = analytic_cost(net)
     m = np.asarray(X).reshape(-1, net.p).shape[0]

@@ -3,7 +3,7 @@
 Three faces of one computation (kept bit-identical where the summation order allows):
 
 * :func:`predict` — the fast path: ``@njit(cache=True)`` kernels over the flat CSR arrays of a
-  :class:`~kernels.network.Network`; the timed kernels never count.
+  :class:`~kernels.model.network.Network`; the timed kernels never count.
 * :func:`count` — the counted twin: the same loop, returning per-input operation counts.
 * :func:`reference` — plain NumPy, neuron by neuron, obviously correct.
 
@@ -22,41 +22,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .network import ACT_CMP, Network
-
-
-@njit(cache=True, inline="always")
-def activate(code, s):
-    """φ(s) for activation ``code`` (0 identity, 1 relu, 2 threshold, 3 sign)."""
-    if code == 1:
-        return s if s > 0 else s * 0
-    if code == 2:
-        return s * 0 + 1 if s >= 0 else s * 0
-    if code == 3:
-        if s > 0:
-            return s * 0 + 1
-        if s < 0:
-            return s * 0 - 1
-        return s * 0
-    return s
-
-
-@njit(cache=True, inline="always")
-def local_field(b, lo, hi, w_val, w_src, units):
-    """b + Σ_t w_val[t]·units[w_src[t]] over t in [lo, hi): the bias first, then the weights in
-    stored order — the summation order every executor shares, so their outputs agree bit for bit."""
-    s = b
-    for t in range(lo, hi):
-        s += w_val[t] * units[w_src[t]]
-    return s
-
-
-@njit(cache=True, inline="always")
-def field_cost(b, n_weights):
-    """(mul, add) of one local field: a product per weight, (terms − 1) additions, the bias a
-    term when it is non-zero (module docstring)."""
-    terms = n_weights + (1 if b != 0 else 0)
-    return n_weights, (terms - 1 if terms > 1 else 0)
+from kernels.executors._ops import activate, counts_dict, field_cost, local_field
+from kernels.model.network import ACT_CMP, Network
 
 
 @njit(cache=True)
@@ -122,12 +89,6 @@ def predict_one(net: Network, x: np.ndarray) -> np.ndarray:
     return predict(net, np.asarray(x).reshape(1, -1))[0]
 
 
-def counts_dict(c: np.ndarray) -> dict[str, np.ndarray]:
-    """(m, 3) [mul, add, cmp] counts -> the per-input dict every counted twin returns."""
-    return {"mul": c[:, 0].copy(), "add": c[:, 1].copy(), "cmp": c[:, 2].copy(),
-            "total": c[:, :3].sum(axis=1)}
-
-
 def count(net: Network, X: np.ndarray) -> dict[str, np.ndarray]:
     """Counted twin: per-input ``mul, add, cmp, total`` for the dense executor."""
     X = np.ascontiguousarray(X, dtype=net.w_val.dtype)
@@ -141,28 +102,3 @@ def analytic_cost(net: Network) -> dict[str, int]:
     add = int(np.maximum(k - 1, 0).sum())
     cmp = int(ACT_CMP[net.act].sum())
     return {"mul": mul, "add": add, "cmp": cmp, "total": mul + add + cmp}
-
-
-def _activate_np(code: int, s: np.ndarray) -> np.ndarray:
-    if code == 1:
-        return np.maximum(s, 0)
-    if code == 2:
-        return (s >= 0).astype(s.dtype)
-    if code == 3:
-        return np.sign(s)
-    return s
-
-
-def reference(net: Network, X: np.ndarray) -> np.ndarray:
-    """Plain NumPy reference: neuron by neuron, vectorised over the batch."""
-    X = np.asarray(X, dtype=net.w_val.dtype)
-    m = X.shape[0]
-    units = np.empty((m, net.p + net.n_neurons), dtype=X.dtype)
-    units[:, :net.p] = X
-    for j in range(net.n_neurons):
-        a, b = net.w_ptr[j], net.w_ptr[j + 1]
-        s = np.full(m, net.bias[j], dtype=X.dtype)
-        for t in range(a, b):  # same order as the kernel
-            s = s + net.w_val[t] * units[:, net.w_src[t]]
-        units[:, net.p + j] = _activate_np(int(net.act[j]), s)
-    return units[:, net.p + net.n_neurons - net.r:]

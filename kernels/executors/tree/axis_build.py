@@ -269,7 +269,8 @@ def certify_points(X, D, rec, thr64, thrdt, leaf_id, Wp, f32, tol_abs):
     """Per point: 0 certified, 1 a test on its path branches differently in the storage precision
     than in exact arithmetic, 2 its leaf output is not provably within ``tol_abs``; and the vertex
     of the first disagreeing test (-1 if none).  ``rec``, ``leaf_id`` and the leaf rows ``Wp`` are
-    an axis router's (:mod:`kernels.axis_routing`), ``thr64`` the exact thresholds and ``thrdt``
+    an axis router's (:mod:`kernels.executors.tree.axis`), ``thr64`` the exact thresholds and
+    ``thrdt``
     the stored ones (by vertex)."""
     p = X.shape[1]
     r = D.shape[1]

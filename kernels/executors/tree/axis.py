@@ -1,12 +1,14 @@
 """Fast routing for axis-shaped conditional networks (tests ``x_k < β`` on inputs, one affine
 output neuron per leaf and output) — the ``axis-tree`` fast path of executor ``tree``.
 
-Layout (:class:`AxisRouter`, derived once from a :class:`~kernels.network.ConditionalNetwork` and
+Layout (:class:`AxisRouter`, derived once from a :class:`~kernels.model.network.ConditionalNetwork`
+and
 cached on it).  Vertices stay in BFS order, one 16-byte record each in a 64-byte aligned int32
 array: ``[feature, child, β, leaf id]`` with β a float32, or ``[feature, child, β]`` with β a
 float64 (leaf ids then in a separate array).  A test ``x_k < β`` sends x to
 ``child + (0 if x[k] < β else 1)``: ``child_true``, or ``child_false`` right after it (the
-complement, NaN included, exactly as :func:`kernels.conditional.holds`).  A leaf i stores child
+complement, NaN included, exactly as :func:`kernels.model.conditional.holds`).  A leaf i stores
+child
 i − 1 and β = −inf, so ``x < −inf`` is false and a query that reached a leaf stays there: routing
 a batch is ``depth`` branch-free sweeps.  Each leaf owns one 64-byte aligned row of ``Wp``:
 ``r × [b, w_1..w_p]``, then the r activation codes, then padding; output o is
@@ -21,7 +23,8 @@ Kernels (each with the same outputs as :func:`reference`):
   prefetched and evaluated.  Hot loops index with uint64 (no negative-index wraparound code).
   ``prange`` over chunks of blocks when more than one thread is allowed;
 * one query — a plain loop, for the smallest dispatch cost (:func:`predict_one`);
-* counted twin — the cost rows of :func:`kernels.routing.vertex_costs` (the interpreter's cost
+* counted twin — the cost rows of :func:`kernels.executors.tree.hyperplane.vertex_costs` (the
+interpreter's cost
   model) summed along the path, so counts equal the interpreter's input by input.
 """
 
@@ -31,35 +34,14 @@ from dataclasses import dataclass
 
 import numba
 import numpy as np
-from llvmlite import ir
-from numba import njit, prange, types
-from numba.core import cgutils
-from numba.extending import intrinsic
+from numba import njit, prange
 
-from .dense import _activate_np, activate
-from .network import TESTS, ConditionalNetwork
-from .routing import tree_counts, vertex_costs
+from kernels.executors._ops import activate, aligned, prefetch
+from kernels.executors.tree.hyperplane import tree_counts, vertex_costs
+from kernels.model.network import TESTS, ConditionalNetwork
 
 BLOCK = 128
 LT = TESTS["<"]
-
-
-@intrinsic
-def _prefetch(typingctx, arr, idx):
-    """Hint the cache line holding ``arr[idx]`` into L1 (``llvm.prefetch``; never faults)."""
-    sig = types.void(arr, idx)
-
-    def codegen(context, builder, signature, args):
-        ary = context.make_array(signature.args[0])(context, builder, args[0])
-        i8p = ir.PointerType(ir.IntType(8))
-        i32 = ir.IntType(32)
-        fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
-        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0")
-        ptr = builder.bitcast(builder.gep(ary.data, [args[1]]), i8p)
-        builder.call(fn, [ptr, ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
-        return context.get_dummy_value()
-
-    return sig, codegen
 
 
 @dataclass(eq=False)
@@ -87,17 +69,8 @@ class AxisRouter:
         return sum(a.nbytes for a in (self.rec, self.leaf_id, self.Wp))
 
 
-def _aligned(shape, dtype, align: int = 64) -> np.ndarray:
-    """Zeroed C array whose data starts on an ``align``-byte boundary (cache-line aligned rows)."""
-    dtype = np.dtype(dtype)
-    nbytes = int(np.prod(shape)) * dtype.itemsize
-    buf = np.zeros(nbytes + align, np.uint8)
-    off = (-buf.ctypes.data) % align
-    return buf[off:off + nbytes].view(dtype).reshape(shape)
-
-
 def _records(feat, child, thr, leaf_id, dtype) -> tuple[np.ndarray, np.ndarray]:
-    rec = _aligned((feat.size, 4), np.int32)
+    rec = aligned((feat.size, 4), np.int32)
     rec[:, 0] = feat
     rec[:, 1] = child
     if dtype == np.float32:
@@ -155,7 +128,7 @@ def _derive(cn: ConditionalNetwork) -> AxisRouter | None:
     slot[o_op.ravel()] = np.arange(L * r)
     per = 64 // dt.itemsize
     ws = -(-r * (p + 2) // per) * per
-    Wp = _aligned((L, ws), dt)
+    Wp = aligned((L, ws), dt)
     blocks = Wp[:, :r * (p + 1)].reshape(L, r, p + 1)  # a view
     blocks[slot // r, slot % r, 0] = cn.op_bias
     blocks[slot[op_of_nz] // r, slot[op_of_nz] % r, cn.op_src + 1] = cn.op_w
@@ -225,13 +198,13 @@ def _block(Xf, a, nb, p, rec, thr, depth, leaf_id, Wf, ws, r, cur, out):
             c = np.uint64(rec[i * U4 + U1])
             j = c + (U0 if Xf[xo + f] < thr[i * ts + to] else U1)
             cur[t] = j
-            _prefetch(rec, j * U4)
+            prefetch(rec, j * U4)
             xo += p
     lsrc, ls, lo = _leaf_source(rec, thr, leaf_id)
     for t in range(nb):
         w0 = np.uint64(lsrc[cur[t] * ls + lo]) * ws
         cur[t] = w0
-        _prefetch(Wf, w0)
+        prefetch(Wf, w0)
     xo = a * p
     for t in range(nb):
         _leaf_eval(Xf, xo, Wf, cur[t], p, r, out, (a + np.uint64(t)) * r)
@@ -362,7 +335,8 @@ def predict_one(router: AxisRouter, x) -> np.ndarray:
 
 
 def count(router: AxisRouter, X) -> dict[str, np.ndarray]:
-    """Counted twin: the interpreter's per-input counts (``kernels.routing.tree_counts`` keys)."""
+    """Counted twin: the interpreter's per-input counts
+    (``kernels.executors.tree.hyperplane.tree_counts`` keys)."""
     X = _queries(router, X)
     return tree_counts(_count(X, router.rec, router.thr, router.cost))
 
@@ -370,25 +344,3 @@ def count(router: AxisRouter, X) -> dict[str, np.ndarray]:
 def leaves(router: AxisRouter, X) -> np.ndarray:
     """The leaf (vertex id) each query reaches."""
     return _leaves(_queries(router, X), router.rec, router.thr, router.depth)
-
-
-def reference(router: AxisRouter, X) -> tuple[np.ndarray, np.ndarray]:
-    """(outputs (m, r), leaf vertices (m,)) in plain NumPy: the batch routed level by level, then
-    the leaf maps in the kernels' order."""
-    X = _queries(router, X)
-    p, r = router.p, router.r
-    rec = router.rec.reshape(-1, 4)
-    thr = router.thr.reshape(rec.shape[0], -1)[:, -1 if router.dtype == np.float64 else 2]
-    node = np.zeros(len(X), np.int64)
-    rows = np.arange(len(X))
-    for _ in range(router.depth):
-        node = rec[node, 1] + np.where(X[rows, rec[node, 0]] < thr[node], 0, 1)
-    row = router.Wp[router.leaf_id[node]]
-    lw = row[:, :r * (p + 1)].reshape(len(X), r, p + 1)
-    codes = row[:, r * (p + 1):r * (p + 2)].astype(np.int64)
-    Y = lw[:, :, 0].copy()
-    for k in range(p):
-        Y = Y + lw[:, :, k + 1] * X[:, k:k + 1]
-    for c in np.unique(codes):
-        Y[codes == c] = _activate_np(int(c), Y[codes == c])
-    return Y, node

@@ -15,7 +15,8 @@ import math
 import os
 import shlex
 
-from . import energy, figures, figures_size, sweep
+from kernels.harness import energy, sweep
+from kernels.report import figures, figures_size
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1100px;

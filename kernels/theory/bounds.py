@@ -3,7 +3,8 @@
 Bound formulas (array-friendly; ``log2`` is the real base-2 logarithm):
 
 * Theorem 1 — the synthesized conditional network performs ≤ ``p + 4ω`` operations on an input with
-  ω active weights: :func:`theorem1_ops_bound`.  (``kernels.active`` documents how its accounting
+  ω active weights: :func:`theorem1_ops_bound`.  (``kernels.executors.active`` documents how its
+  accounting
   meets this constant: a multiplication, an addition, the activation comparison and one
   output-configuration test per active weight.)
 * Theorem 2 — the switch network has, for every dataset input,
@@ -16,7 +17,8 @@ Bound formulas (array-friendly; ``log2`` is the real base-2 logarithm):
 
 Measured quantities: :func:`active_sets` gives A(x; f) and W(x; f) of Definition 1 per input by
 plain NumPy from the dense unit values — independent of the ``active`` kernel, so tests can hold its
-counted twin to it.  Definition 1 is read as in ``kernels.active`` (a non-zero bias is a weight from
+counted twin to it.  Definition 1 is read as in ``kernels.executors.active`` (a non-zero bias is a
+weight from
 the constant input 1 of x̄ = [1; x]; an input unit is active iff it is non-zero).
 """
 
@@ -27,7 +29,7 @@ from itertools import combinations, islice
 
 import numpy as np
 
-from .network import Network
+from kernels.model.network import Network
 
 
 def _out(v):
@@ -142,8 +144,8 @@ def rank_condition(X, D, *, output: int = 0, augmented: bool = False,
 
 def unit_values(net: Network, X) -> np.ndarray:
     """All unit values (m, p + N) for inputs X, computed by the dense kernel (bit-identical to
-    ``kernels.dense.predict``)."""
-    from .dense import _forward_into
+    ``kernels.executors.dense.predict``)."""
+    from kernels.executors.dense import _forward_into
 
     X = np.ascontiguousarray(X, dtype=net.w_val.dtype)
     U = np.empty((X.shape[0], net.p + net.n_neurons), dtype=X.dtype)

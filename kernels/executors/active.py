@@ -1,5 +1,6 @@
 """Active executor: Theorem 1 of seed 000 — a conditional execution synthesized from *any*
-:class:`~kernels.network.Network` (skip connections included) that computes only the active neurons
+:class:`~kernels.model.network.Network` (skip connections included) that computes only the active
+neurons
 over the weights that carry a non-zero value, and reproduces the dense output bit for bit.
 
 Definition 1, as implemented (``φ(0) = 0``; the paper's augmented pattern x̄ = [1; x])
@@ -59,8 +60,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .dense import activate, local_field
-from .network import ACT_CMP, Network
+from kernels.executors._ops import activate, local_field
+from kernels.model.network import ACT_CMP, Network
 
 _VIEW_KEY = "active_view"
 
@@ -311,62 +312,3 @@ def count(net: Network, X: np.ndarray) -> dict[str, np.ndarray]:
     out = {k: c[:, i].copy() for i, k in enumerate(COUNT_KEYS)}
     out["total"] = c[:, :3].sum(axis=1)
     return out
-
-
-def reference(net: Network, X: np.ndarray, *, return_counts: bool = False):
-    """Plain Python: neuron by neuron in id order, each active neuron's field over the non-zero
-    sources only (pulled through its incoming weights), inactive ones set to φ(0).  Returns the
-    outputs (m, r), and with ``return_counts`` also the :func:`count` dict."""
-    X = _inputs(net, X)
-    dt = net.w_val.dtype
-    p, N = net.p, net.n_neurons
-    v = view(net)
-    has_out = np.diff(v["out_ptr"]) > 0
-    act_fn = activate.py_func
-    Y = np.empty((X.shape[0], net.r), dtype=dt)
-    C = {k: np.zeros(X.shape[0], dtype=np.int64) for k in COUNT_KEYS}
-    for i, x in enumerate(X):
-        val = np.zeros(p + N, dtype=dt)
-        val[:p] = x
-        nonzero = {k for k in range(p) if x[k] != 0}  # output configuration of layer 0
-        active_units = set(nonzero)
-        mul = add = n_act = w_act = w_cmp = 0
-        cmp = p
-        for j in range(N):
-            a, b = int(net.w_ptr[j]), int(net.w_ptr[j + 1])
-            srcs = [(int(net.w_src[t]), net.w_val[t]) for t in range(a, b)]
-            live = [(k, w) for k, w in srcs if k in nonzero]  # input configuration
-            active = net.bias[j] != 0 or bool(live)
-            if v["pull"][j]:
-                s = net.bias[j]
-                for k, w in srcs:
-                    s += w * val[k]
-                y, terms, computed = act_fn(int(net.act[j]), s), len(srcs), True
-                mul += terms
-            elif active:
-                s = net.bias[j]
-                for k, w in live:
-                    s += w * val[k]
-                y, computed = act_fn(int(net.act[j]), s), True
-                terms = len(live) + (net.bias[j] != 0)
-                mul += len(live)
-            else:
-                y, computed, terms = v["phi0"][j], False, 0
-            if computed:
-                add += max(terms - 1, 0)
-                cmp += int(ACT_CMP[net.act[j]]) + int(has_out[p + j])
-                w_cmp += terms
-            if active:
-                n_act += 1
-                w_act += int(net.bias[j] != 0) + sum(k in active_units for k, _ in srcs)
-                active_units.add(p + j)
-            val[p + j] = y
-            if y != 0:
-                nonzero.add(p + j)
-        Y[i] = val[p + N - net.r:]
-        for key, c in zip(COUNT_KEYS, (mul, add, cmp, n_act, w_act, w_cmp), strict=True):
-            C[key][i] = c
-    if not return_counts:
-        return Y
-    C["total"] = C["mul"] + C["add"] + C["cmp"]
-    return Y, C

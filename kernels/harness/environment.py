@@ -56,7 +56,7 @@ def git_commit(root: str | None = None) -> str | None:
 
 def collect() -> dict:
     """Environment record: CPU, cores, caches, versions, threading, energy counters, commit."""
-    from . import energy
+    from kernels.harness import energy
 
     try:
         affinity = len(os.sched_getaffinity(0))

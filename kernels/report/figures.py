@@ -38,7 +38,7 @@ def fit_slope(xs, ys) -> float | None:
 
 
 def _ok(rows, **match):
-    """Measured rows (size-only rows, executor "size", are kernels.figures_size's)."""
+    """Measured rows (size-only rows, executor "size", are kernels.report.figures_size's)."""
     return [r for r in rows if r.get("status") == "ok" and r.get("executor") != "size"
             and all(r.get(k) == v for k, v in match.items())]
 
@@ -223,9 +223,9 @@ def speedup_vs_sparsity(rows) -> list:
         fig.suptitle("Dense vs active on random sparse ReLU networks")
         img = png(fig)
     return [("Dense vs active speed-up vs sparsity", img,
-             "Seeded random sparse ReLU networks (kernels.random_networks): the ratio of the dense "
-             "executor's cost to the active executor's, in wall time and in operations. Above 1 "
-             "the active executor wins.")]
+             "Seeded random sparse ReLU networks (kernels.harness.workloads): the ratio of "
+             "the dense executor's cost to the active executor's, in wall time and in operations. "
+             "Above 1 the active executor wins.")]
 
 
 def effect_of_p(rows) -> list:

@@ -1,0 +1,104 @@
+"""The ``tree`` executor: runs any §2.3 :class:`~kernels.model.network.ConditionalNetwork` (seed
+000).
+
+Faces of one computation:
+
+* :func:`interpret` / :func:`interpret_count` / :func:`interpret_leaves` — the **general
+  interpreter**, ``@njit(cache=True)``: from the root, run the vertex's neuron ops (each
+  ``φ(b + Σ β_k v_k)``, bias first, then the stored sources in order — the dense executor's
+  order), then, at an internal vertex, test ``v ⋚ β`` and move to ``child_true`` or
+  ``child_false``; at a leaf, read the ``r`` output variables.  The counted twin is the same loop
+  with counters.
+* :func:`reference` / :func:`reference_count` — plain Python, one input at a time, scalar by scalar
+  in the network's dtype: obviously correct, slow.
+* :mod:`kernels.executors.tree.hyperplane` — the **fast routing kernel** for hyperplane-shaped
+trees (one affine test
+  per internal vertex, affine/constant leaves; see its docstring for the exact shapes).
+  :func:`predict`, :func:`count`, :func:`leaves` and :func:`predict_one` dispatch to it
+  automatically when :func:`kernels.executors.tree.hyperplane.form` recognises the shape (cached in
+  ``cond._cache``) and to the interpreter otherwise; tests hold both to the same outputs and the
+  same counts.
+* :mod:`kernels.executors.tree.axis` — the batched, prefetching, parallel fast path for
+**axis-shaped**
+  trees (tests ``x_k < β`` on inputs, affine leaves: the ``axis-tree`` construction); tried first.
+  :mod:`kernels.executors.tree.hyperplane_batch` routes batches of hyperplane-shaped trees the same
+  way.
+
+Cost model (seed 000 §2.2–2.3), per input, over the vertices on its root-to-leaf path: each op
+costs what a dense neuron costs — one multiplication per stored weight, (terms − 1) additions where
+the terms are the products plus the bias when it is non-zero, ``ACT_CMP`` comparisons for its
+activation (ReLU/threshold 1, sign 2, identity 0) — and each test costs one comparison.  A constant
+(bias-only identity op) costs nothing.  Besides ``mul, add, cmp, total`` the counts give
+``active_neurons`` (ops executed), ``active_weights`` (weights those ops used) and ``tests`` (the
+path length in edges).
+
+Tie rule: :func:`kernels.model.conditional.holds` — a test is evaluated literally in the network's
+dtype;
+a value on the boundary goes to ``child_true`` iff the test includes equality (``<=, >=, ==``).
+
+Every network is checked once by :func:`kernels.model.conditional.validate` (cached) before a
+kernel runs
+it, so malformed arrays are a ``ValueError``, never an out-of-bounds read or an endless loop.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from kernels.executors.tree import axis as axis_routing
+from kernels.executors.tree import hyperplane as routing
+from kernels.executors.tree import hyperplane_batch
+from kernels.executors.tree.interpreter import _inputs, interpret, interpret_count, interpret_leaves
+from kernels.model.conditional import checked as _checked
+from kernels.model.network import ConditionalNetwork
+
+
+def fast_form(cond: ConditionalNetwork) -> routing.HyperplaneForm | None:
+    """The cached hyperplane form of ``cond``, or None when the general interpreter must run."""
+    return routing.form(_checked(cond))
+
+
+def axis_form(cond: ConditionalNetwork) -> axis_routing.AxisRouter | None:
+    """The cached axis-tree router of ``cond`` (:mod:`kernels.executors.tree.axis`), or None."""
+    return axis_routing.axis_router(_checked(cond))
+
+
+def predict(cond: ConditionalNetwork, X) -> np.ndarray:
+    """Outputs (m, r): the fast routing kernel when the shape allows, else the interpreter."""
+    if (a := axis_form(cond)) is not None:
+        return axis_routing.predict(a, _inputs(cond, X))
+    f = fast_form(cond)
+    if f is None:
+        return interpret(cond, X)
+    X = _inputs(cond, X)
+    if len(X) >= hyperplane_batch.BLOCK and hyperplane_batch.fits(f):
+        return hyperplane_batch.predict(f, X)  # batches: level-synchronous, prefetching
+    return routing.predict(f, X)
+
+
+def predict_one(cond: ConditionalNetwork, x) -> np.ndarray:
+    """Output (r,) of one input ``x`` (p,)."""
+    if (a := axis_form(cond)) is not None:
+        return axis_routing.predict_one(a, _inputs(cond, np.ravel(x))[0])
+    f = fast_form(cond)
+    if f is not None:
+        return routing.predict_one(f, _inputs(cond, np.ravel(x))[0])
+    return interpret(cond, np.ravel(x))[0]
+
+
+def leaves(cond: ConditionalNetwork, X) -> np.ndarray:
+    """The leaf each input reaches (fast path when the shape allows)."""
+    if (a := axis_form(cond)) is not None:
+        return axis_routing.leaves(a, _inputs(cond, X))
+    f = fast_form(cond)
+    return routing.leaves(f, _inputs(cond, X)) if f is not None else interpret_leaves(cond, X)
+
+
+def count(cond: ConditionalNetwork, X) -> dict[str, np.ndarray]:
+    """Per-input counts: ``mul, add, cmp, total, active_neurons, active_weights, tests``."""
+    if (a := axis_form(cond)) is not None:
+        return axis_routing.count(a, _inputs(cond, X))
+    f = fast_form(cond)
+    return routing.count(f, _inputs(cond, X)) if f is not None else interpret_count(cond, X)
+
+
