@@ -7,10 +7,9 @@ import argparse
 import json
 import sys
 
-import numpy as np
-
 from kernels import constructions
 from kernels.data import KINDS, generate, load_npz
+from kernels.harness.results import json_default
 from kernels.model.memorizer import EXECUTORS
 from kernels.model.network import DTYPES
 
@@ -107,7 +106,7 @@ def cmd_verify(args) -> int:
                             **_options(args.option))
     rec = verify(m, args.executor)
     if args.json:
-        print(json.dumps(rec, indent=2, default=_json_default))
+        print(json.dumps(rec, indent=2, default=json_default))
     else:
         print(_fmt_verify(rec))
     return 0
@@ -129,16 +128,6 @@ def _options(pairs) -> dict:
         else:
             out[key] = None if text.lower() == "none" else text
     return out
-
-
-def _json_default(o):
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.floating):
-        return float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    raise TypeError(f"cannot serialise {type(o).__name__}")
 
 
 def cmd_report(args) -> int:

@@ -86,15 +86,13 @@ Trade-offs (the paper's Theorems; ``depth=L`` and ``bits=B`` constrain the same 
     so s ≤ 2 — which is the paper's point: sublinear memorization needs many bits per weight.
 
 Executors: ``exact`` (kernels.executors.exact: Python integers, any size; ≈ 0.17 µs per weight per
-input,
-so ≈ 1.7 ms per input at n = 2^14) always; ``dense`` (and ``active`` where present) for ``bits=B``
+input, so ≈ 1.7 ms per input at n = 2^14) always; ``dense`` and ``active`` for ``bits=B``
 networks that are float64-exact as above.  ``info`` reports s, G, b, ρ, the register bits m, the
 bit width of the largest weight or bias (``weight_bits``) and the formula sizes.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import math
 from fractions import Fraction
 
@@ -111,8 +109,7 @@ SEED = "seed 001 (Vardi, Yehudai & Shamir, ICLR 2022)"
 SUMMARY = ("projection + group lookup + deep bit-extraction chain: Õ(√n) weights of Õ(√n) bits; "
            "depth-L and bit-budget variants; classes")
 NONNEGATIVE = True
-_ACTIVE = ("active",) if importlib.util.find_spec("kernels.executors.active") else ()
-EXECUTORS = ("exact", "dense", *_ACTIVE)
+EXECUTORS = ("exact", "dense", "active")
 
 MIN_GAP = 4  # projected data are at least this far apart
 MIN_T = 8  # smallest projected datum
@@ -340,7 +337,7 @@ def build(ds: Dataset, *, seed: int = 0, dtype="float64", bits: int | None = Non
             why = f"float error of the projection {pr['t_err']:.3g} > 1/8"
         else:
             net, why = enet.to_float(), None
-            executors = ("dense", *_ACTIVE, "exact")
+            executors = ("dense", "active", "exact")
     info = {
         "mode": "float" if float_mode else "exact", "bits_requested": bits,
         "depth_requested": depth, "group_size": s, "groups": G,

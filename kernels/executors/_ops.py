@@ -4,6 +4,9 @@ and the memory helpers of the routing kernels (cache-line aligned arrays, a pref
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
+import numba
 import numpy as np
 from llvmlite import ir
 from numba import njit, types
@@ -45,16 +48,40 @@ def field_cost(b, n_weights):
     return n_weights, (terms - 1 if terms > 1 else 0)
 
 
-def activate_np(code: int, s: np.ndarray) -> np.ndarray:
-    """φ(s) over a NumPy array (the references' and peers' activation)."""
+def activate_np(code: int, s: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """φ(s) over a NumPy array, keeping its dtype: floats (the references, peers, random workloads)
+    or objects holding exact ints/Fractions (``executors.exact``: threshold and sign give Python
+    ints).  ``out`` receives the result when given (``out=s`` works in place)."""
     if code == 1:
-        return np.maximum(s, 0)
-    if code == 2:
-        return (s >= 0).astype(s.dtype)
-    if code == 3:
-        return np.sign(s)
-    return s
+        y = np.maximum(s, 0, out=out)
+    elif code == 2:
+        y = s >= 0  # objects: via int64, so φ gives Python ints 1/0, not bools
+        y = y.astype(np.int64).astype(object) if s.dtype == object else y.astype(s.dtype)
+    elif code == 3:
+        y = np.sign(s, out=out)
+    else:
+        y = s
+    if out is not None and y is not out:
+        out[...] = y
+        return out
+    return y
 
+
+def thread_cap(threads: int | None) -> int:
+    """The threads a batch may use: ``threads`` capped by Numba's setting (None: Numba's)."""
+    n = numba.get_num_threads()
+    return n if threads is None else min(threads, n)
+
+
+@contextmanager
+def numba_threads(n: int):
+    """Run the block with Numba's thread count set to ``n``; the old count is restored after."""
+    prev = numba.get_num_threads()
+    numba.set_num_threads(n)
+    try:
+        yield n
+    finally:
+        numba.set_num_threads(prev)
 
 
 def counts_dict(c: np.ndarray) -> dict[str, np.ndarray]:

@@ -38,6 +38,7 @@ from fractions import Fraction
 
 import numpy as np
 
+from kernels.executors._ops import activate_np
 from kernels.model.network import Network
 
 
@@ -129,16 +130,6 @@ def scaled_inputs(X: np.ndarray):
     return out.reshape(X.shape), F
 
 
-def _act(code: int, s: np.ndarray) -> np.ndarray:
-    if code == 1:
-        return np.where(s > 0, s, 0)
-    if code == 2:
-        return np.where(s >= 0, 1, 0).astype(object)
-    if code == 3:
-        return np.where(s > 0, 1, np.where(s < 0, -1, 0)).astype(object)
-    return s
-
-
 def _last_use(net: ExactNetwork) -> list[list[int]]:
     """free[j]: the units no neuron after j reads (released once neuron j is computed)."""
     if "free" not in net._cache:
@@ -199,7 +190,7 @@ def forward(net: ExactNetwork, X: np.ndarray, chunk: int = 4096) -> np.ndarray:
                 s = zero + biases[j]
             elif biases[j] != 0:
                 s = s + biases[j]
-            units[p + j] = _act(code, s)
+            units[p + j] = activate_np(code, s)
             nonneg[p + j] = code in (1, 2)
         for u in free[j]:
             units[u] = None

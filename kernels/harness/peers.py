@@ -30,6 +30,7 @@ import numpy as np
 
 from kernels import constructions
 from kernels.data import generate
+from kernels.executors._ops import activate_np
 from kernels.harness.cell import Skip, prepare
 
 # --fast: 2 worker processes × 2 values of >= 50 ms each (plus pyperf's calibration worker).
@@ -135,23 +136,13 @@ def layer_matrices(net, sparse: bool = False):
     return out
 
 
-def _phi(code: int, s):
-    if code == 1:
-        return np.maximum(s, 0.0, out=s)
-    if code == 2:
-        return (s >= 0).astype(s.dtype)
-    if code == 3:
-        return np.sign(s)
-    return s
-
-
 def numpy_forward(layers, p: int, r: int, X):
     """A BLAS forward pass of the network over the units matrix (layers may read any earlier one;
     a layer's activation is taken from its first neuron)."""
     U = np.empty((X.shape[0], layers[-1][1]))
     U[:, :p] = X
     for lo, hi, M, b, code in layers:
-        U[:, lo:hi] = _phi(code, U[:, :lo] @ M + b)
+        activate_np(code, U[:, :lo] @ M + b, out=U[:, lo:hi])
     return U[:, layers[-1][1] - r:]
 
 
@@ -159,7 +150,7 @@ def csr_forward(layers, p: int, r: int, X):
     Ut = np.empty((layers[-1][1], X.shape[0]))  # units × inputs: CSR @ dense
     Ut[:p] = X.T
     for lo, hi, M, b, code in layers:
-        Ut[lo:hi] = _phi(code, M @ Ut[:lo] + b[:, None])
+        activate_np(code, M @ Ut[:lo] + b[:, None], out=Ut[lo:hi])
     return Ut[layers[-1][1] - r:].T
 
 

@@ -10,7 +10,9 @@ import os
 SCHEMA = 1
 
 
-def _json(o):
+def json_default(o):
+    """``json.dump``'s ``default``: NumPy scalars and arrays as Python numbers and lists (the one
+    NumPy->JSON encoder, used by the results file and ``memcap``'s JSON output)."""
     import numpy as np
 
     if isinstance(o, np.integer):
@@ -24,6 +26,9 @@ def _json(o):
     raise TypeError(f"cannot serialise {type(o).__name__}")
 
 
+_json = json_default  # the name harness/sweep.py imports
+
+
 CSV_FIRST = ["status", "construction", "executor", "series", "n", "p", "r", "dtype", "sparsity",
              "exact", "ops_mean", "ops_max", "batch_s_per_input", "single_s", "build_s",
              "energy_proxy_pj", "energy_measured_pj", "reason"]
@@ -33,7 +38,7 @@ def write_results(doc: dict, out: str) -> None:
     """``out`` (JSON document) and the same rows flattened as ``<out>.csv``."""
     tmp = out + ".tmp"
     with open(tmp, "w") as f:
-        json.dump(doc, f, indent=1, default=_json, sort_keys=True)
+        json.dump(doc, f, indent=1, default=json_default, sort_keys=True)
     os.replace(tmp, out)
     flat = [flatten(r) for r in doc["rows"]]
     cols = CSV_FIRST + sorted({k for r in flat for k in r} - set(CSV_FIRST))
@@ -50,7 +55,7 @@ def flatten(row: dict) -> dict:
         if k in ("bounds", "theorem") and isinstance(v, dict):
             out.update({f"{k}_{b}": x for b, x in v.items()})
         elif isinstance(v, dict | list):
-            out[k] = json.dumps(v, default=_json, sort_keys=True)
+            out[k] = json.dumps(v, default=json_default, sort_keys=True)
         else:
             out[k] = v
     return out

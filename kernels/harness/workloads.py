@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from kernels.executors._ops import activate_np
 from kernels.model.network import Network, act_code
 
 
@@ -43,16 +44,6 @@ class RandomNetwork:
     network: Network
     params: dict
     measured: dict = field(default_factory=dict)
-
-
-def _act(code: int, s: np.ndarray) -> np.ndarray:
-    if code == 1:
-        return np.where(s > 0, s, 0.0)
-    if code == 2:
-        return (s >= 0).astype(s.dtype)
-    if code == 3:
-        return np.sign(s)
-    return s
 
 
 def random_network(p: int, depth: int, width: int, *, r: int = 1, sparsity: float = 0.0,
@@ -98,7 +89,7 @@ def random_network(p: int, depth: int, width: int, *, r: int = 1, sparsity: floa
             b[biased] = -np.quantile(field_[:, biased], zero_fraction, axis=0)
             b[b == 0] = 0.0  # no negative zeros
         code = act_code(out_activation) if last else hidden_code
-        values.append(_act(code, field_ + b))
+        values.append(activate_np(code, field_ + b))
         i, k = np.nonzero(W)
         rows.append(first + i)
         cols.append(unit_ids[k])

@@ -32,11 +32,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 from numba import njit, prange
 
-from kernels.executors._ops import activate, aligned, prefetch
+from kernels.executors._ops import activate, aligned, numba_threads, prefetch, thread_cap
 from kernels.executors.tree.hyperplane import tree_counts, vertex_costs
 from kernels.model.network import TESTS, ConditionalNetwork
 
@@ -308,15 +307,11 @@ def predict(router: AxisRouter, X, threads: int | None = None) -> np.ndarray:
     """Outputs (m, r) of a batch; ``threads`` caps the threads (default: Numba's setting)."""
     X = _queries(router, X)
     args = (router.rec, router.thr, router.depth, router.leaf_id, router.Wp, router.r, BLOCK)
-    nt = numba.get_num_threads() if threads is None else min(threads, numba.get_num_threads())
+    nt = thread_cap(threads)
     if nt > 1 and X.shape[0] >= 8 * BLOCK:
         chunk = max(BLOCK, -(-X.shape[0] // (8 * nt)) // BLOCK * BLOCK)
-        prev = numba.get_num_threads()
-        numba.set_num_threads(nt)
-        try:
+        with numba_threads(nt):
             return _predict_parallel(X, *args, chunk)
-        finally:
-            numba.set_num_threads(prev)
     return _predict_serial(X, *args)
 
 

@@ -26,11 +26,10 @@ from __future__ import annotations
 
 import weakref
 
-import numba
 import numpy as np
 from numba import njit, prange
 
-from kernels.executors._ops import activate, aligned, prefetch
+from kernels.executors._ops import activate, aligned, numba_threads, prefetch, thread_cap
 from kernels.executors.tree.hyperplane import HyperplaneForm, _leaf_out
 from kernels.model.conditional import holds
 
@@ -128,13 +127,9 @@ def predict(f: HyperplaneForm, X, threads: int | None = None) -> np.ndarray:
     X = np.ascontiguousarray(X, dtype=f.H.dtype)
     R, Rf = records(f)
     args = (X, R, Rf, f.row, f.o_ptr, f.o_src, f.o_w, f.o_b, f.o_act, f.r, BLOCK)
-    nt = numba.get_num_threads() if threads is None else min(threads, numba.get_num_threads())
+    nt = thread_cap(threads)
     if nt > 1 and X.shape[0] >= 16 * BLOCK:
         chunk = max(BLOCK, -(-X.shape[0] // (8 * nt)) // BLOCK * BLOCK)
-        prev = numba.get_num_threads()
-        numba.set_num_threads(nt)
-        try:
+        with numba_threads(nt):
             return _parallel(*args, chunk)
-        finally:
-            numba.set_num_threads(prev)
     return _serial(*args)
