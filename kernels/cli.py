@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from kernels import constructions
-from kernels.data import KINDS, generate, load_npz
+from kernels.data import KINDS, generate, load_npz, npz_shapes
 from kernels.harness.results import json_default
 from kernels.model.memorizer import EXECUTORS
 from kernels.model.network import DTYPES
@@ -21,8 +22,14 @@ class UsageError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
+    lazy_epilog = None  # a function making the epilog when --help asks (it imports modules)
+
     def error(self, message):  # one line, exit 2 (argparse prints usage + message by default)
         raise UsageError(f"{self.prog}: {message}")
+
+    def format_help(self):
+        text = super().format_help()
+        return text if self.lazy_epilog is None else text + "\n" + self.lazy_epilog() + "\n"
 
 
 def _positive(text: str) -> int:
@@ -52,15 +59,25 @@ def _add_data_args(ap: argparse.ArgumentParser) -> None:
     g.add_argument("--seed", type=int, default=0, help="seed for data and construction (default 0)")
 
 
-def _load_data(args):
+def _load_data(args, options: dict) -> tuple:
+    """(X, D, options) for ``verify``: the options checked and the memory of the data and of the
+    build refused from the numbers alone (a generator's n, p, r or an .npz's array headers)
+    before any data are generated or read."""
     if args.data is not None:
         if args.n is not None or args.p is not None:
             raise UsageError("give either --data FILE.npz or --n/--p, not both")
-        return load_npz(args.data)
+        shapes = npz_shapes(args.data)
+        x, d = shapes["X"], shapes["D"]
+        if len(x) == 2 and len(d) in (1, 2) and x[0] >= 1:
+            options = constructions.preflight(args.name, x[0], x[1], d[1] if len(d) == 2 else 1,
+                                              **options)
+        X, D = load_npz(args.data)
+        return X, D, options
     if args.n is None or args.p is None:
         raise UsageError("no data: give --data FILE.npz, or --n N --p P to generate")
+    options = constructions.preflight(args.name, args.n, args.p, args.r, **options)
     ds = generate(args.kind, args.n, args.p, args.r, seed=args.seed, labels=args.labels)
-    return ds.X, ds.D
+    return ds.X, ds.D, options
 
 
 def cmd_list(args) -> int:
@@ -101,9 +118,9 @@ def _fmt_verify(rec: dict) -> str:
 def cmd_verify(args) -> int:
     from kernels.theory.verify import verify
 
-    X, D = _load_data(args)
-    m = constructions.build(args.name, X, D, seed=args.seed, dtype=args.dtype,
-                            **_options(args.option))
+    constructions.get(args.name)  # an unknown name first
+    X, D, options = _load_data(args, _options(args.option))
+    m = constructions.build(args.name, X, D, seed=args.seed, dtype=args.dtype, **options)
     rec = verify(m, args.executor)
     if args.json:
         print(json.dumps(rec, indent=2, default=json_default))
@@ -161,7 +178,9 @@ def _add_verify(sub) -> None:
                        description="Build construction NAME on a dataset and check, for every "
                                    "executor, that it recalls every point exactly "
                                    "(max|f(x_i)-d_i| <= tol*max(1,|D|), tol 1e-9 in float64, "
-                                   "1e-4 in float32), with operation counts and bounds.")
+                                   "1e-4 in float32), with operation counts and bounds. The "
+                                   "options and the memory a build needs are checked before "
+                                   "any data are generated or read.")
     p.add_argument("name", metavar="NAME", help="construction (see `memcap list`)")
     _add_data_args(p)
     p.add_argument("--dtype", choices=DTYPES, default="float64",
@@ -169,10 +188,36 @@ def _add_verify(sub) -> None:
     p.add_argument("--executor", action="append", choices=tuple(EXECUTORS),
                    help="executor to check (repeatable; default: all the construction supports)")
     p.add_argument("--option", action="append", metavar="KEY=VALUE",
-                   help="a construction option, repeatable (e.g. vardi: bits=48, depth=200; "
-                        "rajput: xor=counter, activation=relu; switch-net: output=identity)")
+                   help="a construction option, repeatable; each construction's options, their "
+                        "ranges and defaults are listed below (e.g. "
+                        + "; ".join(f"{c}: {', '.join(o)}" for c, o, _ in OPTION_EXAMPLES) + ")")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.lazy_epilog = _options_epilog
     p.set_defaults(func=cmd_verify)
+
+
+# (construction, options, data arguments): the examples of `verify --help`; tests run each one
+OPTION_EXAMPLES = (
+    ("vardi", ("bits=48", "depth=200"), ("--n", "64", "--p", "4", "--labels", "classes")),
+    ("rajput", ("xor=counter", "activation=relu"),
+     ("--n", "64", "--p", "4", "--kind", "sphere", "--labels", "classes")),
+    ("switch-net", ("output=linear",), ("--n", "64", "--p", "3", "--labels", "signed")),
+)
+
+
+def _options_epilog() -> str:
+    from kernels.constructions.options import describe
+
+    lines = ["construction options (--option KEY=VALUE):"]
+    for name in constructions.names():
+        spec = getattr(constructions.get(name), "OPTIONS", None)
+        rows = describe(spec) if spec is not None else [
+            ", ".join(constructions.options_of(name)) or "(none)"]
+        lines += [f"  {name}:"] + [f"    {r}" for r in rows or ["(none)"]]
+    lines += ["", "examples:"] + [
+        f"  memcap verify {c} {' '.join(d)} " + " ".join(f"--option {o}" for o in opts)
+        for c, opts, d in OPTION_EXAMPLES]
+    return "\n".join(lines)
 
 
 def _add_report(sub) -> None:
@@ -187,7 +232,11 @@ def _add_report(sub) -> None:
     p.add_argument("--compare", metavar="FILE.json",
                    help="include a `memcap compare` (pyperf) result file as a table")
     p.add_argument("--fresh", action="store_true",
-                   help="discard the journal of an interrupted run instead of resuming it")
+                   help="discard the journal of an interrupted run instead of resuming it, and "
+                        "replace the results of a finished one (refused without it)")
+    p.add_argument("--force", action="store_true",
+                   help="with --results: replace other results already in the output folder "
+                        "(refused without it)")
     p.set_defaults(func=cmd_report)
 
 
@@ -199,8 +248,10 @@ def _add_sweep(sub) -> None:
                                    "weights, exactness, peak memory and energy (proxy model; "
                                    "measured where counters exist). Each cell is appended to "
                                    "OUT.jsonl as it finishes: run the same command again to "
-                                   "resume an interrupted sweep. Cells a construction cannot do "
-                                   "are recorded as skipped with the reason.")
+                                   "resume an interrupted sweep (under the same grid only). "
+                                   "OUT.lock keeps a second sweep off the same OUT while one "
+                                   "runs. Cells a construction cannot do are recorded as "
+                                   "skipped with the reason.")
     p.add_argument("--out", required=True, metavar="FILE.json",
                    help="results file (JSON; a CSV and, while running, a .jsonl journal beside it)")
     p.add_argument("--preset", choices=("quick", "default"),
@@ -226,7 +277,9 @@ def _add_sweep(sub) -> None:
     p.add_argument("--energy", choices=("auto", "all", "off"), default=None,
                    help="measured energy where counters exist: auto (largest n of each series), "
                         "all cells, or off (default auto)")
-    p.add_argument("--fresh", action="store_true", help="discard an existing journal")
+    p.add_argument("--fresh", action="store_true",
+                   help="discard an existing journal and replace finished results (without it, "
+                        "a journal of another grid or a finished OUT is refused)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_sweep)
 
@@ -287,6 +340,9 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("memcap: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # stdout closed early (`memcap list | head`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     return EXIT_USAGE
 
 

@@ -22,7 +22,9 @@ Outputs ``D`` are i.i.d. uniform on [0, 1) unless ``labels`` says otherwise ("pa
 
 from __future__ import annotations
 
+import math
 import os
+import zipfile
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -153,28 +155,79 @@ def _drop_duplicates(X: np.ndarray, D: np.ndarray):
     return X[keep], D[keep], len(X) - len(keep)
 
 
-def load_npz(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
-    """Read arrays ``X`` and ``D`` from an ``.npz`` file (not validated yet)."""
+def dataset_bytes(n: int, p: int, r: int) -> int:
+    """Memory of an n × (p, r) dataset inside memcap: X and D in float64 and the copies that
+    validation and the builders take of them (3×)."""
+    return 8 * int(n) * (int(p) + int(r)) * 3
+
+
+def _member_header(zf, info, path: str, key: str):
+    """(shape, dtype) of ``.npy`` member ``info`` from its header alone (no data read), refused
+    unless numeric, and the bytes it would take, checked against what the member holds."""
+    from numpy.lib import format as npy
+
+    with zf.open(info) as f:
+        version = npy.read_magic(f)
+        if version == (1, 0):
+            shape, _, dtype = npy.read_array_header_1_0(f)
+        elif version in ((2, 0), (3, 0)):
+            shape, _, dtype = npy.read_array_header_2_0(f)
+        else:
+            raise ValueError(f"unsupported .npy version {version}")
+        header_end = f.tell()
+    if dtype.hasobject or not (np.issubdtype(dtype, np.number) or dtype.kind == "b"):
+        raise ValueError(f"{path}: array {key} has dtype {dtype}; a numeric (int or float) array "
+                         "is needed")
+    nbytes = math.prod(shape) * dtype.itemsize
+    if nbytes > info.file_size - header_end:
+        raise ValueError(f"{path}: array {key} is truncated (its header says shape {shape}, "
+                         f"{nbytes} bytes; the file holds {info.file_size - header_end})")
+    return shape, nbytes
+
+
+def npz_shapes(path: str | os.PathLike) -> dict:
+    """``{"X": shape, "D": shape}`` of an ``.npz`` read from the array headers only (nothing is
+    decompressed), after refusing a file that is not an .npz of numeric arrays X and D, or whose
+    arrays would not fit in memory (shape × itemsize, plus memcap's float64 copies)."""
     path = os.fspath(path)
-    if not os.path.exists(path):
+    if not os.path.isfile(path):
         raise ValueError(f"{path}: no such file")
     try:
-        with np.load(path, allow_pickle=False) as z:
-            keys = set(z.files)
-            missing = [k for k in ("X", "D") if k not in keys]
+        with zipfile.ZipFile(path) as zf:
+            members = {n[:-4] if n.endswith(".npy") else n: n for n in zf.namelist()}
+            missing = [k for k in ("X", "D") if k not in members]
             if missing:
                 raise ValueError(f"{path}: the .npz has no array {' or '.join(missing)} "
-                                 f"(found: {', '.join(sorted(keys)) or 'nothing'})")
-            return z["X"], z["D"]
+                                 f"(found: {', '.join(sorted(members)) or 'nothing'})")
+            found = {k: _member_header(zf, zf.getinfo(members[k]), path, k) for k in ("X", "D")}
     except ValueError as exc:
-        msg = str(exc)
+        msg = str(exc).splitlines()[0] if str(exc) else "unreadable"
         if msg.startswith(path):
-            raise
-        raise ValueError(f"{path}: cannot read arrays ({msg.splitlines()[0]})") from None
-    except (OSError, EOFError, Exception) as exc:
-        if isinstance(exc, ValueError):
-            raise
+            raise ValueError(msg) from None
+        raise ValueError(f"{path}: cannot read arrays ({msg})") from None
+    except Exception as exc:  # BadZipFile, zlib.error, EOFError, NotImplementedError, OSError
         raise ValueError(f"{path}: not a readable .npz file ({type(exc).__name__})") from None
+    shapes = {k: v[0] for k, v in found.items()}
+    size = sum(v[1] for v in found.values())
+    (x, d) = shapes["X"], shapes["D"]
+    rows = dataset_bytes(x[0], x[1], d[1] if len(d) == 2 else 1) if (
+        len(x) == 2 and len(d) in (1, 2)) else 3 * size
+    check_memory(size + rows, f"{path} ({' and '.join(f'{k} {s}' for k, s in shapes.items())})")
+    return shapes
+
+
+def load_npz(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """Read arrays ``X`` and ``D`` from an ``.npz`` file (not validated yet), after
+    :func:`npz_shapes` has checked their headers and their memory."""
+    path = os.fspath(path)
+    npz_shapes(path)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return z["X"], z["D"]
+    except Exception as exc:  # a damaged member (CRC, zlib, EOF) found while reading
+        msg = str(exc).splitlines()[0] if str(exc) else ""
+        raise ValueError(f"{path}: not a readable .npz file ({type(exc).__name__}"
+                         f"{': ' + msg[:80] if msg else ''})") from None
 
 
 def min_separation(X: np.ndarray) -> float:
@@ -215,7 +268,7 @@ def generate(kind: str, n: int, p: int, r: int = 1, *, seed: int = 0, labels: st
         raise ValueError(f"unknown dataset kind {kind!r}; choose from {', '.join(KINDS)}")
     if n < 1 or p < 1 or r < 1:
         raise ValueError(f"n, p and r must be >= 1 (got n={n}, p={p}, r={r})")
-    check_memory(8 * n * (p + r) * 3, f"a {kind} dataset of n={n}, p={p}, r={r}")
+    check_memory(dataset_bytes(n, p, r), f"a {kind} dataset of n={n}, p={p}, r={r}")
     rng = np.random.default_rng(seed)
     info: dict = {"kind": kind, "seed": seed}
     if kind == "gaussian":

@@ -4,7 +4,10 @@ Every construction module defines
 
 * ``NAME`` (the registry name), ``SEED`` (the source document), ``SUMMARY`` (one line),
   ``NONNEGATIVE`` (True if it needs D >= 0), ``EXECUTORS`` (the executors it supports);
-* ``estimate_bytes(n, p, r, **options) -> int`` — memory needed, checked *before* building;
+* ``OPTIONS`` — its keyword options, their types, ranges and defaults (see
+  :mod:`kernels.constructions.options`), checked before anything is built;
+* ``estimate_bytes(n, p, r, **options) -> int`` — memory needed, checked from the numbers alone
+  before data are generated or loaded (:func:`preflight`) and again before building;
 * ``build(dataset, *, seed, dtype, **options) -> Memorizer`` — the construction itself.
 """
 
@@ -14,7 +17,8 @@ import importlib
 import inspect
 from types import ModuleType
 
-from kernels.data import check_memory, validate
+from kernels.constructions import options as option_checks
+from kernels.data import check_memory, dataset_bytes, validate
 from kernels.model.memorizer import Memorizer
 from kernels.model.network import check_dtype
 
@@ -60,20 +64,40 @@ def describe() -> list[dict]:
 
 def options_of(name: str) -> tuple[str, ...]:
     """The keyword options construction ``name`` accepts (beyond ``seed`` and ``dtype``)."""
-    sig = inspect.signature(get(name).build)
+    mod = get(name)
+    if hasattr(mod, "OPTIONS"):
+        return tuple(mod.OPTIONS)
+    sig = inspect.signature(mod.build)
     return tuple(k for k, prm in sig.parameters.items()
                  if prm.kind == prm.KEYWORD_ONLY and k not in ("seed", "dtype"))
 
 
+def check_options(name: str, options: dict) -> dict:
+    """``options`` checked by type and range against the module's ``OPTIONS`` (a module without
+    one is checked for option names only); a one-line ValueError naming the option otherwise."""
+    mod = get(name)
+    spec = getattr(mod, "OPTIONS", None)
+    if spec is None:
+        option_checks.check_names(name, options_of(name), options)
+        return dict(options)
+    return option_checks.check(name, spec, options)
+
+
+def preflight(name: str, n: int, p: int, r: int, **options) -> dict:
+    """Before data are generated or loaded: check the options and refuse a dataset of n × (p, r)
+    plus the build's ``estimate_bytes`` that would not fit in memory.  Returns the options."""
+    mod = get(name)
+    options = check_options(name, options)
+    check_memory(dataset_bytes(n, p, r) + mod.estimate_bytes(n, p, r, **options),
+                 f"{name} with n={n}, p={p}, r={r}")
+    return options
+
+
 def build(name: str, X, D, *, seed: int = 0, dtype="float64", **options) -> Memorizer:
-    """Validate (X, D), check memory, and build construction ``name``."""
+    """Validate the options and (X, D), check memory, and build construction ``name``."""
     mod = get(name)
     dtype = check_dtype(dtype)
-    accepted = options_of(name)
-    for key in options:
-        if key not in accepted:
-            raise ValueError(f"unknown option {key!r} for {name}; it accepts "
-                             f"{', '.join(accepted) or 'no options'}")
+    options = check_options(name, options)
     ds = validate(X, D, require_nonnegative=name if mod.NONNEGATIVE else None)
     check_memory(mod.estimate_bytes(ds.n, ds.p, ds.r, **options),
                  f"{name} with n={ds.n}, p={ds.p}, r={ds.r}")

@@ -34,6 +34,7 @@ import math
 
 import numpy as np
 
+from kernels.constructions.options import Range
 from kernels.data import Dataset
 from kernels.executors.tree import axis as axis_routing
 from kernels.executors.tree.axis_build import build_tree, certify_points
@@ -46,6 +47,9 @@ SEED = "beyond seed 000 (Theorem 3 floor; Corollary 1's tree with axis tests)"
 SUMMARY = "median tests x_k < b, exact affine leaves of <= p+1 points: ~log2(n/q)+2pr ops"
 NONNEGATIVE = False
 EXECUTORS = ("tree",)
+OPTIONS = {  # validated by kernels.constructions.options before build
+    "leaf_size": (int, Range(1), None, "points per leaf (none: p + 1)"),
+}
 
 
 def _leaf_size(p: int, leaf_size) -> int:

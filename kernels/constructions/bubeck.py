@@ -56,6 +56,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from kernels.constructions.options import Range
 from kernels.data import Dataset
 from kernels.model.memorizer import Memorizer
 from kernels.model.network import Network, check_dtype
@@ -65,6 +66,11 @@ SEED = "seed 004 (Bubeck et al. 2020; Baum 1988 — lecture chapter 1)"
 SUMMARY = "4⌈n/p⌉ ReLUs: slab indicators via the directional-derivative trick"
 NONNEGATIVE = False
 EXECUTORS = ("dense",)
+OPTIONS = {  # validated by kernels.constructions.options before build
+    "tries": (int, Range(1, 1024), 8, "random sweep directions tried"),
+    "candidates": (int, Range(1, 1024), 8, "random group choices per slab"),
+    "compensate": (bool, ("auto",), "auto", "emulated rounding compensation"),
+}
 
 COMPENSATE_BUDGET = 4e9  # n·G·(2+2r)·p operations for the emulated compensation
 

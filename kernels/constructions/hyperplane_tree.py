@@ -37,6 +37,7 @@ from __future__ import annotations
 import numpy as np
 
 from kernels.constructions import partition as part_mod
+from kernels.constructions.options import Range
 from kernels.data import Dataset
 from kernels.model.conditional import hyperplane_network
 from kernels.model.memorizer import Memorizer
@@ -47,6 +48,10 @@ SUMMARY = ("Corollary 1 if-else tree over the Fig. 1 hyperplane partition: 2n-1 
            "<= 2q*ceil(log2 n) ops per input")
 NONNEGATIVE = False
 EXECUTORS = ("tree",)
+OPTIONS = {  # validated by kernels.constructions.options before build
+    "op": (str, ("relu", "identity"), "relu", "vertex neuron"),
+    "n_random": (int, Range(1, 1024), 8, "random directions per partition vertex"),
+}
 
 
 def estimate_bytes(n: int, p: int, r: int, **options) -> int:

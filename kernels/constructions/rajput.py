@@ -105,6 +105,7 @@ from kernels.constructions._rajput_codes import (
     paper_hidden1,
     prefix_partition,
 )
+from kernels.constructions.options import Range
 from kernels.data import Dataset, class_labels
 from kernels.model.memorizer import Memorizer
 
@@ -117,10 +118,18 @@ EXECUTORS = ("dense", "active")
 
 ACTIVATIONS = ("threshold", "relu")
 XORS = ("tree", "counter")
+OPTIONS = {  # validated by kernels.constructions.options before build
+    "activation": (str, ACTIVATIONS, "threshold", "hidden activation"),
+    "xor": (str, XORS, "tree", "XOR gadget"),
+    "hidden1": (int, Range(1, 10**7), None, "first-layer width (none: from δ)"),
+    "hidden2": (int, Range(1, 10**6), None, "code length (none: chosen)"),
+    "subset_size": (int, Range(1), None, "points per partition subset (none: chosen)"),
+    "max_hidden1": (int, Range(1, 10**7), 100_000, "cap on the first-layer width"),
+}
 
 
 def estimate_bytes(n: int, p: int, r: int, *, xor: str = "tree", max_hidden1: int = 100_000,
-                   **_) -> int:
+                   hidden1: int | None = None, hidden2: int | None = None, **_) -> int:
     """Memory of a build, before the data are seen.  The data-dependent size is m1 = O(log n/δ):
     it is guessed as log2(n)·n^{2/(p−1)} (the closest of n random points on S^{p−1} is at
     ~n^{−2/(p−1)}), capped at ``max_hidden1``.  Bytes: the codes (n × m1 uint8, a copy and the
@@ -134,6 +143,10 @@ def estimate_bytes(n: int, p: int, r: int, *, xor: str = "tree", max_hidden1: in
     L = float(np.log2(max(n, 2)))
     m1 = float(max_hidden1) if p < 2 else min(float(max_hidden1), L * n ** (2.0 / (p - 1)))
     m2 = 2 * L + 4
+    if hidden1 is not None:  # fixed widths: exact, not guessed
+        m1 = float(hidden1)
+    if hidden2 is not None:
+        m2 = float(hidden2)
     xw = 0.5 * m1 * m2 * np.log2(max(m1, 2.0)) if xor == "counter" else 2.5 * m1 * m2
     nnz = p * m1 + xw + n * (m2 + 4) * r
     return int(3 * n * m1 + 24 * min(n * m1, 4e6) + 100 * nnz + 48 * n * (p + r) + 1e6)

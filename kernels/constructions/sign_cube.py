@@ -36,6 +36,7 @@ SEED = "seed 003 (Shalev-Shwartz & Ben-David, Claim 20.1)"
 SUMMARY = "2-layer sign network memorizing any Boolean function on {±1}^M: 2^M+1 neurons"
 NONNEGATIVE = False
 EXECUTORS = ("dense",)
+OPTIONS: dict = {}  # none (validated by kernels.constructions.options)
 
 
 def estimate_bytes(n: int, p: int, r: int, **_) -> int:

@@ -69,6 +69,7 @@ from __future__ import annotations
 import numpy as np
 
 from kernels.constructions import partition as part_mod
+from kernels.constructions.options import Range
 from kernels.data import Dataset
 from kernels.model.memorizer import Memorizer
 from kernels.model.network import Network
@@ -79,6 +80,13 @@ SUMMARY = ("Theorem 2 ReLU switch network: translation, hyperplane switches, γ 
            "O(nq) neurons, O(q log n) active per input")
 NONNEGATIVE = False  # negative outputs get a linear output layer (module docstring)
 EXECUTORS = ("dense", "active")
+OPTIONS = {  # validated by kernels.constructions.options before build
+    "output": (str, ("relu", "linear"), None,
+               "output layer (none: relu if D >= 0, else linear)"),
+    "slack": (float, Range(1, 1e6, lo_open=True), 2.0, "switch margin factor (> 1)"),
+    "translation_mode": (str, ("auto", "shift", "split"), "auto", "the translation T"),
+    "n_random": (int, Range(1, 1024), 8, "random directions per partition vertex"),
+}
 
 
 def _nnz_estimate(n: int, q: int, r: int) -> tuple[int, int]:

@@ -99,6 +99,7 @@ from fractions import Fraction
 import numpy as np
 
 from kernels.constructions.bit_extraction import Circuit, extraction_chain
+from kernels.constructions.options import Range
 from kernels.data import Dataset, class_labels
 from kernels.executors.exact import scaled_inputs, value_bits
 from kernels.model.memorizer import Memorizer
@@ -110,6 +111,13 @@ SUMMARY = ("projection + group lookup + deep bit-extraction chain: Õ(√n) weig
            "depth-L and bit-budget variants; classes")
 NONNEGATIVE = True
 EXECUTORS = ("exact", "dense", "active")
+OPTIONS = {  # validated by kernels.constructions.options before build
+    "bits": (int, Range(2, 1023), None,
+             "float mode: at most this many bits per weight (none: exact integers)"),
+    "depth": (int, Range(1), None, "at most this many layers"),
+    "group_size": (int, Range(1), None, "records per group (none: chosen)"),
+    "tries": (int, Range(1, 1024), 8, "random projection directions tried"),
+}
 
 MIN_GAP = 4  # projected data are at least this far apart
 MIN_T = 8  # smallest projected datum

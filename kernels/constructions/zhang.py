@@ -50,6 +50,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from kernels.constructions.options import Range
 from kernels.data import Dataset
 from kernels.model.memorizer import Memorizer
 from kernels.model.network import Layer, Network, check_dtype
@@ -62,6 +63,14 @@ EXECUTORS = ("dense",)
 
 THETA = 0.125  # kink position inside each gap (fraction of the gap after the left point)
 EMULATE_BUDGET = 1e10  # n²(p+r): above this the emulated fit gives way to the O(n) solve
+OPTIONS = {  # validated by kernels.constructions.options before build
+    "theta": (float, Range(0, 1, hi_open=True), THETA,
+              "kink position inside each gap, as a fraction of the gap"),
+    "tries": (int, Range(1, 1024), 32, "random projection directions tried"),
+    "solve": (str, ("auto", "closed", "emulated"), "auto", "output-weight solve"),
+    "emulate_budget": (float, Range(0), EMULATE_BUDGET,
+                       "n²(p+r) above which auto uses the closed-form solve"),
+}
 
 
 def estimate_bytes(n: int, p: int, r: int, **_) -> int:

@@ -26,7 +26,7 @@ import sys
 import time
 
 from kernels import constructions
-from kernels.harness import energy, environment
+from kernels.harness import energy, environment, journal
 from kernels.harness.cell import (
     RANDOM,
     Skip,
@@ -40,6 +40,7 @@ from kernels.harness.cell import (
     size_record,
     theorem_bounds,
 )
+from kernels.harness.journal import journal_path, read_journal  # noqa: F401 (re-exported)
 from kernels.harness.presets import OPTION_DEFAULTS, PRESETS, SIZE_OPTIONS, size_block  # noqa: F401 (re-exported)
 from kernels.harness.results import SCHEMA, _json, flatten, load, write_results  # noqa: F401 (re-exported)
 
@@ -96,28 +97,6 @@ def row_key(row: dict) -> tuple:
     return tuple(row.get(a) for a in KEY)
 
 
-def journal_path(out: str) -> str:
-    return (out[:-5] if out.endswith(".json") else out) + ".jsonl"
-
-
-def read_journal(path: str) -> tuple[dict | None, list[dict]]:
-    """(header, rows) of a journal; a torn last line (the interruption) is ignored."""
-    header, rows = None, []
-    if not os.path.exists(path):
-        return None, rows
-    with open(path) as f:
-        for line in f:
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if obj.get("type") == "header":
-                header = obj
-            elif obj.get("type") == "row":
-                rows.append(obj["row"])
-    return header, rows
-
-
 class Progress:
     """A one-line progress bar on stderr (a plain line per step when stderr is not a terminal)."""
 
@@ -147,37 +126,46 @@ class Progress:
 
 def run(grid: dict, out: str, *, resume: bool = True, progress: bool = True,
         command: str | None = None, stream=None) -> dict:
-    """Run ``grid``, appending to the journal beside ``out``; returns the results document."""
-    opts = {**OPTION_DEFAULTS, **{k: v for k, v in grid.items() if k != "blocks"}}
-    jpath = journal_path(out)
+    """Run ``grid``, appending to the journal beside ``out``; returns the results document.
+    ``resume=False`` (``--fresh``) discards the journal and may replace a finished ``out``;
+    otherwise a finished ``out`` or a journal of another grid is refused (see
+    :mod:`kernels.harness.journal`)."""
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    header, done_rows = read_journal(jpath) if resume else (None, [])
-    if not resume and os.path.exists(jpath):
-        os.remove(jpath)
+    with journal.lock(out):
+        header, done_rows = journal.prepare(
+            out, grid, fresh=not resume,
+            header=lambda: {"type": "header", "schema": SCHEMA,
+                            "environment": environment.collect(), "grid": grid,
+                            "command": command})
+        if progress and done_rows:
+            print(f"memcap sweep: resuming, {len(done_rows)} cells already done",
+                  file=stream or sys.stderr)
+        rows = _run_cells(grid, journal_path(out), done_rows, progress, stream)
+        doc = {"schema": SCHEMA, "environment": header["environment"], "grid": grid,
+               "command": command, "energy_model": {"source": energy.SOURCE,
+                                                    "table": energy.table()},
+               "rows": sorted(rows, key=_order)}
+        journal.finish(out, doc)
+    return doc
+
+
+def _run_cells(grid: dict, jpath: str, done_rows: list[dict], progress: bool, stream) -> list:
+    """The journal's finished rows plus every cell still to do, each appended as it ends."""
+    opts = {**OPTION_DEFAULTS, **{k: v for k, v in grid.items() if k != "blocks"}}
     done_rows = [r for r in done_rows if r.get("final", True)]
     done = {row_key(r) for r in done_rows}
-    env = header["environment"] if header else environment.collect()
-    gs = groups(grid)
-    todo = [g for g in gs if not _group_done(g, done)]
+    todo = [g for g in groups(grid) if not _group_done(g, done)]
     bar = Progress(sum(len(_executors(g)) for g in todo), stream) if progress else None
-    if header is None:
-        with open(jpath, "w") as f:
-            f.write(json.dumps({"type": "header", "schema": SCHEMA, "environment": env,
-                                "grid": grid, "command": command}) + "\n")
-    elif progress and done_rows:
-        print(f"memcap sweep: resuming, {len(done_rows)} cells already done", file=stream
-              or sys.stderr)
     idle_w = _idle(opts)
     rows = list(done_rows)
     t_start = time.perf_counter()
     last = {}  # series -> [(n, build s, evaluation s)]: to project the next cell's cost
     warmed = set()  # (construction, dtype) whose build ran once untimed (compilation)
-    with open(jpath, "a") as journal:
+    with open(jpath, "a", encoding="utf-8") as f:
         for g in todo:
             new = _run_group(g, done, opts, idle_w, last, time.perf_counter() - t_start, warmed)
             for row in new:
-                journal.write(json.dumps({"type": "row", "row": row}, default=_json) + "\n")
-                journal.flush()
+                journal.append(f, row)
                 rows.append(row)
                 if bar:
                     sp = f" s={row['sparsity']}" if row["sparsity"] is not None else ""
@@ -186,12 +174,7 @@ def run(grid: dict, out: str, *, resume: bool = True, progress: bool = True,
                              f"p={row['p']}{sp} {row['dtype']} {row['status']}")
     if bar:
         bar.close()
-    doc = {"schema": SCHEMA, "environment": env, "grid": grid, "command": command,
-           "energy_model": {"source": energy.SOURCE, "table": energy.table()},
-           "rows": sorted(rows, key=_order)}
-    write_results(doc, out)
-    os.remove(jpath)
-    return doc
+    return rows
 
 
 def _order(row: dict):

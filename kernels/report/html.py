@@ -15,7 +15,7 @@ import math
 import os
 import shlex
 
-from kernels.harness import energy, sweep
+from kernels.harness import energy, results, sweep
 from kernels.report import figures, figures_size
 
 CSS = """
@@ -241,34 +241,69 @@ def _env_value(v) -> str:
 
 
 def write(doc: dict, out_dir: str, command: str, compare: str | None = None) -> str:
+    """Render, then replace ``out_dir/index.html`` atomically (a failed render writes nothing)."""
+    text = render(doc, command, compare)
     os.makedirs(out_dir, exist_ok=True)
     path = os.path.join(out_dir, "index.html")
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(render(doc, command, compare))
+    results.write_text(path, text)
+    return path
+
+
+def _render_checked(doc: dict, source: str, command: str, compare: str | None) -> str:
+    """The report of a results file, or a one-line ``ValueError`` naming the file when its rows
+    lack what the report reads (a file from elsewhere, or edited by hand)."""
+    try:
+        return render(doc, command, compare)
+    except (KeyError, TypeError, AttributeError, IndexError, ValueError) as exc:
+        raise ValueError(f"{source}: cannot render a report from these results "
+                         f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
+                         ) from None
+
+
+def from_results(args, out_dir: str, command: str, compare: str | None) -> str:
+    """``memcap report --results FILE``: everything is read and rendered before anything is
+    written; ``out_dir/results.json`` is replaced by other results only with ``--force``."""
+    doc = sweep.load(args.results)
+    command = doc.get("command") or command
+    text = _render_checked(doc, args.results, command, compare)
+    target = os.path.join(out_dir, "results.json")
+    replace = os.path.abspath(args.results) != os.path.abspath(target)
+    if replace and os.path.exists(target) and not getattr(args, "force", False):
+        try:
+            same = results.load(target) == json.loads(results.dumps(doc))
+        except ValueError:
+            same = False
+        if not same:
+            raise ValueError(f"{target}: other results are there; --force replaces them (or "
+                             "choose another --out)")
+    os.makedirs(out_dir, exist_ok=True)
+    if replace:
+        sweep.write_results(doc, target)
+    path = os.path.join(out_dir, "index.html")
+    results.write_text(path, text)
     return path
 
 
 def main(args) -> int:
     """``memcap report [--quick] [--out DIR] [--results FILE] [--compare FILE]``."""
     out_dir = args.out or "reports/"
-    os.makedirs(out_dir, exist_ok=True)
-    results = os.path.join(out_dir, "results.json")
+    results_path = os.path.join(out_dir, "results.json")
     argv = getattr(args, "argv", None)
     command = "memcap " + (shlex.join(argv) if argv else
                            "report" + (" --quick" if args.quick else "") + f" --out {out_dir}")
+    compare = getattr(args, "compare", None)
+    if compare and not os.path.isfile(compare):
+        raise ValueError(f"{compare}: no such file")
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise ValueError(f"{out_dir}: not a folder")
     if getattr(args, "results", None):
-        doc = sweep.load(args.results)
-        if os.path.abspath(args.results) != os.path.abspath(results):
-            sweep.write_results(doc, results)
-        command = doc.get("command") or command
+        path = from_results(args, out_dir, command, compare)
     else:
         grid = getattr(args, "grid", None) or json.loads(json.dumps(
             sweep.PRESETS["quick" if args.quick else "default"]))
-        sweep.run(grid, results, resume=not getattr(args, "fresh", False), command=command)
-        doc = sweep.load(results)  # render from the file, so a re-render gives the same bytes
-    compare = getattr(args, "compare", None)
-    if compare and not os.path.exists(compare):
-        raise ValueError(f"{compare}: no such file")
-    path = write(doc, out_dir, command, compare)
-    print(f"report: {path}  (results: {results}, {results[:-5]}.csv)")
+        fresh = getattr(args, "fresh", False) or getattr(args, "force", False)
+        sweep.run(grid, results_path, resume=not fresh, command=command)
+        doc = sweep.load(results_path)  # render from the file, so a re-render gives the same bytes
+        path = write(doc, out_dir, command, compare)
+    print(f"report: {path}  (results: {results_path}, {results_path[:-5]}.csv)")
     return 0
