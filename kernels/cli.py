@@ -70,12 +70,12 @@ def _load_data(args, options: dict) -> tuple:
         x, d = shapes["X"], shapes["D"]
         if len(x) == 2 and len(d) in (1, 2) and x[0] >= 1:
             options = constructions.preflight(args.name, x[0], x[1], d[1] if len(d) == 2 else 1,
-                                              **options)
+                                              options)
         X, D = load_npz(args.data)
         return X, D, options
     if args.n is None or args.p is None:
         raise UsageError("no data: give --data FILE.npz, or --n N --p P to generate")
-    options = constructions.preflight(args.name, args.n, args.p, args.r, **options)
+    options = constructions.preflight(args.name, args.n, args.p, args.r, options)
     ds = generate(args.kind, args.n, args.p, args.r, seed=args.seed, labels=args.labels)
     return ds.X, ds.D, options
 

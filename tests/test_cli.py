@@ -157,3 +157,79 @@ def test_every_command_has_help(capsys, command):
         main([command, "--help"])
     assert exc.value.code == 0
     assert "usage: memcap" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name, option, fragment", [
+    ("vardi", "bits=1e400", "option bits must be an integer in [2, 1023] or none (got inf)"),
+    ("vardi", "bits=1", "option bits must be an integer in [2, 1023]"),
+    ("vardi", "depth=2.5", "option depth must be an integer"),
+    ("zhang", "theta=abc", "option theta must be a number in [0, 1) (got 'abc')"),
+    ("zhang", "theta=1", "option theta must be a number in [0, 1)"),
+    ("zhang", "theta=nan", "option theta must be a number"),
+    ("zhang", "tries=-3", "option tries must be an integer in [1, 1024] (got -3)"),
+    ("zhang", "solve=magic", "option solve must be one of auto, closed, emulated"),
+    ("bubeck", "candidates=0", "option candidates must be an integer in [1, 1024] (got 0)"),
+    ("bubeck", "compensate=maybe", "option compensate must be one of true, false, auto"),
+    ("axis-tree", "leaf_size=1e400", "option leaf_size must be an integer in [1, inf)"),
+    ("axis-tree", "leaf_size=-2", "option leaf_size must be an integer in [1, inf)"),
+    ("rajput", "hidden1=-1", "option hidden1 must be an integer"),
+    ("rajput", "xor=none", "option xor must be one of tree, counter (got None)"),
+    ("switch-net", "slack=1", "option slack must be a number in (1, 1000000]"),
+    ("switch-net", "output=identity", "option output must be one of relu, linear or none"),
+    ("hyperplane-tree", "n_random=0", "option n_random must be an integer in [1, 1024]"),
+    ("sign-cube", "bits=3", "unknown option 'bits' for sign-cube; it accepts no options"),
+    ("zhang", "leaf_size=3", "unknown option 'leaf_size' for zhang; it accepts theta, tries"),
+])
+def test_bad_options_are_one_line_naming_the_option(capsys, name, option, fragment):
+    assert_one_line_error(*run(["verify", name, "--n", "8", "--p", "2", "--option", option],
+                               capsys), fragment)
+
+
+def test_options_spec_matches_every_build():
+    """OPTIONS declares exactly the keyword options each build takes, with the same defaults."""
+    import inspect
+
+    from kernels import constructions
+    from kernels.constructions.options import coerce
+
+    for name in constructions.names():
+        mod = constructions.get(name)
+        params = {k: p.default for k, p in inspect.signature(mod.build).parameters.items()
+                  if p.kind == p.KEYWORD_ONLY and k not in ("seed", "dtype")}
+        assert set(mod.OPTIONS) == set(params), name
+        for key, spec in mod.OPTIONS.items():
+            assert spec[2] == params[key], (name, key)
+            if spec[2] is not None:
+                assert coerce(key, spec, spec[2]) == spec[2]  # the default is accepted
+
+
+def test_option_values_are_converted_to_their_type():
+    from kernels.constructions import check_options
+
+    assert check_options("vardi", {"bits": 48.0, "depth": "none"}) == {"bits": 48, "depth": None}
+    assert check_options("bubeck", {"compensate": "false"}) == {"compensate": False}
+    assert check_options("bubeck", {"compensate": "auto", "tries": "3"}) == {
+        "compensate": "auto", "tries": 3}
+    assert check_options("zhang", {"theta": 0}) == {"theta": 0.0}
+    with pytest.raises(ValueError, match="option bits must be an integer"):
+        check_options("vardi", {"bits": True})
+
+
+def test_verify_help_examples_work(capsys):
+    """Every example `memcap verify --help` shows runs and recalls exactly."""
+    from kernels.cli import OPTION_EXAMPLES
+
+    with pytest.raises(SystemExit):
+        main(["verify", "--help"])
+    text = capsys.readouterr().out
+    assert "output=identity" not in text
+    for name, options, data in OPTION_EXAMPLES:
+        argv = ["verify", name, *data] + [a for o in options for a in ("--option", o)]
+        assert "memcap " + " ".join(argv) in text
+        code, out, err = run(argv + ["--json"], capsys)
+        assert code == 0, err
+        rec = json.loads(out)
+        assert all(e["exact"] for e in rec["executors"].values()), (name, rec["executors"])
+    for line in ("leaf_size: an integer in [1, inf) or none",
+                 "output: one of relu, linear or none"):
+        assert line in text

@@ -83,7 +83,7 @@ def check_options(name: str, options: dict) -> dict:
     return option_checks.check(name, spec, options)
 
 
-def preflight(name: str, n: int, p: int, r: int, **options) -> dict:
+def preflight(name: str, n: int, p: int, r: int, options: dict) -> dict:
     """Before data are generated or loaded: check the options and refuse a dataset of n × (p, r)
     plus the build's ``estimate_bytes`` that would not fit in memory.  Returns the options."""
     mod = get(name)

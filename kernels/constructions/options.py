@@ -31,7 +31,7 @@ class Range:
     hi_open: bool = False
 
     def __contains__(self, v) -> bool:
-        if not math.isfinite(v):
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v):
             return False
         if self.lo is not None and (v < self.lo or (self.lo_open and v == self.lo)):
             return False
