@@ -68,9 +68,9 @@ def _load_data(args, options: dict) -> tuple:
             raise UsageError("give either --data FILE.npz or --n/--p, not both")
         shapes = npz_shapes(args.data)
         x, d = shapes["X"], shapes["D"]
-        if len(x) == 2 and len(d) in (1, 2) and x[0] >= 1:
-            options = constructions.preflight(args.name, x[0], x[1], d[1] if len(d) == 2 else 1,
-                                              options)
+        r = d[1] if len(d) == 2 else 1
+        if len(x) == 2 and len(d) in (1, 2) and min(*x, r) >= 1:  # else validate() says why
+            options = constructions.preflight(args.name, x[0], x[1], r, options)
         X, D = load_npz(args.data)
         return X, D, options
     if args.n is None or args.p is None:
