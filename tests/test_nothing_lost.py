@@ -209,6 +209,11 @@ def test_a_damaged_journal_is_refused(tmp_path, monkeypatch, capsys):
         sweep.run(GRID, out, progress=False)
     assert snapshot(tmp_path) == before
     assert sweep.run(GRID, out, resume=False, progress=False)["rows"]  # --fresh discards it
+    # an entry of a type this version does not know is skipped, not an error
+    with open(jpath, "w") as f:
+        f.writelines([lines[0], '{"type": "note", "text": "later version"}\n', *lines[1:]])
+    header, rows = journal.read_journal(jpath)
+    assert header["grid"]["blocks"] == GRID["blocks"] and len(rows) == len(lines) - 1 == 1
 
 
 def dead_pid() -> int:

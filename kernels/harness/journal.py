@@ -56,11 +56,12 @@ def read_journal(path: str) -> tuple[dict | None, list[dict]]:
                              "(--fresh discards it)") from None
         if kind == "header" and i == 1:
             header = obj
-        elif kind == "row" and header is not None and isinstance(obj.get("row"), dict):
-            rows.append(obj["row"])
-        else:
+        elif header is None or (kind == "row" and not isinstance(obj.get("row"), dict)):
             raise ValueError(f"{path}: line {i} is not a journal entry of a memcap sweep "
                              "(--fresh discards it)")
+        elif kind == "row":
+            rows.append(obj["row"])
+        # other entry types (written by later versions) are kept in the file and skipped here
     return header, rows
 
 
