@@ -329,3 +329,27 @@ def test_npz_checked_from_its_headers_before_reading(tmp_path, monkeypatch, caps
     monkeypatch.setattr(np, "load", no_load)
     monkeypatch.setattr(data, "available_memory", lambda: 2**24)
     one_line_error(capsys, ["verify", "zhang", "--data", str(big)], str(big), "needs about")
+
+
+def test_report_run_follows_the_sweep_rules(tmp_path):
+    """`memcap report` (its own grid run into DIR/results.json): a finished report is not
+    measured over without --fresh, and a failed run leaves it byte-identical."""
+    import argparse
+
+    from kernels.report import html
+
+    def args(**kw):
+        return argparse.Namespace(**{"quick": False, "out": str(tmp_path), "results": None,
+                                     "compare": None, "fresh": False, "grid": GRID,
+                                     "argv": ["report", "--out", str(tmp_path)], **kw})
+
+    assert html.main(args()) == 0
+    before = snapshot(tmp_path)
+    assert set(before) == {"index.html", "results.json", "results.csv"}
+    with pytest.raises(ValueError, match="results.json: the results of a finished sweep"):
+        html.main(args())
+    with pytest.raises(ValueError, match="compare.json: no such file"):
+        html.main(args(fresh=True, compare=str(tmp_path / "compare.json")))
+    assert snapshot(tmp_path) == before
+    assert html.main(args(fresh=True)) == 0
+    assert set(snapshot(tmp_path)) == set(before)
