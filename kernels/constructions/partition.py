@@ -40,7 +40,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kernels.constructions._partition_kernels import _check, _median_gaps, _median_pair, _rowdot
+from kernels.constructions._partition_split import Level, Options, candidates, split
 
 KINDS = ("random", "axis", "difference", "principal", "fallback")
 
@@ -134,247 +134,95 @@ def ceil_log2(n: int) -> int:
     return int(n - 1).bit_length() if n > 1 else 0
 
 
-def gamma(m, eps: float):
-    u = eps / 2
-    m = np.asarray(m, dtype=np.float64)
-    return m * u / (1 - m * u)
-
-
 def estimate_bytes(n: int, q: int, n_random: int = 8) -> int:
     """Peak memory of :func:`build` (bytes), checked before building."""
     K = n_random + q + 1
     return int(8 * n * (4 * K + 6 * q + 16) + 8 * (2 * n) * (q + 12))
 
 
-# ---- scoring ------------------------------------------------------------------------------------
-def _score(zl, zr, zr2, amax, m, terms, exact, eps, safety):
-    """Scores (V, 2K) for the two split options; -inf where not certified."""
-    out = []
-    for lo, hi, ok in ((zl, zr, np.ones_like(zl, bool)), (zr, zr2, (m % 2 == 1)[:, None])):
-        with np.errstate(invalid="ignore", over="ignore"):
-            th = 0.5 * lo + 0.5 * hi
-            margin = np.minimum(th - lo, hi - th)
-            scale = np.abs(th) + amax
-            need = safety * gamma(terms, eps)[None, :] * scale
-            good = ok & (lo < th) & (th < hi) & np.isfinite(th) & (
-                exact[None, :] | (margin > need))
-            sc = np.where(good, margin / np.maximum(scale, 1e-300), -np.inf)
-        out.append(sc)
-    return np.concatenate(out, axis=1)
-
-
-def _principal(X, rng, iters: int = 12):
-    """Top principal direction of the rows of X (power iteration on the centred rows)."""
-    Xc = X - X.mean(axis=0)
-    v = rng.standard_normal(X.shape[1])
-    for _ in range(iters):
-        v = Xc.T @ (Xc @ v)
-        nrm = np.linalg.norm(v)
-        if not nrm > 0:
-            return np.zeros(X.shape[1])
-        v /= nrm
-    return v
-
-
-def _seq_values(Wr, Pr, dt):
-    s = np.zeros(Pr.shape[0], dtype=dt)
-    for k in range(Pr.shape[1]):
-        s = s + Wr[:, k] * Pr[:, k]
-    return s
-
-
-def _fallback(Pn, rng, dt, eps, safety):
-    """Slow path for one vertex: more directions, split positions away from the median."""
-    m, q = Pn.shape
-    X = Pn[:, 1:].astype(np.float64)
-    dirs = [np.eye(q - 1)[k] for k in range(q - 1)] + list(rng.standard_normal((256, q - 1)))
-    best = None
-    for d in dirs:
-        z = X @ d
-        order = np.argsort(z, kind="stable")
-        zs = z[order]
-        th = 0.5 * zs[:-1] + 0.5 * zs[1:]
-        ks = np.flatnonzero((zs[:-1] < th) & (th < zs[1:])) + 1
-        if not ks.size:
-            continue
-        k = ks[np.argmin(np.abs(ks - m / 2))]
-        w = np.concatenate([[-th[k - 1]], d]).astype(dt)
-        s = _seq_values(np.broadcast_to(w, Pn.shape), Pn, dt)
-        ex = np.count_nonzero(w) <= 2 and np.count_nonzero(d) == 1 and d.max() == 1
-        e = 0.0 if ex else gamma(np.count_nonzero(w), eps) * (np.abs(w) * np.abs(Pn)).sum(1)
-        npos = int((s > 0).sum())
-        if (s != 0).all() and (np.abs(s) > safety * e).all() and 0 < npos < m:
-            cand = (max(npos, m - npos), w, s, ex)
-            if best is None or cand[0] < best[0]:
-                best = cand
-    return best
-
-
 # ---- build --------------------------------------------------------------------------------------
 def build(P, *, seed: int = 0, dtype="float64", n_random: int = 8, safety: float = 4.0,
           principal_min: int = 256, n_axes: int = 4, index=None) -> Partition:
-    """Partition the rows of P (n, q; column 0 all ones) down to singletons.
+    """Partition the rows of P (n, q; column 0 all ones) down to singletons, level by level
+    (module docstring): settle the leaves, score every candidate of every vertex, choose and
+    verify each vertex's hyperplane, send its points to the two children.
 
     ``index`` (optional): dataset row numbers used in error messages."""
     dt = np.dtype(dtype)
-    eps = float(np.finfo(dt).eps)
     P = np.ascontiguousarray(np.asarray(P, dtype=dt))
     n, q = P.shape
     idx = np.arange(n) if index is None else np.asarray(index)
-    if q < 2 or not (P[:, 0] == 1).all():
-        raise ValueError("partition: points must be augmented, x̄ = [1; x] (column 0 all ones)")
-    _, first, inv = np.unique(P, axis=0, return_index=True, return_inverse=True)
-    if first.size < n:
-        j = int(np.flatnonzero(first[inv.ravel()] != np.arange(n))[0])
-        raise ValueError(f"rows {idx[first[inv.ravel()[j]]]} and {idx[j]} coincide in {dt.name}; "
-                         "distinct points are needed")
+    _check_points(P, idx)
+    o = Options(dt, float(np.finfo(dt).eps), safety, n_random, n_axes, principal_min, idx)
+    T = _empty(P, dt)
     rng = np.random.default_rng(seed)
     Pf = P[:, 1:].astype(np.float64)
-    p = q - 1
     rowmax = P.max(axis=1).astype(np.float64)
-    V = 2 * n - 1
-    W = np.zeros((V, q))
-    pos = np.full(V, -1, np.int64)
-    neg = np.full(V, -1, np.int64)
-    depth = np.zeros(V, np.int64)
-    size = np.zeros(V, np.int64)
-    point = np.full(V, -1, np.int64)
-    mu = np.zeros(V)
-    lo = np.zeros(V)
-    umax = np.zeros(V)
-    exact = np.zeros(V, bool)
-    kind = np.zeros(V, np.int8)
-    perm = np.arange(n)
-    # current level: vertex ids and their segments of perm
+    perm = np.arange(n)  # the points, grouped by vertex: each vertex owns a segment
     ids, starts, ends = np.array([0]), np.array([0]), np.array([n])
     next_id, level = 1, 0
     while ids.size:
-        m = ends - starts
-        size[ids] = m
-        depth[ids] = level
-        leaf = m == 1
-        point[ids[leaf]] = perm[starts[leaf]]
-        ids, starts, ends, m = ids[~leaf], starts[~leaf], ends[~leaf], m[~leaf]
-        if not ids.size:
+        lv = _level(T, perm, ids, starts, ends, level, Pf, rowmax)
+        if lv is None:
             break
-        nv = ids.size
-        ptr = np.concatenate([[0], np.cumsum(m)])
-        rows = perm[np.repeat(starts - ptr[:-1], m) + np.arange(ptr[-1])]
-        owner = np.repeat(np.arange(nv), m)
-        umax[ids] = np.maximum.reduceat(rowmax[rows], ptr[:-1])
-        X = Pf[rows]
-        N = rows.size
-        R = rng.standard_normal((n_random, p))
-        R /= np.linalg.norm(R, axis=1, keepdims=True)
-        # per-vertex axes: the coordinates of largest relative range inside the vertex
-        mx = np.maximum.reduceat(X, ptr[:-1], axis=0)
-        mn = np.minimum.reduceat(X, ptr[:-1], axis=0)
-        rel = (mx - mn) / np.maximum(np.maximum(np.abs(mx), np.abs(mn)), 1e-300)
-        na = min(n_axes, p)
-        axes = np.argsort(-rel, axis=1, kind="stable")[:, :na]
-        K = n_random + na + 2
-        ZT = np.empty((K, N))
-        AT = np.empty((K, N))
-        ZT[:n_random] = R @ X.T
-        AT[:n_random] = np.abs(R) @ np.abs(X).T
-        ZT[n_random:K - 2] = np.take_along_axis(X, axes[owner], axis=1).T
-        AT[n_random:K - 2] = np.abs(ZT[n_random:K - 2])
-        g1 = _median_gaps(ZT[:K - 2], AT[:K - 2], ptr)
-        terms = np.concatenate([np.full(n_random, q), np.full(na, 2), [q, q]])
-        exv = np.concatenate([np.zeros(n_random, bool), np.ones(na, bool), [False, False]])
-        sc = _score(*g1, m, terms[:K - 2], exv[:K - 2], eps, safety)
-        # vertex-specific candidates: the median pair's difference, the principal direction
-        best = np.argmax(np.maximum(sc[:, :K - 2], sc[:, K - 2:]), axis=1)
-        zb = ZT[best[owner], np.arange(N)]
-        a, b = _median_pair(zb, ptr, g1[0][np.arange(nv), best], g1[1][np.arange(nv), best])
-        D = np.zeros((2, nv, p))
-        D[0] = X[b] - X[a]
-        for j in np.flatnonzero(m >= principal_min):
-            D[1, j] = _principal(X[ptr[j]:ptr[j + 1]], rng)
-        D /= np.maximum(np.abs(D).max(axis=2, keepdims=True), 1e-300)
-        ZT[K - 2:], AT[K - 2:] = _rowdot(X, D, owner)
-        g2 = _median_gaps(ZT[K - 2:], AT[K - 2:], ptr)
-        ZL, ZR, ZR2, AM = (np.concatenate([x1, x2], axis=1) for x1, x2 in zip(g1, g2, strict=True))
-        S = _score(ZL, ZR, ZR2, AM, m, terms, exv, eps, safety)
-        dead = ~(D != 0).any(axis=2).T  # (nv, 2): no such direction here
-        S[:, [K - 2, K - 1]] = np.where(dead, -np.inf, S[:, [K - 2, K - 1]])
-        S[:, [2 * K - 2, 2 * K - 1]] = np.where(dead, -np.inf, S[:, [2 * K - 2, 2 * K - 1]])
-        Wl = np.zeros((nv, q))
-        side = np.zeros(N, bool)
-        pending = np.arange(nv)
-        while pending.size:
-            choice = np.argmax(S[pending], axis=1)
-            has = np.isfinite(S[pending, choice])
-            for j in pending[~has]:
-                seg = rows[ptr[j]:ptr[j + 1]]
-                fb = _fallback(P[seg], rng, dt, eps, safety)
-                if fb is None:
-                    dd = np.linalg.norm(Pf[seg][:, None] - Pf[seg][None], axis=2)
-                    dd[np.diag_indices(seg.size)] = np.inf
-                    i1, i2 = np.unravel_index(np.argmin(dd), dd.shape)
-                    raise ValueError(f"rows {idx[seg[i1]]} and {idx[seg[i2]]} are too close to "
-                                     f"be separated by a hyperplane test in {dt.name}")
-                _, w, s, ex = fb
-                Wl[j], exact[ids[j]], kind[ids[j]] = w, ex, 4
-                side[ptr[j]:ptr[j + 1]] = s > 0
-                e = 0.0 if ex else gamma(np.count_nonzero(w), eps) * (
-                    np.abs(w) * np.abs(P[seg])).sum(1)
-                mu[ids[j]] = np.abs(s).min()
-                lo[ids[j]] = (np.abs(s) - 2 * e).min()
-            pending, choice = pending[has], choice[has]
-            if not pending.size:
-                break
-            opt, c = choice // K, choice % K
-            th = np.where(opt == 0, 0.5 * ZL[pending, c] + 0.5 * ZR[pending, c],
-                          0.5 * ZR[pending, c] + 0.5 * ZR2[pending, c])
-            vdir = np.zeros((pending.size, p))
-            r_ = c < n_random
-            vdir[r_] = R[c[r_]]
-            isx = (c >= n_random) & (c < K - 2)
-            vdir[isx, axes[pending[isx], c[isx] - n_random]] = 1.0
-            for t, kk in ((0, K - 2), (1, K - 1)):
-                sel = c == kk
-                vdir[sel] = D[t, pending[sel]]
-            w = np.concatenate([-th[:, None], vdir], axis=1).astype(dt)
-            slot = np.full(nv, -1)
-            slot[pending] = np.arange(pending.size)
-            loc = np.flatnonzero(slot[owner] >= 0)
-            o = slot[owner[loc]]
-            gam = gamma(np.count_nonzero(w, axis=1), eps)
-            s, e = _check(P, rows[loc], o, w, isx, gam)
-            bad = (s == 0) | (np.abs(s) <= safety * e)
-            npos = np.bincount(o, weights=(s > 0), minlength=pending.size)
-            mm = m[pending]
-            okv = (np.bincount(o, weights=bad, minlength=pending.size) == 0) & (npos > 0) & (
-                npos < mm) & (np.maximum(npos, mm - npos) <= (mm + 1) // 2)
-            Wl[pending[okv]] = w[okv]
-            exact[ids[pending[okv]]] = isx[okv]
-            kind[ids[pending[okv]]] = np.where(c < n_random, 0, np.where(isx, 1, c - K + 4))[okv]
-            sel = okv[o]
-            side[loc[sel]] = s[sel] > 0
-            abs_s = np.abs(s)
-            mu_p = np.full(pending.size, np.inf)
-            lo_p = np.full(pending.size, np.inf)
-            np.minimum.at(mu_p, o, abs_s)
-            np.minimum.at(lo_p, o, abs_s - 2 * e)
-            mu[ids[pending[okv]]] = mu_p[okv]
-            lo[ids[pending[okv]]] = lo_p[okv]
-            S[pending[~okv], choice[~okv]] = -np.inf
-            pending = pending[~okv]
-        W[ids] = Wl
-        # children: pos rows first, then neg rows, inside each segment
-        order = np.lexsort((~side, owner))
-        perm[np.repeat(starts, m) + np.arange(rows.size) - np.repeat(ptr[:-1], m)] = rows[order]
-        npos = np.bincount(owner, weights=side, minlength=nv).astype(np.int64)
-        kids = next_id + 2 * np.arange(nv)
-        pos[ids], neg[ids] = kids, kids + 1
-        next_id += 2 * nv
-        ids = np.stack([kids, kids + 1], axis=1).ravel()
-        starts, ends = (np.stack([starts, starts + npos], axis=1).ravel(),
-                        np.stack([starts + npos, ends], axis=1).ravel())
+        side = split(T, lv, candidates(lv, rng, o), P, Pf, rng, o)
+        ids, starts, ends = _children(T, perm, lv, side, next_id)
+        next_id += 2 * lv.nv
         level += 1
-    leaf_of = np.empty(n, np.int64)
-    lv = np.flatnonzero(point >= 0)
-    leaf_of[point[lv]] = lv
-    return Partition(P.astype(np.float64), W, pos, neg, depth, size, point, leaf_of, mu, lo,
-                     umax, exact, kind, dt)
+    T.P = P.astype(np.float64)
+    leaves = np.flatnonzero(T.point >= 0)
+    T.leaf_of[T.point[leaves]] = leaves
+    return T
+
+
+def _check_points(P, idx) -> None:
+    """Augmented (column 0 all ones) and distinct in the dtype, else a ValueError naming rows."""
+    if P.shape[1] < 2 or not (P[:, 0] == 1).all():
+        raise ValueError("partition: points must be augmented, x̄ = [1; x] (column 0 all ones)")
+    _, first, inv = np.unique(P, axis=0, return_index=True, return_inverse=True)
+    if first.size < P.shape[0]:
+        j = int(np.flatnonzero(first[inv.ravel()] != np.arange(P.shape[0]))[0])
+        raise ValueError(f"rows {idx[first[inv.ravel()[j]]]} and {idx[j]} coincide in "
+                         f"{P.dtype.name}; distinct points are needed")
+
+
+def _empty(P, dt) -> Partition:
+    """A partition of the 2n − 1 vertices with nothing decided (P is replaced at the end)."""
+    n, q = P.shape
+    V = 2 * n - 1
+    return Partition(P, np.zeros((V, q)), np.full(V, -1, np.int64), np.full(V, -1, np.int64),
+                     np.zeros(V, np.int64), np.zeros(V, np.int64), np.full(V, -1, np.int64),
+                     np.empty(n, np.int64), np.zeros(V), np.zeros(V), np.zeros(V),
+                     np.zeros(V, bool), np.zeros(V, np.int8), dt)
+
+
+def _level(T, perm, ids, starts, ends, level, Pf, rowmax) -> Level | None:
+    """Record the level's vertices (size, depth; the point of a leaf) and gather the points of
+    its internal ones; None when every vertex is a leaf."""
+    m = ends - starts
+    T.size[ids] = m
+    T.depth[ids] = level
+    leaf = m == 1
+    T.point[ids[leaf]] = perm[starts[leaf]]
+    ids, starts, ends, m = ids[~leaf], starts[~leaf], ends[~leaf], m[~leaf]
+    if not ids.size:
+        return None
+    ptr = np.concatenate([[0], np.cumsum(m)])
+    rows = perm[np.repeat(starts - ptr[:-1], m) + np.arange(ptr[-1])]
+    T.umax[ids] = np.maximum.reduceat(rowmax[rows], ptr[:-1])
+    return Level(ids, starts, ends, m, ptr, rows, np.repeat(np.arange(ids.size), m), Pf[rows])
+
+
+def _children(T, perm, lv: Level, side, next_id: int):
+    """Children of the level's vertices (BFS ids from next_id, pos then neg) and their segments:
+    inside each vertex's segment of perm the pos points first, then the neg ones."""
+    order = np.lexsort((~side, lv.owner))
+    perm[np.repeat(lv.starts, lv.m) + np.arange(lv.rows.size) - np.repeat(lv.ptr[:-1], lv.m)] = (
+        lv.rows[order])
+    npos = np.bincount(lv.owner, weights=side, minlength=lv.nv).astype(np.int64)
+    kids = next_id + 2 * np.arange(lv.nv)
+    T.pos[lv.ids], T.neg[lv.ids] = kids, kids + 1
+    ids = np.stack([kids, kids + 1], axis=1).ravel()
+    starts = np.stack([lv.starts, lv.starts + npos], axis=1).ravel()
+    ends = np.stack([lv.starts + npos, lv.ends], axis=1).ravel()
+    return ids, starts, ends
