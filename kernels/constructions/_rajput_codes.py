@@ -86,6 +86,26 @@ def first_layer(X, mu, R, rng, *, fixed: int | None, cap: int, delta: float, dty
             f"distance); {target} Gaussian hyperplanes ({'hidden1' if fixed else 'max_hidden1'}) "
             f"separate the closest pair with probability ≤ {target * delta / 2:.2g} (the paper's "
             f"count for this δ is {paper_hidden1(n, delta):.3g})")
+    W, b, drawn, left = _draw(X, mu, R, rng, fixed, target, chunk)
+    if left:
+        if fixed is not None:
+            raise ValueError(
+                f"rajput: {fixed} Gaussian hyperplanes do not give the {n} points unique codes "
+                f"({left} points still collide; δ = {delta:.3g}, the paper's count is "
+                f"{paper_hidden1(n, delta):.0f}); raise hidden1 or leave it None")
+        raise ValueError(
+            f"rajput: the data is not δ-separated enough: δ = {delta:.3g} (normalised minimum "
+            f"distance); {cap} Gaussian hyperplanes (max_hidden1) leave {left} points with "
+            f"shared codes (the paper's count for this δ is {paper_hidden1(n, delta):.3g})")
+    check_memory(n * W.shape[0] * 10.0, f"rajput's first layer ({n} points × {W.shape[0]} codes)")
+    return _recentre(X, W, b, drawn, delta, dtype)
+
+
+def _draw(X, mu, R, rng, fixed, target: int, chunk: int):
+    """Hyperplanes in raw coordinates (W = g/R, b = g0 − W·μ), drawn in chunks until no two
+    points share a code (the least such prefix) or, with ``fixed``, exactly ``target`` of them.
+    Returns (W, b, drawn, points still colliding)."""
+    n, p = X.shape
     Ws, bs = [], []
     drawn = 0
     act = np.arange(n)
@@ -115,20 +135,16 @@ def first_layer(X, mu, R, rng, *, fixed: int | None, cap: int, delta: float, dty
             drawn += used
         else:
             drawn += c
-    if act.size:
-        if fixed is not None:
-            raise ValueError(
-                f"rajput: {fixed} Gaussian hyperplanes do not give the {n} points unique codes "
-                f"({act.size} points still collide; δ = {delta:.3g}, the paper's count is "
-                f"{paper_hidden1(n, delta):.0f}); raise hidden1 or leave it None")
-        raise ValueError(
-            f"rajput: the data is not δ-separated enough: δ = {delta:.3g} (normalised minimum "
-            f"distance); {cap} Gaussian hyperplanes (max_hidden1) leave {act.size} points with "
-            f"shared codes (the paper's count for this δ is {paper_hidden1(n, delta):.3g})")
     W = np.concatenate(Ws) if Ws else np.zeros((0, p))
     b = np.concatenate(bs) if bs else np.zeros(0)
-    check_memory(n * W.shape[0] * 10.0, f"rajput's first layer ({n} points × {W.shape[0]} codes)")
-    # codes, gaps and the numerical scale of every field, in row blocks
+    return W, b, drawn, act.size
+
+
+def _recentre(X, W, b, drawn: int, delta: float, dtype: str) -> FirstLayer:
+    """Codes, the gap of every hyperplane on the data (row blocks), drop the hyperplanes that do
+    not cut the data, move each bias to the middle of its gap, and check the margin against the
+    rounding of the layer."""
+    n, p = X.shape
     m = W.shape[0]
     Z = np.empty((n, m), dtype=np.uint8)
     lo = np.full(m, -np.inf)  # largest negative field
@@ -250,3 +266,47 @@ def prefix_partition(Z: np.ndarray, cap: int, order: np.ndarray | None = None) -
             stack.append((a, k, ell + 1))
     out.sort(key=lambda t: t[0])
     return [s for _, s in out]
+
+
+def _targets(Y, bits, subsets):
+    """Per (column, bit): for every subset the member indices whose label bit is 1."""
+    out = {}
+    for c, B in enumerate(bits):
+        for b in range(B):
+            on = ((Y[:, c] >> b) & 1).astype(bool)
+            out[(c, b)] = [s.members[on[s.members]] for s in subsets]
+    return out
+
+
+def downstream(subsets, targets):
+    """Neurons of steps 3–4 (detectors, copies, memorizers) for one partition."""
+    used = np.zeros(len(subsets), dtype=bool)
+    q = 0
+    for per in targets.values():
+        cnt = np.array([t.size for t in per])
+        used |= cnt > 0
+        q += int(cnt.max(initial=0))
+    return int(sum(1 + s.free.size for s, u in zip(subsets, used, strict=True) if u)) + q, used
+
+
+def choose_partition(Z2, Y, bits, cap):
+    """Step 3's prefix partition with cap s (``cap``), or the s of a geometric grid around
+    √(n·m2/B) that needs the fewest downstream neurons; returns (s, subsets, targets)."""
+    n, m2 = Z2.shape
+    order = lex_order(Z2)
+    if cap is not None:
+        subsets = prefix_partition(Z2, int(cap), order)
+        return int(cap), subsets, _targets(Y, bits, subsets)
+    B = sum(bits)
+    lo = max(1.0, np.sqrt(n / B) / 2)
+    hi = max(lo, min(float(n), 2 * np.sqrt(n * (m2 + 1) / B)))
+    grid = sorted({int(round(lo * 2 ** (k / 2))) for k in range(64) if lo * 2 ** (k / 2) <= hi}
+                  | {int(round(hi))})
+    best = None
+    for s in grid:
+        subsets = prefix_partition(Z2, s, order)
+        targets = _targets(Y, bits, subsets)
+        cost = downstream(subsets, targets)[0]
+        if best is None or cost < best[0]:
+            best = (cost, s, subsets, targets)
+    return best[1], best[2], best[3]

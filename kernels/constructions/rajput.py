@@ -98,12 +98,12 @@ import numpy as np
 
 from kernels.constructions._rajput_circuit import FIRST, INT, OUT, Circuit
 from kernels.constructions._rajput_codes import (
+    choose_partition,
+    downstream,
     first_layer,
-    lex_order,
     linear_code,
     normalise,
     paper_hidden1,
-    prefix_partition,
 )
 from kernels.constructions.options import Range
 from kernels.data import Dataset, class_labels
@@ -158,51 +158,56 @@ def _labels(ds: Dataset) -> tuple[np.ndarray, list[int]]:
     return Y, bits
 
 
-def _targets(Y, bits, subsets):
-    """Per (column, bit): for every subset the member indices whose label bit is 1."""
-    out = {}
-    for c, B in enumerate(bits):
-        for b in range(B):
-            on = ((Y[:, c] >> b) & 1).astype(bool)
-            out[(c, b)] = [s.members[on[s.members]] for s in subsets]
-    return out
-
-
-def _downstream(subsets, targets):
-    """Neurons of steps 3–4 (detectors, copies, memorizers) for one partition."""
-    used = np.zeros(len(subsets), dtype=bool)
-    q = 0
-    for per in targets.values():
-        cnt = np.array([t.size for t in per])
-        used |= cnt > 0
-        q += int(cnt.max(initial=0))
-    return int(sum(1 + s.free.size for s, u in zip(subsets, used, strict=True) if u)) + q, used
-
-
-def _choose_partition(Z2, Y, bits, cap):
-    n, m2 = Z2.shape
-    order = lex_order(Z2)
-    if cap is not None:
-        subsets = prefix_partition(Z2, int(cap), order)
-        return int(cap), subsets, _targets(Y, bits, subsets)
-    B = sum(bits)
-    lo = max(1.0, np.sqrt(n / B) / 2)
-    hi = max(lo, min(float(n), 2 * np.sqrt(n * (m2 + 1) / B)))
-    grid = sorted({int(round(lo * 2 ** (k / 2))) for k in range(64) if lo * 2 ** (k / 2) <= hi}
-                  | {int(round(hi))})
-    best = None
-    for s in grid:
-        subsets = prefix_partition(Z2, s, order)
-        targets = _targets(Y, bits, subsets)
-        cost = _downstream(subsets, targets)[0]
-        if best is None or cost < best[0]:
-            best = (cost, s, subsets, targets)
-    return best[1], best[2], best[3]
-
-
 def build(ds: Dataset, *, seed: int = 0, dtype="float64", activation: str = "threshold",
           xor: str = "tree", hidden1: int | None = None, hidden2: int | None = None,
           subset_size: int | None = None, max_hidden1: int = 100_000, **_) -> Memorizer:
+    """Steps 0–3 of the module docstring on the data (normalisation, unique codes, linear code,
+    prefix partition), then the circuit: first layer, XOR compression, lift, memorizers, sum."""
+    _check_options(activation, xor, hidden1, hidden2, subset_size)
+    dtype = np.dtype(dtype).name
+    Y, bits = _labels(ds)
+    X = ds.X
+    p = X.shape[1]
+    mu, R, delta, delta_raw = normalise(X)
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 2106_07724]))
+
+    # steps 1-3 on the data
+    L1 = first_layer(X, mu, R, rng, fixed=hidden1, cap=int(max_hidden1), delta=delta, dtype=dtype)
+    m1 = L1.W.shape[0]
+    code = linear_code(L1.Z, rng, fixed=hidden2, cap=max(64, 4 * m1))
+    cap, subsets, targets = choose_partition(code.Z, Y, bits, subset_size)
+    _, used = downstream(subsets, targets)
+    uj = np.flatnonzero(used)
+
+    # the circuit
+    C = Circuit(p)
+    z2, n_xor = _code_layers(C, L1, code, xor)
+    det_of, copy_ids, n_copies = _lift(C, z2, subsets, uj)
+    bit_ids, mem_total, targets_total = _memorizers(C, targets, subsets, code.Z, det_of, copy_ids)
+    _outputs(C, bits, bit_ids, ds.r)
+    net = C.to_network(activation)
+
+    rows_k = np.array([r.size for r in code.rows]) if code.compressed else np.zeros(0, np.int64)
+    stage = {"first": m1, "xor": n_xor, "detectors": int(uj.size), "copies": n_copies,
+             "memorizers": mem_total, "bits": len(bit_ids), "outputs": ds.r}
+    info = {"activation": activation, "xor": xor, "delta": delta, "delta_raw": delta_raw,
+            "radius": R, "hidden1": m1, "hyperplanes_drawn": L1.drawn,
+            "hidden1_paper": paper_hidden1(ds.n, delta),
+            "first_layer_margin_min": float(L1.margin.min()),
+            "code_bits": code.Z.shape[1], "compressed": code.compressed,
+            **_network_info(net, rows_k, xor, cap, subsets, uj, Y, bits, targets_total, stage),
+            "theorem1_terms": _theorem1_terms(ds.n, delta, sum(bits)),
+            "assumptions": "class labels; δ-separated data (δ reported; refused when codes need "
+                           "more than max_hidden1 hyperplanes)"}
+    m = Memorizer(NAME, ds, network=net, executors=EXECUTORS, dtype=dtype, info=info,
+                  bounds=_bounds)
+    m.plan = {"code_rows": rows_k, "subsets": subsets, "used": used, "targets": targets,
+              "Z2": code.Z, "W1": L1.W, "p": p, "r": ds.r, "bits": bits, "xor": xor,
+              "edges": C.edge_counts(), "activation": activation}
+    return m
+
+
+def _check_options(activation, xor, hidden1, hidden2, subset_size) -> None:
     if activation not in ACTIVATIONS:
         raise ValueError(f"unknown activation {activation!r} for rajput; choose from "
                          f"{', '.join(ACTIVATIONS)}")
@@ -211,24 +216,13 @@ def build(ds: Dataset, *, seed: int = 0, dtype="float64", activation: str = "thr
     for name, v in (("hidden1", hidden1), ("hidden2", hidden2), ("subset_size", subset_size)):
         if v is not None and (int(v) != v or v < 1):
             raise ValueError(f"rajput: {name} must be a positive integer (got {v!r})")
-    dtype = np.dtype(dtype).name
-    Y, bits = _labels(ds)
-    X = ds.X
-    n, p = X.shape
-    mu, R, delta, delta_raw = normalise(X)
-    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 2106_07724]))
 
-    # steps 1-3 on the data
-    L1 = first_layer(X, mu, R, rng, fixed=hidden1, cap=int(max_hidden1), delta=delta, dtype=dtype)
-    m1 = L1.W.shape[0]
-    code = linear_code(L1.Z, rng, fixed=hidden2, cap=max(64, 4 * m1))
-    Z2 = code.Z
-    m2 = Z2.shape[1]
-    cap, subsets, targets = _choose_partition(Z2, Y, bits, subset_size)
-    _, used = _downstream(subsets, targets)
 
-    # the circuit
-    C = Circuit(p)
+def _code_layers(C: Circuit, L1, code, xor: str):
+    """Steps 1–2 in the circuit: the Gaussian first layer z¹ (real weights), then the parities
+    z² of the code rows (``xor`` gadget), or z¹ itself when the code does not compress.
+    Returns (the gates of z², neurons of the XOR gadgets)."""
+    m1, p = L1.W.shape
     z1 = C.add(FIRST, m1, np.repeat(np.arange(m1), p), np.tile(np.arange(p), m1),
                L1.W.ravel(), L1.b, margin=L1.margin)
     n_first = C.n_gates
@@ -237,8 +231,13 @@ def build(ds: Dataset, *, seed: int = 0, dtype="float64", activation: str = "thr
         z2 = gadget([z1[r] for r in code.rows])
     else:
         z2 = z1.copy()
-    n_xor = C.n_gates - n_first
-    uj = np.flatnonzero(used)
+    return z2, C.n_gates - n_first
+
+
+def _lift(C: Circuit, z2, subsets, uj):
+    """Step 3: the detector s_j of every used subset j (prefix c_j) and the copies
+    z³_jt = z²_t AND s_j of its free bits.  Returns ({j: detector gate}, {j: copy gates},
+    number of copies)."""
     det_rows = np.concatenate([np.full(subsets[j].prefix.size, k) for k, j in enumerate(uj)]
                               + [np.zeros(0, np.int64)]).astype(np.int64)
     det_cols = np.concatenate([z2[:subsets[j].prefix.size] for j in uj] + [np.zeros(0, np.int64)])
@@ -256,7 +255,13 @@ def build(ds: Dataset, *, seed: int = 0, dtype="float64", activation: str = "thr
         starts = np.concatenate([[0], np.cumsum(nf)])
         for k, j in enumerate(uj):
             copy_ids[j] = ids[starts[k]:starts[k + 1]]
-    det_of = dict(zip(uj.tolist(), det.tolist(), strict=True))
+    return dict(zip(uj.tolist(), det.tolist(), strict=True)), copy_ids, tot
+
+
+def _memorizers(C: Circuit, targets, subsets, Z2, det_of, copy_ids):
+    """Step 4: per label bit (c, b) the memorizing neurons f_{c,b,q} (the q-th target of every
+    subset) and the bit gate 1[Σ_q f − 1 ≥ 0].  Returns ({(c, b): bit gate}, memorizers,
+    targets)."""
     bit_ids = {}
     mem_total = 0
     targets_total = 0
@@ -282,17 +287,22 @@ def build(ds: Dataset, *, seed: int = 0, dtype="float64", activation: str = "thr
             mem = np.zeros(0, np.int64)
         mem_total += Q
         bit_ids[(c, b)] = C.gate(mem, np.ones(mem.size), -1.0)
+    return bit_ids, mem_total, targets_total
+
+
+def _outputs(C: Circuit, bits, bit_ids, r: int) -> None:
+    """The linear outputs y_c = Σ_b 2^b·bit_{c,b}."""
     out_rows, out_cols, out_vals = [], [], []
     for c, B in enumerate(bits):
         for b in range(B):
             out_rows.append(c)
             out_cols.append(bit_ids[(c, b)])
             out_vals.append(float(2**b))
-    C.add(OUT, ds.r, out_rows, out_cols, out_vals, 0.0)
-    net = C.to_network(activation)
+    C.add(OUT, r, out_rows, out_cols, out_vals, 0.0)
 
-    # what the network is, for summary() and the tests
-    rows_k = np.array([r.size for r in code.rows]) if code.compressed else np.zeros(0, np.int64)
+
+def _network_info(net, rows_k, xor, cap, subsets, uj, Y, bits, targets_total, stage) -> dict:
+    """The part of ``info`` that describes the built network (for summary() and the tests)."""
     k2 = rows_k[rows_k >= 2]
     if xor == "tree":
         d_x = int(max((2 * int(np.ceil(np.log2(k))) for k in k2), default=0))
@@ -302,37 +312,23 @@ def build(ds: Dataset, *, seed: int = 0, dtype="float64", activation: str = "thr
     int_w = np.abs(net.w_val[net.w_ptr[first_units]:])
     int_b = np.abs(net.bias[first_units:])
     max_int = float(max(int_w.max(initial=0), int_b.max(initial=0)))
-    stage = {"first": m1, "xor": n_xor, "detectors": int(uj.size), "copies": tot,
-             "memorizers": mem_total, "bits": len(bit_ids), "outputs": ds.r}
-    B_total = sum(bits)
-    log2n = np.log2(max(n, 2))
-    info = {
-        "activation": activation, "xor": xor,
-        "delta": delta, "delta_raw": delta_raw, "radius": R,
-        "hidden1": m1, "hyperplanes_drawn": L1.drawn,
-        "hidden1_paper": paper_hidden1(n, delta),
-        "first_layer_margin_min": float(L1.margin.min()),
-        "code_bits": m2, "compressed": code.compressed,
+    return {
         "xor_row_sizes": {"min": int(rows_k.min(initial=0)), "max": int(rows_k.max(initial=0))},
         "xor_depth": d_x,
         "subset_size": cap, "subsets": len(subsets), "subsets_used": int(uj.size),
         "max_subset": int(max(s.members.size for s in subsets)),
-        "label_bits": bits, "classes": [int(Y[:, c].max()) + 1 for c in range(ds.r)],
+        "label_bits": bits, "classes": [int(Y[:, c].max()) + 1 for c in range(Y.shape[1])],
         "targets": targets_total,
         "stage_neurons": stage,
         "max_int_weight": max_int, "weight_bits": int(max_int).bit_length() + 1,
-        # Theorem 1's two terms without its constants (which one dominates at this n and δ)
-        "theorem1_terms": {"log2(n)^2/delta": float(log2n**2 / delta) if delta > 0 else None,
-                           "sqrt(n)*log2(n)^2*B": float(np.sqrt(n) * log2n**2 * B_total)},
-        "assumptions": "class labels; δ-separated data (δ reported; refused when codes need more "
-                       "than max_hidden1 hyperplanes)",
     }
-    m = Memorizer(NAME, ds, network=net, executors=EXECUTORS, dtype=dtype, info=info,
-                  bounds=_bounds)
-    m.plan = {"code_rows": rows_k, "subsets": subsets, "used": used, "targets": targets,
-              "Z2": Z2, "W1": L1.W, "p": p, "r": ds.r, "bits": bits, "xor": xor,
-              "edges": C.edge_counts(), "activation": activation}
-    return m
+
+
+def _theorem1_terms(n: int, delta: float, B_total: int) -> dict:
+    """Theorem 1's two terms without its constants (which one dominates at this n and δ)."""
+    log2n = np.log2(max(n, 2))
+    return {"log2(n)^2/delta": float(log2n**2 / delta) if delta > 0 else None,
+            "sqrt(n)*log2(n)^2*B": float(np.sqrt(n) * log2n**2 * B_total)}
 
 
 def _bounds(m: Memorizer) -> dict:
