@@ -261,96 +261,38 @@ def choose(n: int, *, p_nz: int, b: int, cbits: list[int], r: int, float_mode: b
 def build(ds: Dataset, *, seed: int = 0, dtype="float64", bits: int | None = None,
           depth: int | None = None, group_size: int | None = None, tries: int = 8,
           **_) -> Memorizer:
-    if check_dtype(dtype) != np.float64:
-        raise ValueError("vardi runs in exact integers or float64 (bits=B); float32 is not "
-                         "supported")
-    if bits is not None and (int(bits) != bits or bits < 2):
-        raise ValueError(f"vardi: bits must be an integer >= 2 (got {bits})")
-    if depth is not None and (int(depth) != depth or depth < 1):
-        raise ValueError(f"vardi: depth must be a positive integer (got {depth})")
-    if group_size is not None and (int(group_size) != group_size or group_size < 1):
-        raise ValueError(f"vardi: group_size must be a positive integer (got {group_size})")
+    """Stage I (projection t), the choice of s (the exact size formula under the depth/bit
+    budgets), Stage II (group steps), then the outputs: read from the steps (s = 1) or from
+    Stage III's bit-extraction chain over the group registers (module docstring)."""
+    _check_options(dtype, bits, depth, group_size)
     float_mode = bits is not None
     Y, cbits, classes = _labels(ds)
     n, p = ds.X.shape
-    r = ds.r
     pr = project(ds.X, seed, tries)
-    F, Tt, keys, order = pr["F"], pr["t_scaled"], pr["keys"], pr["order"]
-    w, c0, b = pr["w"], pr["c0"], pr["key_bits"]
-    p_nz = sum(1 for v in w if v != 0)
-    Ys = Y[order]
+    Ys = Y[pr["order"]]
     runs = _runs(Ys)
-    starts = [int(g[0]) for g in runs[1:]]
-    changes = [int(sum(Ys[i, j] != Ys[i - 1, j] for i in starts)) for j in range(r)]
-    top_t = _ceil_t(int(Tt[order[-1]]), F) + 3
-    proj_bits = max(value_bits(v) for v in (*w, c0, top_t))
-    s, plan = choose(n, p_nz=p_nz, b=b, cbits=cbits, r=r, float_mode=float_mode,
-                     changes=changes, G_direct=len(runs), proj_bits=proj_bits, bits=bits,
-                     depth=depth, group_size=group_size)
-    rho = b + sum(cbits)
-
-    # groups (positions in sorted order) and boundaries
+    s, plan, proj_bits = _choose_group_size(pr, Ys, runs, cbits, bits=bits, depth=depth,
+                                            group_size=group_size)
+    rho = pr["key_bits"] + sum(cbits)
     groups = runs if s == 1 else np.array_split(np.arange(n), -(-n // s))
-    G = len(groups)
-    beta = [_ceil_t(int(Tt[order[g[-1]]]), F) + 2 for g in groups[:-1]]
-    lam0 = 4 if float_mode else 3
-
     c = Circuit(p)
-    t = c.relu(dict(enumerate(w)), c0)
-    steps = []  # per boundary g: the (node, sign) terms of ±step_g
-    for bg in beta:
-        a = c.relu({t: 1}, 1 - bg)
-        steps.append([(c.relu({a: -1}, 1), -1)] if float_mode  # step = 1 − m_g
-                     else [(a, 1), (c.relu({t: 1}, -bg), -1)])  # step = a_g − e_g
-
-    def lookup(values: list[int]) -> tuple[dict, int]:
-        """Terms and bias of V(t) = values[g] on group g (Stage II)."""
-        terms = {node: sign * (values[g + 1] - values[g])
-                 for g, st in enumerate(steps) for node, sign in st}
-        return terms, values[-1] if float_mode else values[0]
-
+    t, steps = _group_steps(c, pr, groups, float_mode)
     if s == 1:
-        for j in range(r):
-            terms, bias = lookup([int(Ys[g[0], j]) for g in groups])
-            c.output(terms, bias)
+        for j in range(ds.r):
+            c.output(*_lookup(steps, [int(Ys[g[0], j]) for g in groups], float_mode))
     else:
-        m = s * rho
-        shift_lab = [sum(cbits[j + 1:]) for j in range(r)]
-        regs = []
-        for g in groups:
-            U = 0
-            for k, pos in enumerate(g):
-                i = order[pos]
-                rec = int(keys[i]) << sum(cbits)
-                for j in range(r):
-                    rec |= int(Y[i, j]) << shift_lab[j]
-                U |= rec << (m - (k + 1) * rho)
-            regs.append(U)
-        terms, bias = lookup(regs)
-        U0 = c.relu(terms, bias, min_level=lam0)
-        cols = extraction_chain(c, t, U0, s=s, key_bits=b, label_bits=cbits, classes=classes)
-        for y, last in cols:
-            c.output({} if last is None else ({last: 1} if y is None else {y: 1, last: 1}))
-    lay = c.layout()
-    enet = lay.network
+        _extraction_outputs(c, t, steps, _registers(groups, pr, Y, s, cbits), pr["key_bits"],
+                            s=s, cbits=cbits, classes=classes, float_mode=float_mode)
+    enet = c.layout().network
     wbits = enet.weight_bits()
     if bits is not None and wbits > bits:  # pragma: no cover - guarded by choose()
         raise AssertionError(f"vardi: a weight has {wbits} bits > bits={bits}")
-
-    executors, net, why = ("exact",), None, f"bits=None: weights of up to {wbits} bits"
-    if float_mode:
-        if wbits > FLOAT_BITS:
-            why = f"weights of {wbits} bits > {FLOAT_BITS}"
-        elif pr["t_err"] > 0.125:
-            why = f"float error of the projection {pr['t_err']:.3g} > 1/8"
-        else:
-            net, why = enet.to_float(), None
-            executors = ("dense", "active", "exact")
+    executors, net, why = _executors(enet, wbits, pr["t_err"], float_mode)
     info = {
         "mode": "float" if float_mode else "exact", "bits_requested": bits,
-        "depth_requested": depth, "group_size": s, "groups": G,
+        "depth_requested": depth, "group_size": s, "groups": len(groups),
         "lookup": "direct" if s == 1 else "bit-extraction",
-        "key_bits": b, "label_bits": cbits, "classes": classes, "record_bits": rho,
+        "key_bits": pr["key_bits"], "label_bits": cbits, "classes": classes, "record_bits": rho,
         "register_bits": s * rho if s > 1 else 0,
         "weight_bits": wbits, "projection_bits": proj_bits,
         "projection_gap": pr["gap_u"], "projection_scale": pr["lambda"],
@@ -362,6 +304,97 @@ def build(ds: Dataset, *, seed: int = 0, dtype="float64", bits: int | None = Non
     }
     return Memorizer(NAME, ds, network=net, exact_network=enet, executors=executors,
                      dtype="float64", info=info, bounds=_bounds)
+
+
+def _check_options(dtype, bits, depth, group_size) -> None:
+    if check_dtype(dtype) != np.float64:
+        raise ValueError("vardi runs in exact integers or float64 (bits=B); float32 is not "
+                         "supported")
+    if bits is not None and (int(bits) != bits or bits < 2):
+        raise ValueError(f"vardi: bits must be an integer >= 2 (got {bits})")
+    if depth is not None and (int(depth) != depth or depth < 1):
+        raise ValueError(f"vardi: depth must be a positive integer (got {depth})")
+    if group_size is not None and (int(group_size) != group_size or group_size < 1):
+        raise ValueError(f"vardi: group_size must be a positive integer (got {group_size})")
+
+
+def _choose_group_size(pr: dict, Ys, runs, cbits, *, bits, depth, group_size):
+    """s and its size formula (:func:`choose`) for the projected, sorted labels Ys; also the bit
+    width of the projection's weights and of the largest boundary."""
+    w, c0, F, Tt, order = pr["w"], pr["c0"], pr["F"], pr["t_scaled"], pr["order"]
+    n, r = Ys.shape
+    starts = [int(g[0]) for g in runs[1:]]
+    changes = [int(sum(Ys[i, j] != Ys[i - 1, j] for i in starts)) for j in range(r)]
+    top_t = _ceil_t(int(Tt[order[-1]]), F) + 3
+    proj_bits = max(value_bits(v) for v in (*w, c0, top_t))
+    s, plan = choose(n, p_nz=sum(1 for v in w if v != 0), b=pr["key_bits"], cbits=cbits, r=r,
+                     float_mode=bits is not None, changes=changes, G_direct=len(runs),
+                     proj_bits=proj_bits, bits=bits, depth=depth, group_size=group_size)
+    return s, plan, proj_bits
+
+
+def _group_steps(c: Circuit, pr: dict, groups, float_mode: bool):
+    """Stage I's neuron t = σ(w·x + c0) and Stage II's steps: per boundary β_g the (node, sign)
+    terms of ±step_g (a_g − e_g exact; 1 − m_g float)."""
+    F, Tt, order = pr["F"], pr["t_scaled"], pr["order"]
+    beta = [_ceil_t(int(Tt[order[g[-1]]]), F) + 2 for g in groups[:-1]]
+    t = c.relu(dict(enumerate(pr["w"])), pr["c0"])
+    steps = []
+    for bg in beta:
+        a = c.relu({t: 1}, 1 - bg)
+        steps.append([(c.relu({a: -1}, 1), -1)] if float_mode  # step = 1 − m_g
+                     else [(a, 1), (c.relu({t: 1}, -bg), -1)])  # step = a_g − e_g
+    return t, steps
+
+
+def _lookup(steps, values: list[int], float_mode: bool) -> tuple[dict, int]:
+    """Terms and bias of V(t) = values[g] on group g (Stage II)."""
+    terms = {node: sign * (values[g + 1] - values[g])
+             for g, st in enumerate(steps) for node, sign in st}
+    return terms, values[-1] if float_mode else values[0]
+
+
+def _registers(groups, pr: dict, Y, s: int, cbits) -> list[int]:
+    """Register U_g of every group: its records (key, then the label fields), first on top."""
+    keys, order = pr["keys"], pr["order"]
+    rho = pr["key_bits"] + sum(cbits)
+    m = s * rho
+    shift_lab = [sum(cbits[j + 1:]) for j in range(Y.shape[1])]
+    regs = []
+    for g in groups:
+        U = 0
+        for k, pos in enumerate(g):
+            i = order[pos]
+            rec = int(keys[i]) << sum(cbits)
+            for j in range(Y.shape[1]):
+                rec |= int(Y[i, j]) << shift_lab[j]
+            U |= rec << (m - (k + 1) * rho)
+        regs.append(U)
+    return regs
+
+
+def _extraction_outputs(c: Circuit, t, steps, regs, key_bits: int, *, s, cbits, classes,
+                        float_mode: bool) -> None:
+    """U(t) from the registers (Stage II), then Stage III's chain and one output per column."""
+    terms, bias = _lookup(steps, regs, float_mode)
+    U0 = c.relu(terms, bias, min_level=4 if float_mode else 3)
+    cols = extraction_chain(c, t, U0, s=s, key_bits=key_bits, label_bits=cbits, classes=classes)
+    for y, last in cols:
+        c.output({} if last is None else ({last: 1} if y is None else {y: 1, last: 1}))
+
+
+def _executors(enet, wbits: int, t_err: float, float_mode: bool):
+    """(executors, float network or None, why dense is unavailable or None)."""
+    executors, net, why = ("exact",), None, f"bits=None: weights of up to {wbits} bits"
+    if float_mode:
+        if wbits > FLOAT_BITS:
+            why = f"weights of {wbits} bits > {FLOAT_BITS}"
+        elif t_err > 0.125:
+            why = f"float error of the projection {t_err:.3g} > 1/8"
+        else:
+            net, why = enet.to_float(), None
+            executors = ("dense", "active", "exact")
+    return executors, net, why
 
 
 def _bounds(m: Memorizer) -> dict:
