@@ -2,6 +2,7 @@
 
 import json
 import os
+from importlib.metadata import EntryPoint
 
 import pytest
 
@@ -87,7 +88,8 @@ def test_resume_after_interruption(tmp_path, monkeypatch):
 
 
 def test_skips_are_recorded_with_reasons(tmp_path, monkeypatch):
-    monkeypatch.setitem(constructions._MODULES, "ghost", "kernels.constructions.no_such_module")
+    ghost = EntryPoint("ghost", "kernels.constructions.no_such_module", constructions.GROUP)
+    monkeypatch.setitem(constructions._MODULES, "ghost", ghost)  # a plug-in that fails to load
     grid = {"blocks": [{"constructions": ["ghost"], "n": [8], "p": [2]},
                        {"constructions": ["sign-cube"], "n": [8], "p": [2],
                         "executors": ["dense", "tree"]}], **FAST}

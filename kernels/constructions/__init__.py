@@ -9,53 +9,82 @@ Every construction module defines
 * ``estimate_bytes(n, p, r, **options) -> int`` — memory needed, checked from the numbers alone
   before data are generated or loaded (:func:`preflight`) and again before building;
 * ``build(dataset, *, seed, dtype, **options) -> Memorizer`` — the construction itself.
+
+Plug-ins: another distribution adds a construction by naming such a module in the entry-point
+group ``memcap.constructions`` (``name = "package.module"``; in pyproject.toml
+``[project.entry-points."memcap.constructions"]``).  The group is read once, at the first
+lookup; a plug-in is imported when first used, and is listed after the built-ins.  A plug-in
+whose name is already taken is skipped with a warning (the built-ins cannot be replaced).
 """
 
 from __future__ import annotations
 
-import importlib
 import inspect
+import warnings
+from importlib.metadata import EntryPoint, entry_points
 from types import ModuleType
 
+from kernels.constructions import (
+    axis_tree,
+    bubeck,
+    hyperplane_tree,
+    rajput,
+    sign_cube,
+    switch_net,
+    vardi,
+    zhang,
+)
 from kernels.constructions import options as option_checks
 from kernels.data import check_memory, dataset_bytes, validate
 from kernels.model.memorizer import Memorizer
 from kernels.model.network import check_dtype
 
-# name -> module path; the order is the order `memcap list` shows.
-_MODULES = {
-    "zhang": "kernels.constructions.zhang",
-    "bubeck": "kernels.constructions.bubeck",
-    "sign-cube": "kernels.constructions.sign_cube",
-    "vardi": "kernels.constructions.vardi",
-    "rajput": "kernels.constructions.rajput",
-    "switch-net": "kernels.constructions.switch_net",
-    "hyperplane-tree": "kernels.constructions.hyperplane_tree",
-    "axis-tree": "kernels.constructions.axis_tree",
-}
+GROUP = "memcap.constructions"  # the plug-in entry-point group
+# the built-ins, in the order `memcap list` shows them
+BUILTIN = (zhang, bubeck, sign_cube, vardi, rajput, switch_net, hyperplane_tree, axis_tree)
+_MODULES: dict[str, ModuleType | EntryPoint] = {m.NAME: m for m in BUILTIN}
+_plugins_read = False
 
 
-def register(name: str, module: str) -> None:
-    """Add a construction module (used by later modules and by tests)."""
-    _MODULES[name] = module
+def _registry() -> dict[str, ModuleType | EntryPoint]:
+    """Name -> module (or the entry point of a plug-in not imported yet)."""
+    global _plugins_read
+    if not _plugins_read:
+        _plugins_read = True
+        for ep in entry_points(group=GROUP):
+            if ep.name in _MODULES:
+                warnings.warn(f"memcap: plug-in construction {ep.name!r} ({ep.value}) skipped: "
+                              "the name is taken", stacklevel=3)
+            else:
+                _MODULES[ep.name] = ep
+    return _MODULES
+
+
+def register(name: str, module: ModuleType) -> None:
+    """Add a construction module under ``name`` (what a plug-in's entry point does)."""
+    _registry()[name] = module
 
 
 def names() -> tuple[str, ...]:
     """The registered construction names."""
-    return tuple(_MODULES)
+    return tuple(_registry())
 
 
 def get(name: str) -> ModuleType:
     """The module of construction ``name``; an unknown name is a ValueError listing the names."""
-    if name not in _MODULES:
-        raise ValueError(f"unknown construction {name!r}; choose from {', '.join(_MODULES)}")
-    return importlib.import_module(_MODULES[name])
+    reg = _registry()
+    if name not in reg:
+        raise ValueError(f"unknown construction {name!r}; choose from {', '.join(reg)}")
+    mod = reg[name]
+    if isinstance(mod, EntryPoint):
+        mod = reg[name] = mod.load()
+    return mod
 
 
 def describe() -> list[dict]:
     """One dict per construction: name, seed, summary, executors, needs non-negative outputs."""
     out = []
-    for name in _MODULES:
+    for name in names():
         mod = get(name)
         out.append({"name": name, "seed": mod.SEED, "summary": mod.SUMMARY,
                     "executors": list(mod.EXECUTORS), "nonnegative_outputs": mod.NONNEGATIVE})
