@@ -21,10 +21,10 @@ imports it.
 
 from __future__ import annotations
 
-import importlib
 import re
 import sys
 import time
+from importlib import metadata
 
 import numpy as np
 
@@ -95,7 +95,7 @@ def candidates(n: int, p: int, filt: str | None, log=print) -> list[tuple[str, i
                     log(f"skip {w}: executor not available ({exc})")
                     continue
             names.append((w, m.dataset.n))
-    for peer, dist in (("sklearn-tree", "sklearn"), ("ckdtree", "scipy"), ("dict", None)):
+    for peer, dist in (("sklearn-tree", "scikit-learn"), ("ckdtree", "scipy"), ("dict", None)):
         w = f"data/{peer}"
         if rx is not None and not rx.search(w):
             continue
@@ -106,11 +106,12 @@ def candidates(n: int, p: int, filt: str | None, log=print) -> list[tuple[str, i
     return names
 
 
-def _has(mod: str) -> bool:
+def _has(dist: str) -> bool:
+    """Whether distribution ``dist`` is installed (its metadata; nothing is imported here)."""
     try:
-        importlib.import_module(mod)
+        metadata.distribution(dist)
         return True
-    except ImportError:
+    except metadata.PackageNotFoundError:
         return False
 
 
