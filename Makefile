@@ -20,14 +20,14 @@ $(STAMP): pyproject.toml | $(BIN)/python
 venv: $(STAMP)
 
 test: $(STAMP)
-	$(BIN)/ruff check kernels tests bench
+	$(BIN)/ruff check kernels tests bench scripts
 	$(BIN)/python -m pytest -q
 
 report: $(STAMP)
 	$(BIN)/memcap report --out reports/
 
 lint: $(STAMP)
-	$(BIN)/ruff check kernels tests bench
+	$(BIN)/ruff check kernels tests bench scripts
 
 clean:
 	rm -rf $(VENV) reports/*.html reports/*.json reports/*.csv .pytest_cache .hypothesis

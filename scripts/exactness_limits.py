@@ -1,7 +1,7 @@
 """Where ``zhang`` and ``bubeck`` stop being exact, in float64 and float32 (not a test, not an asv
 benchmark: a script that prints a table).
 
-    .venv/bin/python bench/exactness_limits.py [--max-n 16384] [--seeds 2] [--budget 25]
+    .venv/bin/python scripts/exactness_limits.py [--max-n 16384] [--seeds 2] [--budget 25]
                                                [--only zhang|bubeck] [--zhang-solve closed]
 
 For each construction, dtype and p ∈ {8, 2}: Gaussian inputs, uniform [0, 1) outputs (the CLI's

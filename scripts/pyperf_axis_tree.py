@@ -1,8 +1,8 @@
 """``axis-tree`` against scikit-learn and a ``dict`` (issue 6): pyperf benchmarks, and the issue's
 target table measured as ratios in one run.
 
-    python bench/pyperf_axis_tree.py [pyperf options] [--n N] [--p P]     # pyperf benchmarks
-    python bench/pyperf_axis_tree.py --targets [--n N] [--scale-n N] [--json-out FILE]
+    python scripts/pyperf_axis_tree.py [pyperf options] [--n N] [--p P]     # pyperf benchmarks
+    python scripts/pyperf_axis_tree.py --targets [--n N] [--scale-n N] [--json-out FILE]
 
 Data: n Gaussian points in R^p, r = 1 uniform output, float32; queries are every point in a seeded
 random order.  Peers: scikit-learn's fully grown ``DecisionTreeRegressor`` (``fit`` and

@@ -171,7 +171,7 @@ def energy_section(doc) -> str:
             f"<b>proxy</b>: operations × energy per operation at the storage precision + weight "
             f"accesses (64-bit, value + int64 index) × energy per access at the memory tier the "
             f"executor's model fits in. Source: {_e(energy.SOURCE)}. fp64 and comparisons are "
-            f"derived, see <code>kernels/energy.py</code>.</p>"
+            f"derived, see <code>kernels/harness/energy.py</code>.</p>"
             + table(["item", "pJ", "origin"], rows) + f"<p>Counters:</p><ul>{status}</ul>"
             + mtxt)
 
