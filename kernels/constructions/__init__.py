@@ -76,7 +76,7 @@ def get(name: str) -> ModuleType:
     if name not in reg:
         raise ValueError(f"unknown construction {name!r}; choose from {', '.join(reg)}")
     mod = reg[name]
-    if isinstance(mod, EntryPoint):
+    if not isinstance(mod, ModuleType):  # an entry point (stdlib's or importlib_metadata's)
         mod = reg[name] = mod.load()
     return mod
 
