@@ -188,3 +188,22 @@ def extraction_chain(c: Circuit, t: int, U0: int, *, s: int, key_bits: int, labe
             else:
                 last[j] = prod
     return list(zip(y, last, strict=True))
+
+
+def registers(groups, order, keys, Y, s: int, key_bits: int, cbits) -> list[int]:
+    """Register U_g of every group (positions ``g`` into the sorted ``order``): its records, first
+    on top, each the key (``key_bits``) then the label field of every column (``cbits``)."""
+    rho = key_bits + sum(cbits)
+    m = s * rho
+    shift_lab = [sum(cbits[j + 1:]) for j in range(Y.shape[1])]
+    regs = []
+    for g in groups:
+        U = 0
+        for k, pos in enumerate(g):
+            i = order[pos]
+            rec = int(keys[i]) << sum(cbits)
+            for j in range(Y.shape[1]):
+                rec |= int(Y[i, j]) << shift_lab[j]
+            U |= rec << (m - (k + 1) * rho)
+        regs.append(U)
+    return regs

@@ -98,7 +98,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from kernels.constructions.bit_extraction import Circuit, extraction_chain
+from kernels.constructions.bit_extraction import Circuit, extraction_chain, registers
 from kernels.constructions.options import Range
 from kernels.data import Dataset, class_labels
 from kernels.executors.exact import scaled_inputs, value_bits
@@ -281,7 +281,8 @@ def build(ds: Dataset, *, seed: int = 0, dtype="float64", bits: int | None = Non
         for j in range(ds.r):
             c.output(*_lookup(steps, [int(Ys[g[0], j]) for g in groups], float_mode))
     else:
-        _extraction_outputs(c, t, steps, _registers(groups, pr, Y, s, cbits), pr["key_bits"],
+        regs = registers(groups, pr["order"], pr["keys"], Y, s, pr["key_bits"], cbits)
+        _extraction_outputs(c, t, steps, regs, pr["key_bits"],
                             s=s, cbits=cbits, classes=classes, float_mode=float_mode)
     enet = c.layout().network
     wbits = enet.weight_bits()
@@ -352,25 +353,6 @@ def _lookup(steps, values: list[int], float_mode: bool) -> tuple[dict, int]:
     terms = {node: sign * (values[g + 1] - values[g])
              for g, st in enumerate(steps) for node, sign in st}
     return terms, values[-1] if float_mode else values[0]
-
-
-def _registers(groups, pr: dict, Y, s: int, cbits) -> list[int]:
-    """Register U_g of every group: its records (key, then the label fields), first on top."""
-    keys, order = pr["keys"], pr["order"]
-    rho = pr["key_bits"] + sum(cbits)
-    m = s * rho
-    shift_lab = [sum(cbits[j + 1:]) for j in range(Y.shape[1])]
-    regs = []
-    for g in groups:
-        U = 0
-        for k, pos in enumerate(g):
-            i = order[pos]
-            rec = int(keys[i]) << sum(cbits)
-            for j in range(Y.shape[1]):
-                rec |= int(Y[i, j]) << shift_lab[j]
-            U |= rec << (m - (k + 1) * rho)
-        regs.append(U)
-    return regs
 
 
 def _extraction_outputs(c: Circuit, t, steps, regs, key_bits: int, *, s, cbits, classes,
