@@ -92,13 +92,15 @@ def cmd_list(args) -> int:
 
 
 def _fmt_verify(rec: dict) -> str:
+    from kernels.theory.verify import verdict as exact_verdict
+
     s = rec["size"]
     lines = [f"{rec['construction']}: n={rec['n']} p={rec['p']} r={rec['r']} dtype={rec['dtype']}"
              f"  neurons={s.get('neurons')} weights={s.get('weights')} depth={s.get('depth')}"]
     if rec.get("duplicates_dropped"):
         lines.append(f"  {rec['duplicates_dropped']} duplicate rows (same output) dropped")
     for e, er in rec["executors"].items():
-        verdict = "EXACT" if er["exact"] else f"NOT EXACT ({er['inexact_points']} points)"
+        verdict = exact_verdict(er)
         extra = ""
         if "active_neurons" in er:
             extra = (f"  active neurons max {er['active_neurons']['max']}, "
@@ -177,7 +179,8 @@ def _add_verify(sub) -> None:
     p = sub.add_parser("verify", help="build a construction and check its recall",
                        description="Build construction NAME on a dataset and check, for every "
                                    "executor, that it recalls every point exactly "
-                                   "(max|f(x_i)-d_i| <= tol*max(1,|D|), tol 1e-9 in float64, "
+                                   "(|f_k(x_i)-d_ik| <= tol*|d_ik| + eps*max|D| for every point "
+                                   "and output, NaN never; tol 1e-9 in float64, "
                                    "1e-4 in float32), with operation counts and bounds. The "
                                    "options and the memory a build needs are checked before "
                                    "any data are generated or read.")

@@ -201,7 +201,7 @@ def test_certificate_refutes_naively_rounded_tree():
 
 def test_certificate_refutes_ill_conditioned_leaf_in_float32():
     X = np.array([[0.0, 100.0], [1.0, 100.001], [2.0, 100.0]])  # nearly collinear, far out
-    D = np.array([0.0, 1.0, 0.0])
+    D = np.array([1.0, 2.0, 1.0])  # (d = 0 would allow only ε‖D‖∞: no 3-point leaf in float64)
     m64 = build(X, D, "float64")
     assert m64.summary()["leaves"] == 1 and m64.summary()["certified"]
     cert = axis_tree.certify(m64.conditional, X, D, "float32")

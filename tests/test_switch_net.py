@@ -14,6 +14,7 @@ import kernels
 from kernels.constructions import partition, switch_net
 from kernels.data import generate
 from kernels.theory import bounds as counting
+from kernels.theory.verify import recall_errors
 
 
 def build(X, D, **kw):
@@ -21,13 +22,13 @@ def build(X, D, **kw):
 
 
 def check_memorizer(m, *, paper_log2: bool | None = None):
-    """Exact under both executors; per-input counts within every bound."""
-    X, D = m.dataset.X, m.dataset.D
+    """Exact under both executors (the design's per-point rule); per-input counts within every
+    bound, Theorem 2's with ⌈log2 n⌉ for every r."""
+    X = m.dataset.X
     n, p, r = m.dataset.n, m.dataset.p, m.dataset.r
     Yd = m.predict(X, executor="dense")
     Ya = m.predict(X, executor="active")
-    tol = 1e-9 * max(1.0, float(np.abs(D).max()))
-    assert np.abs(Yd - D).max() <= tol
+    assert recall_errors(m, Yd)["exact"]
     assert np.array_equal(Ya, Yd)
     c = m.count_ops(X, executor="active")
     A, W = c["active_neurons"], c["active_weights"]
@@ -40,10 +41,12 @@ def check_memorizer(m, *, paper_log2: bool | None = None):
     q = p + 1
     D_ = partition.ceil_log2(n)
     assert m.partition.max_depth == D_  # balanced
-    if m.info["q_route"] == q and n > 1 and r <= q:  # our 2r vs the paper's q + r: needs r ≤ q
-        assert (A <= b["theorem2_active_neurons_ceil_log2"]).all()
+    assert b["derived_active_neurons"] <= b["theorem2_active_neurons_ceil_log2"] + (
+        m.info["q_route"] - q) * (2 * D_ + 1)  # q_route > q when a coordinate was split
+    if m.info["q_route"] == q:
+        assert (A <= b["theorem2_active_neurons_ceil_log2"]).all()  # every r, r > q included
         assert (W <= b["theorem2_active_weights"]).all()
-        if paper_log2 or (paper_log2 is None and n == 2 ** D_ and r <= q):
+        if paper_log2 or (paper_log2 is None and n == 2 ** D_):
             assert (A <= b["theorem2_active_neurons"]).all()
     return c
 
@@ -89,6 +92,23 @@ def test_sizes_and_bounds_small(n, p, r):
     c = m.count_ops(ds.X, executor="active")
     assert np.array_equal(s["active_neurons"], c["active_neurons"])
     assert np.array_equal(s["active_weights"], c["active_weights"])
+
+
+@pytest.mark.parametrize("n,p,r", [(64, 1, 6), (1000, 2, 8), (256, 1, 12), (100, 3, 9),
+                                   (20, 2, 30), (1, 2, 5), (2, 1, 4), (513, 1, 3)])
+def test_theorem2_active_neurons_when_r_exceeds_q(n, p, r):
+    """r > q: the blocked sibling of a leaf lights one indicator, not r γ neurons (the old layout
+    measured A = 52 > 44 at n = 64, p = 1, r = 6 and 106 > 91 at n = 1000, p = 2, r = 8)."""
+    ds = generate("gaussian", n, p, r, seed=n)
+    m = build(ds.X, ds.D)
+    assert m.info["q_route"] == p + 1 and r > p + 1
+    c = check_memorizer(m)
+    A = c["active_neurons"]
+    b = m.bounds()
+    assert A.max() <= b["theorem2_active_neurons_ceil_log2"]
+    assert A.max() <= 2 * (p + 2) * partition.ceil_log2(n) + r + 1 == b["derived_active_neurons"] \
+        or n == 1
+    assert np.array_equal(counting.active_sets(m.network, ds.X)["active_neurons"], A)
 
 
 @pytest.mark.parametrize("n", [256, 1024])

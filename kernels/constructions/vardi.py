@@ -94,6 +94,7 @@ bit width of the largest weight or bias (``weight_bits``) and the formula sizes.
 from __future__ import annotations
 
 import math
+import sys
 from fractions import Fraction
 
 import numpy as np
@@ -158,9 +159,10 @@ def project(X: np.ndarray, seed: int = 0, tries: int = 8) -> dict:
     Xi, Fx = scaled_inputs(X)
     M1 = float(np.abs(X).sum(axis=1).max())
     E = math.ceil(math.log2(4 * M1)) if M1 > 0 else 0  # rounding W/2^E moves t by <= 1/8
-    lam = (MIN_GAP + 0.25) / gap
+    gm, ge = math.frexp(gap)  # λ = (MIN_GAP + ¼)/gap as lm·2^−ge: no overflow for subnormal gaps
+    lm = (MIN_GAP + 0.25) / gm
     for _ in range(100):
-        W = [int(np.rint(math.ldexp(lam * v, E))) for v in u]
+        W = [int(np.rint(math.ldexp(lm * v, E - ge))) for v in u]
         T = Xi.dot(np.array(W, dtype=object))  # exact projections · 2^(Fx + E)
         F = Fx + E
         if F < 0:
@@ -169,18 +171,22 @@ def project(X: np.ndarray, seed: int = 0, tries: int = 8) -> dict:
         Ts = sorted(T)
         if all(b - a >= MIN_GAP << F for a, b in zip(Ts, Ts[1:], strict=False)):
             break
-        lam *= 1.05
+        lm *= 1.05
     else:
         raise ValueError("vardi: could not find a projection with separated values")
     w = [Fraction(v, 1 << E) if E > 0 else v << -E for v in W]
     w = [int(v) if isinstance(v, Fraction) and v.denominator == 1 else v for v in w]
+    if max(abs(v) for v in w) > sys.float_info.max:  # subnormal-scale gaps: weights ≈ 1/gap
+        raise ValueError(f"vardi: the projection weights overflow float64 (the projected gaps "
+                         f"are {gap:.3g}); scale the inputs up")
     c0 = MIN_T - (int(min(T)) >> F)
     Tt = np.array([int(v) + (c0 << F) for v in T], dtype=object)  # t·2^F exactly
     keys = np.array([(2 * v + (1 << F)) >> (F + 1) for v in Tt], dtype=object)  # round(t)
     order = np.array(sorted(range(n), key=lambda i: Tt[i]), dtype=np.int64)
     S = float(np.max(np.abs(X) @ np.abs(np.array([float(v) for v in w])))) + abs(c0)
     return {"w": w, "c0": int(c0), "F": F, "t_scaled": Tt, "keys": keys, "order": order,
-            "key_bits": int(max(keys)).bit_length(), "gap_u": gap, "lambda": lam,
+            "key_bits": int(max(keys)).bit_length(), "gap_u": gap,
+            "lambda": float(np.ldexp(lm, -ge)),
             "input_scale_exp": E, "t_err": (2 * p + 1) * S * 2.0**-53}
 
 

@@ -3,7 +3,8 @@
 A *group* is one build (construction, n, p, r, dtype, sparsity, seed); it yields one row per
 executor.  Exactness and operation counts come from :func:`kernels.theory.verify.executor_record`
 (the same
-code as ``memcap verify``); this module adds wall time, memory and energy.
+code as ``memcap verify``), on every input or a seeded sample of ``exact_checked`` inputs (its
+verdict then reads "exact on k sampled of n"); this module adds wall time, memory and energy.
 
 Timing: the executor's kernel is called directly (``Memorizer._executor``), after a warm-up call
 that compiles it, so input validation and compilation stay out of the numbers.  Batch time per input
@@ -16,7 +17,6 @@ mark after the cell).
 
 from __future__ import annotations
 
-import copy
 import resource
 import time
 import tracemalloc
@@ -179,14 +179,6 @@ def build(g: dict, max_bytes: int, trace: bool = True):
     return m, build_s, peak
 
 
-def _subset(m, idx: np.ndarray):
-    """A shallow copy of ``m`` that memorizes only rows ``idx`` (for exactness on a sample)."""
-    sub = copy.copy(m)
-    d = m.dataset
-    sub.dataset = Dataset(d.X[idx], d.D[idx], d.n_dropped, d.info)
-    return sub
-
-
 def _time_batch(fn, min_time: float) -> float:
     """Best of three repeats, each looping ``fn`` for at least ``min_time / 3`` s; seconds/call."""
     best = float("inf")
@@ -248,11 +240,8 @@ def evaluate(m, g: dict, executor: str, opts: dict, idle_w: dict | None) -> dict
     single = _time_single(module, obj, Xt, opts["min_time"])
     # exactness and counts on every input, or a seeded sample when that would take too long
     cap = max(256, int(opts["eval_seconds"] / max(batch * 4, 1e-12)))
-    if n > cap:
-        sub = _subset(m, np.sort(rng.choice(n, size=cap, replace=False)))
-    else:
-        sub = m
-    rec = executor_record(sub, executor)
+    rows = np.sort(rng.choice(n, size=cap, replace=False)) if n > cap else None
+    rec = executor_record(m, executor, rows)  # a sample's verdict: "exact on k sampled of n"
     tracemalloc.start()
     try:
         module.predict(obj, Xt)
@@ -263,7 +252,8 @@ def evaluate(m, g: dict, executor: str, opts: dict, idle_w: dict | None) -> dict
     proxy = energy.proxy(rec["ops_by_kind"], m.dtype.name, model_bytes)
     row = {"exact": rec["exact"], "max_abs_error": rec["max_abs_error"],
            "max_rel_error": rec["max_rel_error"], "tolerance": rec["tolerance"],
-           "inexact_points": rec["inexact_points"], "evaluated_inputs": len(sub.dataset.X),
+           "inexact_points": rec["inexact_points"], "evaluated_inputs": rec["checked"],
+           "exact_checked": rec["checked"], "worst": rec["worst"],
            "ops_mean": rec["ops"]["mean"], "ops_max": rec["ops"]["max"]}
     for kind in ("mul", "add", "cmp"):
         row[f"{kind}_mean"] = rec["ops_by_kind"][kind]["mean"]

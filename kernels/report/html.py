@@ -80,9 +80,17 @@ def summary_table(rows) -> str:
                  out, left=2)
 
 
+def _checked(r) -> tuple[int, int]:
+    """(inputs whose recall was checked, n): a sampled cell checked k < n."""
+    n = r.get("n_effective", r["n"])
+    return r.get("exact_checked", r.get("evaluated_inputs", n)), n
+
+
 def _verdict(r) -> str:
     if r.get("exact"):
-        return '<span class="ok">exact</span>'
+        k, n = _checked(r)
+        return ('<span class="ok">exact</span>' if k >= n else
+                f'<span class="ok">exact on {k:,} sampled of {n:,}</span>')
     return f'<span class="bad">NOT exact ({r.get("inexact_points")} pts)</span>'
 
 
@@ -101,11 +109,13 @@ def exactness_table(rows) -> str:
         first_bad = (f'<span class="bad">n={bad[0]["n"]}, p={bad[0]["p"]}, r={bad[0]["r"]} '
                      f'({bad[0]["inexact_points"]} pts, rel err {bad[0]["max_rel_error"]:.2g})'
                      "</span>") if bad else '<span class="ok">none up to the largest n</span>'
-        sampled = any(r.get("evaluated_inputs", r["n"]) < r.get("n_effective", r["n"])
-                      for r in rs)
+        sampled = [r for r in rs if _checked(r)[0] < _checked(r)[1]]
+        checked = ("all" if not sampled else
+                   "; ".join("n={:,}: {:,} sampled".format(r["n"], _checked(r)[0])
+                             for r in sampled))
         out.append([_e(c), _e(e), _e(dt), _num(max(exact_n) if exact_n else None), first_bad,
                     _num(max(r["max_rel_error"] for r in rs)), _num(rs[0]["tolerance"]),
-                    "sample" if sampled else "all"])
+                    checked])
     if not out:
         return "<p>No cell was measured.</p>"
     return table(["construction", "executor", "dtype", "largest exact n", "first inexact cell",
@@ -215,8 +225,11 @@ def render(doc: dict, command: str, compare: str | None = None) -> str:
         parts += ["<h2>Network size vs n</h2>", size_tab]
         parts += [f"<h3>{_e(t)}</h3>" + _figure(t, img, cap) for t, img, cap in size_figs]
     parts += ["<h2>Exactness</h2>",
-              "<p>Exact recall: max<sub>i</sub> ‖f(x<sub>i</sub>) − d<sub>i</sub>‖<sub>∞</sub> ≤ "
-              "tol · max(1, ‖D‖<sub>∞</sub>), tol 1e-9 (float64), 1e-4 (float32).</p>",
+              "<p>Exact recall, per point and output (NaN and inf never are): "
+              "|f<sub>k</sub>(x<sub>i</sub>) − d<sub>ik</sub>| ≤ tol·|d<sub>ik</sub>| + "
+              "ε·‖D‖<sub>∞</sub>, tol 1e-9 (float64), 1e-4 (float32), ε the dtype's machine "
+              "epsilon; max rel error is the largest |f − d| / (|d| + (ε/tol)·‖D‖<sub>∞</sub>). "
+              "A cell checked on a sample is exact only on the inputs it checked.</p>",
               exactness_table(rows), "<h2>Energy: model and measurement</h2>",
               energy_section(doc)]
     if compare:

@@ -8,8 +8,12 @@ Bound formulas (array-friendly; ``log2`` is the real base-2 logarithm):
   meets this constant: a multiplication, an addition, the activation comparison and one
   output-configuration test per active weight.)
 * Theorem 2 — the switch network has, for every dataset input,
-  A ≤ 2(q+1)·log2 n + q + r (:func:`theorem2_active_neurons_bound`) and
+  A ≤ 2(q+1)·log2 n + q + r (:func:`theorem2_active_neurons_bound`; ``ceil_log2=True`` reads
+  ⌈log2 n⌉, the tree depth for n not a power of two) and
   W ≤ 12q(q+1)·log2 n + (r+2)q + r − 2 (:func:`theorem2_active_weights_bound`), q = p + 1.
+  memcap's own switch network meets the closed forms of :func:`switch_net_active_bounds`
+  (derived in :mod:`kernels.constructions.switch_net`), within Theorem 2's with ⌈log2 n⌉ for
+  every r.
 * Corollary 1 — O(rq + q²·log2 n) operations; :func:`corollary1_ops_scale` is that expression with
   no constant (a scale to plot against, not a bound).
 * Theorem 3 — any conditional network that memorizes a dataset satisfying the rank condition
@@ -42,16 +46,32 @@ def theorem1_ops_bound(p, omega):
     return _out(np.asarray(p, dtype=np.float64) + 4.0 * np.asarray(omega, dtype=np.float64))
 
 
-def theorem2_active_neurons_bound(n, q, r):
-    """Theorem 2: A(x_i; f) ≤ 2(q + 1)·log2 n + q + r."""
+def theorem2_active_neurons_bound(n, q, r, *, ceil_log2: bool = False):
+    """Theorem 2: A(x_i; f) ≤ 2(q + 1)·log2 n + q + r (log2 n rounded up with ``ceil_log2``)."""
     n, q, r = (np.asarray(a, dtype=np.float64) for a in (n, q, r))
-    return _out(2.0 * (q + 1.0) * np.log2(n) + q + r)
+    lg = np.log2(n)
+    if ceil_log2:
+        lg = np.ceil(lg - 1e-12)  # exact for powers of two (log2 of 2^k is exact anyway)
+    return _out(2.0 * (q + 1.0) * lg + q + r)
 
 
 def theorem2_active_weights_bound(n, q, r):
     """Theorem 2: W(x_i; f) ≤ 12q(q + 1)·log2 n + (r + 2)q + r − 2."""
     n, q, r = (np.asarray(a, dtype=np.float64) for a in (n, q, r))
     return _out(12.0 * q * (q + 1.0) * np.log2(n) + (r + 2.0) * q + r - 2.0)
+
+
+def switch_net_active_bounds(D: int, q: int, r: int, leaf_levels: int = 2) -> dict:
+    """Closed-form active-neuron and active-weight bounds of ``switch-net`` on a partition of depth
+    D ≥ 0 whose leaves lie on ``leaf_levels`` levels (≤ 2 when balanced), q = q_route:
+    A ≤ 2(q + 1)D + r + 1, W ≤ (2q − 1) + 2qD + 2q(D − 1) + (2 + r) + 2q(D − L) + L·max(2q, 2 + r)
+    (n = 1, D = 0: A = q + r, W ≤ 2q − 1 + r)."""
+    if D == 0:
+        return {"active_neurons": q + r, "active_weights": 2 * q - 1 + r}
+    L = min(max(leaf_levels, 1), D)
+    return {"active_neurons": 2 * (q + 1) * D + r + 1,
+            "active_weights": (2 * q - 1) + 2 * q * D + 2 * q * (D - 1) + (2 + r)
+            + 2 * q * (D - L) + L * max(2 * q, 2 + r)}
 
 
 def corollary1_ops_scale(n, q, r):

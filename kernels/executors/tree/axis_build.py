@@ -26,12 +26,18 @@ and a rank that fails is discarded for the next best.
 
 Leaves.  A vertex with ≤ q points gets, per output, the least-norm affine map through its points
 (Householder QR with column pivoting of the centred [1, x − c]ᵀ; pivoting drops affinely dependent
-points, which must then be fitted by the others).  It is accepted only if, for every point, the
-rigorous bound |f̂(x) − d| ≤ |f(x) − d| + (γ64 + γdt)(|b| + Σ|w_k x_k|) — f evaluated with the
-weights and inputs rounded to the storage dtype, γ_k = k·u/(1 − k·u) — is within the exactness
-tolerance.  Otherwise the vertex is split further (down to single points, whose map is the constant
-d).  Points that no test of the storage precision can separate (equal after rounding to float32)
-end in a leaf marked uncertified.
+points, which must then be fitted by the others).  It is accepted only if, for every point and
+output, the rigorous bound (:func:`_error_bound`)
+
+    |f̂(x) − d| ≤ (|f(x) − d| + (γ64 + γdt)(|b| + Σ|w_k x_k|) + m(η64 + ηdt))·(1 + 1e-6)
+
+— f evaluated with the weights and inputs rounded to the storage dtype, m the non-zero terms,
+γ_m = m·u/(1 − m·u), η the dtype's underflow unit (half its smallest subnormal) for products that
+underflow, the last factor covering the rounding of the bound and of the verifier's |f̂ − d| — meets
+the exactness rule of :func:`kernels.theory.verify.within` *for that point*:
+≤ tol·|d| + ε·‖D‖∞.  Otherwise the vertex is split further (down to single points, whose map is the
+constant d).  Points that no test of the storage precision can separate (equal after rounding to
+float32, e.g. subnormal float64 inputs) end in a leaf marked uncertified.
 """
 
 from __future__ import annotations
@@ -39,8 +45,12 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from kernels.theory.verify import within
+
 U64 = 2.0 ** -53
 U32 = 2.0 ** -24
+ETA64 = 2.0 ** -1075  # half the smallest subnormal: the absolute error of an underflowing product
+ETA32 = 2.0 ** -150
 
 
 @njit(cache=True)
@@ -157,13 +167,17 @@ def _split(L, V, s, e, k, j, beta, f32, flag, buf, vbuf):
 
 
 @njit(cache=True)
-def _solve_leaf(X, D, ids, m, f32, tol_abs, At, H, beta, y, c, W):
+def _solve_leaf(X, D, ids, m, f32, tol, slack, At, H, beta, y, c, W):
     """Least-norm exact affine fit of the m points ``ids[:m]`` (reordered: pivots first); writes
-    W (r, p+1) = [b, w]; returns True if every point is certified within ``tol_abs`` in the storage
-    precision.  ``At, H, beta, y, c`` are work arrays."""
+    W (r, p+1) = [b, w]; returns True if every point is certified exact (the rule with ``tol`` and
+    ``slack``) in the storage precision.  ``At, H, beta, y, c`` are work arrays."""
     p = X.shape[1]
     r = D.shape[1]
     n1 = p + 1
+    if m == 1:  # the constant map d (the QR below would compute it as 2d − d: overflow near 1e308)
+        W[:, 1:] = 0.0
+        W[:, 0] = D[ids[0]]
+        return _leaf_certified(X, D, ids, m, f32, tol, slack, W)
     c[:] = 0.0
     for i in range(m):
         for k in range(p):
@@ -232,15 +246,16 @@ def _solve_leaf(X, D, ids, m, f32, tol_abs, At, H, beta, y, c, W):
             W[o, k + 1] = y[k + 1]
             b -= y[k + 1] * c[k]
         W[o, 0] = b
-    return _leaf_certified(X, D, ids, m, f32, tol_abs, W)
+    return _leaf_certified(X, D, ids, m, f32, tol, slack, W)
 
 
 @njit(cache=True)
-def _leaf_certified(X, D, ids, m, f32, tol_abs, W):
-    """Every point of the leaf within ``tol_abs`` (:func:`_error_bound`) for every output?"""
+def _leaf_certified(X, D, ids, m, f32, tol, slack, W):
+    """Every point and output of the leaf provably within the rule (:func:`_error_bound`)?"""
     for i in range(m):
         for o in range(W.shape[0]):
-            if not _error_bound(X[ids[i]], D[ids[i], o], W[o], f32) <= tol_abs:
+            d = D[ids[i], o]
+            if not within(_error_bound(X[ids[i]], d, W[o], f32), d, tol, slack):
                 return False
     return True
 
@@ -248,26 +263,33 @@ def _leaf_certified(X, D, ids, m, f32, tol_abs, W):
 @njit(cache=True)
 def _error_bound(x, d, w, f32):
     """Rigorous bound on |f̂(x) − d|, f̂ = w0 + Σ w_k x_k evaluated in the storage precision (in
-    any order, FMA or not): |f(x) − d| computed in float64 from the rounded weights and inputs,
-    plus γ_{p+1}(u64) and γ_{p+1}(u_dtype) times |w0| + Σ|w_k x_k|."""
+    any order, FMA or not; module docstring): |f(x) − d| computed in float64 from the rounded
+    weights and inputs, plus γ_m(u64) + γ_m(u_dtype) times |w0| + Σ|w_k x_k| over the m non-zero
+    terms, plus m(η64 + η_dtype) for products that underflow, times 1 + 1e-6."""
     p = x.size
-    g64 = (p + 1) * U64 / (1 - (p + 1) * U64)
-    udt = U32 if f32 else U64
-    gdt = (p + 1) * udt / (1 - (p + 1) * udt)
     b = _key(w[0], f32)
     val = b
     S = abs(b)
+    m = 1
     for k in range(p):
-        t = _key(w[k + 1], f32) * _key(x[k], f32)  # exact in float64 when both are float32
-        val += t
-        S += abs(t)
-    return abs(val - d) + (g64 + gdt) * S * (1 + 1e-6)
+        wk, xk = _key(w[k + 1], f32), _key(x[k], f32)
+        if wk != 0 and xk != 0:
+            t = wk * xk  # exact in float64 when both are float32 (or underflows: η below)
+            val += t
+            S += abs(t)
+            m += 1
+    udt = U32 if f32 else U64
+    g64 = m * U64 / (1 - m * U64)
+    gdt = m * udt / (1 - m * udt)
+    eta = m * (ETA64 + (ETA32 if f32 else ETA64))
+    return (abs(val - d) + (g64 + gdt) * S + eta) * (1 + 1e-6)
 
 
 @njit(cache=True)
-def certify_points(X, D, rec, thr64, thrdt, leaf_id, Wp, f32, tol_abs):
+def certify_points(X, D, rec, thr64, thrdt, leaf_id, Wp, f32, tol, slack):
     """Per point: 0 certified, 1 a test on its path branches differently in the storage precision
-    than in exact arithmetic, 2 its leaf output is not provably within ``tol_abs``; and the vertex
+    than in exact arithmetic, 2 an output of its leaf is not provably within the exactness rule
+    (:func:`kernels.theory.verify.within` with ``tol``, ``slack``); and the vertex
     of the first disagreeing test (-1 if none).  ``rec``, ``leaf_id`` and the leaf rows ``Wp`` are
     an axis router's (:mod:`kernels.executors.tree.axis`), ``thr64`` the exact thresholds and
     ``thrdt``
@@ -296,7 +318,8 @@ def certify_points(X, D, rec, thr64, thrdt, leaf_id, Wp, f32, tol_abs):
             for o in range(r):
                 w = Wp[lf, o * (p + 1):(o + 1) * (p + 1)]
                 identity = Wp[lf, r * (p + 1) + o] == 0  # only identity outputs are certified
-                if not identity or not _error_bound(X[q], D[q, o], w, f32) <= tol_abs:
+                if not identity or not within(_error_bound(X[q], D[q, o], w, f32), D[q, o],
+                                              tol, slack):
                     status[q] = 2
     return status, where
 
@@ -309,7 +332,7 @@ def _grow1(a, cap):
 
 
 @njit(cache=True)
-def build_tree(X, D, L, V, q, f32, tol_abs, inv_scale):
+def build_tree(X, D, L, V, q, f32, tol, slack, inv_scale):
     """The tree over ``X`` (n, p), ``D`` (n, r) with index lists ``L`` (p, n) and their sorted
     values ``V[k] = X[L[k], k]`` (both partitioned in place).
 
@@ -347,7 +370,7 @@ def build_tree(X, D, L, V, q, f32, tol_abs, inv_scale):
         if m <= q:
             for i in range(m):
                 ids[i] = L[0, s + i]
-            ok = _solve_leaf(X, D, ids, m, f32, tol_abs, At, H, bet, y, c, W[nl])
+            ok = _solve_leaf(X, D, ids, m, f32, tol, slack, At, H, bet, y, c, W[nl])
             leaf = ok or m == 1
         if not leaf:
             banned[:] = False
