@@ -7,9 +7,10 @@ benchmark: a script that prints a table).
 For each construction, dtype and p ∈ {8, 2}: Gaussian inputs, uniform [0, 1) outputs (the CLI's
 defaults), n = 2^6, 2^7, … doubling until two sizes in a row are not exact, ``--max-n`` is
 reached, or the series has used ``--budget`` seconds.  A cell is the worst ``max_rel_error`` over
-the seeds (max|f(x_i) − d_i| / max(1, ‖D‖_∞), the design's rule), ``*`` when some seed is not
-exact (> 1e-9 in float64, > 1e-4 in float32).  The last column is the largest n exact for every
-seed ("≥ n" when the series stopped while still exact).
+the seeds (max_ik |f_k(x_i) − d_ik| / (|d_ik| + (ε/tol)·‖D‖_∞), so the design's per-point rule
+holds iff it is ≤ tol), ``*`` when some seed is not exact (the rule of
+:func:`kernels.theory.verify.exactness`: tol 1e-9 in float64, 1e-4 in float32).  The last column is
+the largest n exact for every seed ("≥ n" when the series stopped while still exact).
 """
 
 from __future__ import annotations

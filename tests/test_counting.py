@@ -28,6 +28,26 @@ def test_theorem2_bounds_by_hand():
     assert np.allclose(got, [2 * 3 * 1 + 3, 2 * 3 * 2 + 3, 2 * 3 * 10 + 3])
 
 
+def test_theorem2_ceil_log2_and_switch_net_closed_forms():
+    # n = 20: log2 n ≈ 4.32, ⌈log2 n⌉ = 5; q = 3, r = 8
+    assert counting.theorem2_active_neurons_bound(20, 3, 8, ceil_log2=True) == 2 * 4 * 5 + 11
+    assert counting.theorem2_active_neurons_bound(20, 3, 8) < 2 * 4 * 5 + 11
+    assert counting.theorem2_active_neurons_bound(1024, 3, 8, ceil_log2=True) == 2 * 4 * 10 + 11
+    # switch-net: A ≤ 2(q + 1)D + r + 1, within Theorem 2's (⌈log2 n⌉) for every r: q − 1 to spare
+    for q in (2, 3, 9):
+        for r in (1, q, q + 1, 5 * q, 100):
+            for D in (1, 2, 6, 17):
+                b = counting.switch_net_active_bounds(D, q, r)
+                assert b["active_neurons"] == 2 * (q + 1) * D + r + 1
+                assert b["active_neurons"] + q - 1 == counting.theorem2_active_neurons_bound(
+                    2**D, q, r, ceil_log2=True)
+                assert b["active_weights"] <= counting.theorem2_active_weights_bound(2**D, q, r)
+    b = counting.switch_net_active_bounds(3, 2, 10, leaf_levels=2)
+    assert b["active_weights"] == 3 + 12 + 8 + 12 + 4 + 2 * 12
+    assert counting.switch_net_active_bounds(0, 4, 3) == {"active_neurons": 7,
+                                                          "active_weights": 7 + 3}
+
+
 def test_corollary1_scale_and_theorem3_floor():
     assert counting.corollary1_ops_scale(8, 3, 2) == 2 * 3 + 9 * 3 == 33
     assert counting.theorem3_floor(8, 2) == 2.0

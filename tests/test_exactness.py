@@ -1,0 +1,200 @@
+"""The exactness rule (design.md, *Exact recall*): per point and output, NaN and inf never exact —
+on the rule itself, on every construction and dtype with adversarial data (outputs over 10^-6 …
+10^6, outputs near 1e308, inputs near 1e-310), on the CLI's verdict and on a sampled sweep cell."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import kernels
+from kernels.theory.verify import exactness, verdict, verify, within
+
+EPS = {"float64": 2.0**-52, "float32": 2.0**-23}
+TOL = {"float64": 1e-9, "float32": 1e-4}
+
+
+def rule_by_hand(Y, D, dtype):
+    """The design's rule written out independently: (m, r) bool, True where the output is exact."""
+    Y = np.asarray(Y, dtype=np.float64)
+    D = np.asarray(D, dtype=np.float64).reshape(Y.shape)
+    slack = EPS[dtype] * (np.abs(D).max() if D.size else 0.0)
+    with np.errstate(invalid="ignore", over="ignore"):
+        return np.isfinite(Y) & (np.abs(Y - D) <= TOL[dtype] * np.abs(D) + slack)
+
+
+# ---- the rule ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_nan_and_inf_are_never_exact(bad):
+    D = np.array([[1.0, 2.0], [3.0, np.finfo(np.float64).max]])
+    Y = D.copy()
+    Y[1, 1] = bad
+    rec = exactness(Y, D, "float64")
+    assert not rec["exact"] and rec["inexact_points"] == 1 and rec["nonfinite_outputs"] == 1
+    assert rec["worst"]["index"] == 1 and rec["worst"]["output"] == 1
+    assert not within(np.nan, 1.0, 1e-9, 1.0)  # the comparison itself rejects NaN
+    assert "NOT EXACT" in verdict(rec)
+
+
+def test_small_outputs_do_not_hide_behind_large_ones():
+    D = np.array([1e6, 1.35e-6, 3.0])
+    Y = D + np.array([0.0, 1e-4, 0.0])  # within the old tol·max(1, ‖D‖∞) = 1e-3, 74× off its own d
+    rec = exactness(Y[:, None], D, "float64")
+    assert not rec["exact"] and rec["inexact_points"] == 1
+    w = rec["worst"]
+    assert (w["index"], w["d"], w["f"]) == (1, 1.35e-6, Y[1])
+    assert rec["max_rel_error"] > rec["tolerance"]
+    # float32: the slack ε·‖D‖∞ covers what float32 arithmetic at that scale cannot resolve
+    D32 = np.array([1e3, 1.35e-6])
+    assert not exactness([[1e3], [0.0625]], D32, "float32")["exact"]
+    assert exactness([[1e3], [1.35e-6 + 1e-4]], D32, "float32")["exact"]  # ≤ ε32·1e3 = 1.2e-4
+
+
+def test_zero_targets_need_exact_zeros():
+    D = np.zeros((3, 1))
+    assert exactness(np.zeros((3, 1)), D, "float64")["exact"]
+    rec = exactness([[0.0], [1e-300], [0.0]], D, "float64")
+    assert not rec["exact"] and rec["max_rel_error"] == np.inf and rec["worst"]["index"] == 1
+
+
+def test_rows_keep_the_whole_datasets_norm():
+    D = np.array([1e6, 1.0, 2.0])
+    # only rows 1, 2 are checked; the slack ε·‖D‖∞ is the whole D's (2.2e-10), not the sample's
+    rec = exactness([[1.0 + 1.1e-9], [2.0]], D, "float64", rows=[1, 2])  # ≤ 1e-9 + 2.2e-10
+    assert rec["exact"] and rec["checked"] == 2
+    rec = exactness([[1.0 + 2e-9], [2.0]], D, "float64", rows=[1, 2])
+    assert not rec["exact"] and rec["worst"]["index"] == 1
+    assert verdict({"exact": True, "checked": 2}, 3) == "exact on 2 sampled of 3"
+
+
+finite = st.floats(-1e300, 1e300, allow_nan=False, allow_infinity=False)
+anyf = st.one_of(finite, st.just(np.nan), st.just(np.inf), st.just(-np.inf),
+                 st.floats(-1e-300, 1e-300))
+
+
+@settings(max_examples=200, deadline=None)
+@given(D=hnp.arrays(np.float64, hnp.array_shapes(min_dims=2, max_dims=2, max_side=5),
+                    elements=finite),
+       noise=st.data(), dtype=st.sampled_from(["float64", "float32"]))
+def test_rule_matches_the_written_rule(D, noise, dtype):
+    scale = noise.draw(st.sampled_from([0.0, 1e-12, 1e-9, 1e-5, 1e-3, 1.0]))
+    E = noise.draw(hnp.arrays(np.float64, D.shape, elements=anyf))
+    with np.errstate(invalid="ignore", over="ignore"):
+        Y = np.where(np.isfinite(E), D + scale * E * np.abs(D), E)
+    ok = rule_by_hand(Y, D, dtype)
+    rec = exactness(Y, D, dtype)
+    assert rec["exact"] == bool(ok.all())
+    assert rec["inexact_points"] == int((~ok.all(axis=1)).sum())
+    assert rec["exact"] == (rec["max_rel_error"] <= rec["tolerance"] and
+                            rec["nonfinite_outputs"] == 0)
+    if not rec["exact"]:
+        w = rec["worst"]
+        assert not ok[w["index"], w["output"]]
+
+
+# ---- every construction, every dtype, adversarial data --------------------------------------------
+def _data(kind):
+    rng = np.random.default_rng(0)
+    n, p = 24, 2
+    X = rng.standard_normal((n, p))
+    if kind == "wide":  # outputs over 10^-6 … 10^6
+        return X, 10.0 ** rng.uniform(-6, 6, n)
+    if kind == "overflow":  # outputs near 1e308
+        return X, 1e308 * rng.uniform(0.5, 1.7, n)
+    if kind == "subnormal":  # inputs near 1e-310 (subnormal), small class labels
+        return rng.uniform(1, 5, (n, p)) * 1e-310, rng.integers(0, 3, n).astype(float)
+    if kind == "cube":  # {±1}^4 with Boolean labels: where sign-cube applies
+        cube = np.array([[1.0 if (i >> k) & 1 else -1.0 for k in range(4)] for i in range(16)])
+        return cube, rng.integers(0, 2, 16).astype(float)
+    raise AssertionError(kind)
+
+
+CASES = [(name, {}) for name in kernels.constructions.names()] + [("vardi", {"bits": 40})]
+SEEN = {"verdicts": [], "nonfinite": 0}
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("kind", ["wide", "overflow", "subnormal", "cube"])
+@pytest.mark.parametrize("name,opts", CASES, ids=lambda v: v if isinstance(v, str) else
+                         ",".join(f"{k}={x}" for k, x in v.items()) or "default")
+def test_no_construction_says_exact_when_the_rule_fails(name, opts, kind, dtype):
+    X, D = _data(kind)
+    try:
+        m = kernels.build(name, X, D, dtype=dtype, **opts)
+    except ValueError as exc:  # refused up front: one line naming the problem
+        assert str(exc) and "\n" not in str(exc)
+        return
+    rec = verify(m)
+    for e, er in rec["executors"].items():
+        Y = m.predict(m.dataset.X, executor=e)
+        ok = rule_by_hand(Y, m.dataset.D, dtype)
+        assert er["exact"] == bool(ok.all()), (e, er["worst"])
+        assert er["inexact_points"] == int((~ok.all(axis=1)).sum())
+        SEEN["verdicts"].append(er["exact"])
+        SEEN["nonfinite"] += er["nonfinite_outputs"]
+    if m.info.get("certified"):  # axis-tree: certified implies the rule holds
+        assert rec["exact"]
+    assert rec["exact"] == all(er["exact"] for er in rec["executors"].values())
+
+
+def test_adversarial_grid_exercised_both_verdicts_and_non_finite_outputs():
+    """The grid above is not vacuous: some builds are NOT EXACT, some with inf/NaN outputs."""
+    if not SEEN["verdicts"]:
+        pytest.skip("run with the grid above")
+    assert True in SEEN["verdicts"] and False in SEEN["verdicts"]
+    assert SEEN["nonfinite"] > 0
+
+
+# ---- the CLI's verdict ----------------------------------------------------------------------------
+def _verify_cli(tmp_path, capsys, name, kind, *extra):
+    from kernels.cli import main
+
+    X, D = _data(kind)
+    f = tmp_path / f"{kind}.npz"
+    np.savez(f, X=X, D=D)
+    rc = main(["verify", name, "--data", str(f), *extra])
+    return rc, capsys.readouterr()
+
+
+def test_cli_says_not_exact_with_the_worst_point(tmp_path, capsys):
+    rc, out = _verify_cli(tmp_path, capsys, "zhang", "overflow")
+    assert rc == 0
+    line = next(t for t in out.out.splitlines() if t.strip().startswith("dense"))
+    assert "NOT EXACT" in line and "worst i=" in line
+    rc, out = _verify_cli(tmp_path, capsys, "zhang", "overflow", "--json")
+    rec = json.loads(out.out)
+    d = rec["executors"]["dense"]
+    assert not rec["exact"] and not d["exact"] and d["max_rel_error"] > d["tolerance"]
+    assert {"index", "d", "f"} <= set(d["worst"])
+
+
+def test_cli_float32_axis_tree_on_subnormal_inputs_is_neither_exact_nor_certified(tmp_path,
+                                                                                 capsys):
+    rc, out = _verify_cli(tmp_path, capsys, "axis-tree", "subnormal", "--dtype", "float32",
+                          "--json")
+    rec = json.loads(out.out)
+    assert rc == 0 and not rec["exact"] and not rec["info"]["certified"]
+
+
+# ---- a sampled sweep cell -------------------------------------------------------------------------
+def test_sampled_cell_says_exact_on_k_sampled_of_n():
+    from kernels.harness import cell
+    from kernels.report import html
+
+    ds = kernels.data.generate("gaussian", 600, 3, 1, seed=0)
+    m = kernels.build("axis-tree", ds.X, ds.D)
+    opts = {"min_time": 0.002, "time_inputs": 16, "eval_seconds": 1e-9}
+    row = cell.evaluate(m, {"seed": 0}, "tree", opts, None)
+    assert row["exact"] and row["exact_checked"] == 256 < 600
+    row.update(n=600, n_effective=600, p=3, r=1, construction="axis-tree", dtype="float64",
+               status="ok", executor="tree")
+    v = html._verdict(row)
+    assert "exact on 256 sampled of 600" in v
+    assert "256 sampled" in html.exactness_table([row])
+    full = dict(row, exact_checked=600, evaluated_inputs=600)
+    assert "sampled" not in html._verdict(full)
