@@ -97,7 +97,7 @@ def test_rule_matches_the_written_rule(D, noise, dtype):
         assert not ok[w["index"], w["output"]]
 
 
-# ---- every construction, every dtype, adversarial data --------------------------------------------
+# ---- every construction, every dtype, adversarial data -------------------------------------------
 def _data(kind):
     rng = np.random.default_rng(0)
     n, p = 24, 2
@@ -150,7 +150,7 @@ def test_adversarial_grid_exercised_both_verdicts_and_non_finite_outputs():
     assert SEEN["nonfinite"] > 0
 
 
-# ---- the CLI's verdict ----------------------------------------------------------------------------
+# ---- the CLI's verdict ---------------------------------------------------------------------------
 def _verify_cli(tmp_path, capsys, name, kind, *extra):
     from kernels.cli import main
 
@@ -181,7 +181,7 @@ def test_cli_float32_axis_tree_on_subnormal_inputs_is_neither_exact_nor_certifie
     assert rc == 0 and not rec["exact"] and not rec["info"]["certified"]
 
 
-# ---- a sampled sweep cell -------------------------------------------------------------------------
+# ---- a sampled sweep cell ------------------------------------------------------------------------
 def test_sampled_cell_says_exact_on_k_sampled_of_n():
     from kernels.harness import cell
     from kernels.report import html

@@ -25,7 +25,7 @@ def check_memorizer(m, *, paper_log2: bool | None = None):
     """Exact under both executors (the design's per-point rule); per-input counts within every
     bound, Theorem 2's with ⌈log2 n⌉ for every r."""
     X = m.dataset.X
-    n, p, r = m.dataset.n, m.dataset.p, m.dataset.r
+    n, p = m.dataset.n, m.dataset.p
     Yd = m.predict(X, executor="dense")
     Ya = m.predict(X, executor="active")
     assert recall_errors(m, Yd)["exact"]

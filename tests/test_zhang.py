@@ -29,13 +29,20 @@ def check_size(m, n, p, r):
        seed=st.integers(0, 10**6), dtype=st.sampled_from(["float64", "float32"]),
        labels=st.sampled_from(["uniform", "signed", "classes"]))
 def test_exact_recall(n, p, r, seed, dtype, labels):
-    """float64: always exact.  float32: exact except where float32 cannot resolve the gaps (e.g.
-    n=56, p=1, seed=2: relative gap 2.5e-6), and there the construction predicts its error exactly
-    — verify reports it, nothing is rounded away."""
+    """float64: exact, except an output d = 0 (class labels), which the per-point rule holds to
+    ε·‖D‖∞: the fit's residue there is a few ulps of the cancelled sum (≈ 1e-14), reported NOT
+    EXACT at that point.  float32: exact except where float32 cannot resolve the gaps (e.g.
+    n=56, p=1, seed=2: relative gap 2.5e-6).  Either way the construction predicts its error
+    exactly — verify reports it, nothing is rounded away."""
     ds = kernels.generate("gaussian", n, p, r, seed=seed, labels=labels)
     m = kernels.build("zhang", ds.X, ds.D, seed=seed, dtype=dtype)
-    if dtype == "float64":
+    if dtype == "float64" and labels != "classes":
         exact(m)
+    elif dtype == "float64":
+        rec = kernels.verify(m)["executors"]["dense"]
+        assert rec["exact"] or (rec["worst"]["d"] == 0 and rec["max_abs_error"] < 1e-12)
+        if "fit_max_abs_error" in m.info["zhang"]:
+            assert rec["max_abs_error"] == m.info["zhang"]["fit_max_abs_error"]
     else:
         rec = kernels.verify(m)["executors"]["dense"]
         assert rec["max_abs_error"] == m.info["zhang"]["fit_max_abs_error"]
@@ -58,13 +65,19 @@ def test_both_solves_float64(solve, kind):
     ds = kernels.generate(kind, 400, 5, 2, seed=3, labels="signed")
     m = kernels.build("zhang", ds.X, ds.D, seed=1, solve=solve)
     assert m.info["zhang"]["solve"] == solve
-    exact(m)
+    if solve == "emulated":
+        exact(m)
+    else:  # the plain O(n) solve: within its predicted error, which the per-point rule may not
+        rec = kernels.verify(m)["executors"]["dense"]  # forgive on outputs near 0 (≈ 5e-11)
+        assert rec["max_abs_error"] < m.info["zhang"]["naive_error_bound"]
+        assert rec["exact"] or abs(rec["worst"]["d"]) < 1e-2
     check_size(m, ds.n, 5, 2)
 
 
 def test_tight_clusters_emulated_exact_closed_says_not():
     """Clusters of radius 1e-6: gaps ~1e-8 next to gaps ~1, slopes ~1e8.  The O(n) solve loses
-    to cancellation and verify says so; the emulated fit absorbs it."""
+    to cancellation and verify says so (393 of 400 points); the emulated fit absorbs all but one
+    point, d ≈ −0.011 off by 4e-10, which the per-point rule still reports."""
     ds = kernels.generate("clusters", 400, 5, 1, seed=3, labels="signed")
     closed = kernels.build("zhang", ds.X, ds.D, solve="closed")
     rec = kernels.verify(closed)["executors"]["dense"]
@@ -72,15 +85,21 @@ def test_tight_clusters_emulated_exact_closed_says_not():
     assert rec["max_rel_error"] > rec["tolerance"]
     assert closed.info["zhang"]["naive_error_bound"] > rec["max_abs_error"]
     em = kernels.build("zhang", ds.X, ds.D, solve="emulated")
-    rec = exact(em)["executors"]["dense"]
-    assert rec["max_abs_error"] == em.info["zhang"]["fit_max_abs_error"]
+    em_rec = kernels.verify(em)["executors"]["dense"]
+    assert em_rec["max_abs_error"] == em.info["zhang"]["fit_max_abs_error"]
+    assert em_rec["inexact_points"] <= 1 < rec["inexact_points"] // 100
+    assert em_rec["max_abs_error"] < 1e-4 * rec["max_abs_error"]
 
 
-@pytest.mark.parametrize("n,p", [(1000, 8), (1000, 2), (2000, 3), (4096, 8)])
-def test_float32_emulated(n, p):
+@pytest.mark.parametrize("n,p,is_exact", [(1000, 8, True), (1000, 2, True), (2000, 3, False),
+                                          (4096, 8, False)])
+def test_float32_emulated(n, p, is_exact):
+    """Exact to n = 1000; beyond, a few outputs near 0 (|d| ≈ 0.01) miss their own tolerance
+    1e-4·|d| + ε32·‖D‖∞ (the per-point rule; the earlier global rule had passed them)."""
     ds = kernels.generate("gaussian", n, p, 1, seed=5, labels="signed")
     m = kernels.build("zhang", ds.X, ds.D, dtype="float32")
-    rec = exact(m)
+    rec = kernels.verify(m)
+    assert rec["exact"] == is_exact
     # the emulated fit predicts the executor's error bit for bit
     assert rec["executors"]["dense"]["max_abs_error"] == m.info["zhang"]["fit_max_abs_error"]
 
@@ -178,7 +197,11 @@ def test_reproducible():
 def test_real_datasets(name, dtype):
     X, D = sklearn_data(name)
     m = kernels.build("zhang", X, D, dtype=dtype)
-    exact(m)
+    rec = kernels.verify(m)["executors"]["dense"]
+    # exact, but an output d = 0 is held to ε·‖D‖∞ and the fit's residue there can be a few ulps
+    # of the cancelled sum (float64 breast_cancer: 8.9e-16 = 4ε): reported, never rounded away
+    slack = np.finfo(dtype).eps * np.abs(m.dataset.D).max()
+    assert rec["exact"] or (rec["worst"]["d"] == 0 and rec["max_abs_error"] <= 8 * slack), rec
     n = len(X) - m.dataset.n_dropped
     assert m.network.widths[0] == n
     if name == "iris":
