@@ -41,6 +41,7 @@ from kernels.constructions.options import Range
 from kernels.data import Dataset
 from kernels.model.conditional import hyperplane_network
 from kernels.model.memorizer import Memorizer
+from kernels.theory.verify import check_range
 
 NAME = "hyperplane-tree"
 SEED = "seed 000 (Koyuncu, Corollary 1, direct proof)"
@@ -85,6 +86,7 @@ def build(ds: Dataset, *, seed: int = 0, dtype="float64", op: str = "relu", n_ra
     if op not in ("relu", "identity"):
         raise ValueError(f"unknown op {op!r}; choose from relu, identity")
     dt = np.dtype(dtype)
+    check_range(ds.D, dt, NAME)  # leaf outputs are stored in dt
     n, p, r = ds.n, ds.p, ds.r
     X = ds.X.astype(dt)
     P = np.concatenate([np.ones((n, 1), dt), X], axis=1)
