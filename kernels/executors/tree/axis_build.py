@@ -27,17 +27,13 @@ and a rank that fails is discarded for the next best.
 Leaves.  A vertex with ≤ q points gets, per output, the least-norm affine map through its points
 (Householder QR with column pivoting of the centred [1, x − c]ᵀ; pivoting drops affinely dependent
 points, which must then be fitted by the others).  It is accepted only if, for every point and
-output, the rigorous bound (:func:`_error_bound`)
-
-    |f̂(x) − d| ≤ (|f(x) − d| + (γ64 + γdt)(|b| + Σ|w_k x_k|) + m(η64 + ηdt))·(1 + 1e-6)
-
-— f evaluated with the weights and inputs rounded to the storage dtype, m the non-zero terms,
-γ_m = m·u/(1 − m·u), η the dtype's underflow unit (half its smallest subnormal) for products that
-underflow, the last factor covering the rounding of the bound and of the verifier's |f̂ − d| — meets
-the exactness rule of :func:`kernels.theory.verify.within` *for that point*:
-≤ tol·|d| + ε·‖D‖∞.  Otherwise the vertex is split further (down to single points, whose map is the
-constant d).  Points that no test of the storage precision can separate (equal after rounding to
-float32, e.g. subnormal float64 inputs) end in a leaf marked uncertified.
+output, the rigorous bound |f̂(x) − d| ≤ (|f(x) − d| + (γ64 + γdt)(|b| + Σ|w_k x_k|) + m(η64 +
+ηdt))·(1 + 1e-6) (:func:`_error_bound`: f from the weights and inputs rounded to the storage dtype,
+m non-zero terms, γ_m = m·u/(1 − m·u), η half the smallest subnormal, for underflowing products)
+meets the exactness rule *for that point*, tol·|d| + ε·‖D‖∞ (:func:`kernels.theory.verify.within`).
+Otherwise the vertex is split further (down to single points, whose map is the constant d).
+Points that no test of the storage precision can separate (equal after rounding to float32, e.g.
+subnormal float64 inputs) end in a leaf marked uncertified.
 """
 
 from __future__ import annotations
@@ -174,7 +170,7 @@ def _solve_leaf(X, D, ids, m, f32, tol, slack, At, H, beta, y, c, W):
     p = X.shape[1]
     r = D.shape[1]
     n1 = p + 1
-    if m == 1:  # the constant map d (the QR below would compute it as 2d − d: overflow near 1e308)
+    if m == 1:  # the constant d (the QR below computes 2d − d: overflow near 1e308)
         W[:, 1:] = 0.0
         W[:, 0] = D[ids[0]]
         return _leaf_certified(X, D, ids, m, f32, tol, slack, W)
@@ -263,9 +259,7 @@ def _leaf_certified(X, D, ids, m, f32, tol, slack, W):
 @njit(cache=True)
 def _error_bound(x, d, w, f32):
     """Rigorous bound on |f̂(x) − d|, f̂ = w0 + Σ w_k x_k evaluated in the storage precision (in
-    any order, FMA or not; module docstring): |f(x) − d| computed in float64 from the rounded
-    weights and inputs, plus γ_m(u64) + γ_m(u_dtype) times |w0| + Σ|w_k x_k| over the m non-zero
-    terms, plus m(η64 + η_dtype) for products that underflow, times 1 + 1e-6."""
+    any order, FMA or not; the module docstring's formula)."""
     p = x.size
     b = _key(w[0], f32)
     val = b
