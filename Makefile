@@ -14,7 +14,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[test,peers]"
+	$(BIN)/python -m pip install --quiet -e ".[test,peers,dist]"
 	touch $(STAMP)
 
 venv: $(STAMP)

@@ -284,6 +284,11 @@ def _add_sweep(sub) -> None:
                    help="discard an existing journal and replace finished results (without it, "
                         "a journal of another grid or a finished OUT is refused)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--scheduler", metavar="local[:W]|tcp://HOST:PORT|FILE.json",
+                   help="run the cells as Dask tasks: 'local[:W]' starts W single-threaded "
+                        "worker processes here (default one per core); an address or a "
+                        "scheduler file connects to a running scheduler. This process still "
+                        "writes the journal and results. Needs: pip install 'memcap[dist]'")
     p.set_defaults(func=cmd_sweep)
 
 

@@ -141,7 +141,8 @@ def prepare(name: str, n: int, p: int, r: int, *, seed: int = 0, dtype="float64"
         except (ValueError, NotImplementedError) as exc:
             err = err or exc
             continue
-        _LABELS_OK[name] = lab
+        if not labels:  # labels a block fixed say nothing of what the construction's own refuse
+            _LABELS_OK[name] = lab
         return m, ds, lab, build_s
     raise Skip(_one_line(err))
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
+import socket
 import subprocess
 import sys
 from importlib import metadata
+
+THREAD_VARS = ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def _version(dist: str) -> str | None:
@@ -83,7 +87,7 @@ def collect() -> dict:
         "energy_counters": energy.availability(),
         "git_commit": git_commit(),
     }
-    for var in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    for var in THREAD_VARS:
         if os.environ.get(var):
             env[var] = os.environ[var]
     return env
@@ -94,5 +98,48 @@ def _numba_threads():
         import numba
 
         return int(numba.config.NUMBA_NUM_THREADS)
+    except Exception:
+        return None
+
+
+@functools.lru_cache(maxsize=1)
+def _machine_static() -> dict:
+    try:
+        affinity = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        affinity = None
+    host = socket.gethostname() or platform.node() or "unknown"
+    cpu, cores = cpu_model(), os.cpu_count()
+    return {"key": f"{host} ({cpu}, {cores} cores)", "host": host, "cpu": cpu, "cores": cores,
+            "affinity": affinity,
+            "versions": {"python": sys.version.split()[0], "numpy": _version("numpy"),
+                         "numba": _version("numba"), "memcap": _version("memcap"),
+                         "git_commit": git_commit()}}
+
+
+def machine() -> dict:
+    """The compact record of the machine measuring in this process, kept in every sweep row
+    (a sweep on a cluster measures on several): ``key`` (host, CPU model, cores: timings with
+    different keys are never fitted together), the versions, and the thread settings now —
+    Numba's thread count for this thread and the BLAS/OpenMP variables."""
+    rec = dict(_machine_static())
+    rec["threads"] = _numba_threads_now()
+    rec["thread_vars"] = {v: os.environ[v] for v in THREAD_VARS if os.environ.get(v)}
+    return rec
+
+
+def stamp(rows: list[dict]) -> list[dict]:
+    """``rows``, each given ``machine`` (the key) and ``machine_info`` (the record) of this one."""
+    rec = machine()
+    for row in rows:
+        row["machine"], row["machine_info"] = rec["key"], rec
+    return rows
+
+
+def _numba_threads_now():
+    try:
+        import numba
+
+        return int(numba.get_num_threads())
     except Exception:
         return None

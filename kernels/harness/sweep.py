@@ -18,9 +18,9 @@ construction enters every sweep by registering.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
-import math
 import os
 import sys
 import time
@@ -43,6 +43,7 @@ from kernels.harness.cell import (
 from kernels.harness.journal import journal_path, read_journal  # noqa: F401 (re-exported)
 from kernels.harness.presets import OPTION_DEFAULTS, PRESETS, SIZE_OPTIONS, size_block  # noqa: F401 (re-exported)
 from kernels.harness.results import SCHEMA, _json, flatten, load, write_results  # noqa: F401 (re-exported)
+from kernels.harness.schedule import drive
 
 KEY = ("construction", "variant", "executor", "kind", "n", "p", "r", "dtype", "sparsity", "seed")
 SIZE = "size"  # the executor of a size-only row
@@ -125,11 +126,13 @@ class Progress:
 
 
 def run(grid: dict, out: str, *, resume: bool = True, progress: bool = True,
-        command: str | None = None, stream=None) -> dict:
+        command: str | None = None, stream=None, runner=None) -> dict:
     """Run ``grid``, appending to the journal beside ``out``; returns the results document.
     ``resume=False`` (``--fresh``) discards the journal and may replace a finished ``out``;
     otherwise a finished ``out`` or a journal of another grid is refused (see
-    :mod:`kernels.harness.journal`)."""
+    :mod:`kernels.harness.journal`).  ``runner`` executes the groups (:class:`InProcess` by
+    default; a Dask cluster with :func:`kernels.harness.distributed.connect`); this process
+    alone writes the journal."""
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     with journal.lock(out):
         header, done_rows = journal.prepare(
@@ -140,7 +143,7 @@ def run(grid: dict, out: str, *, resume: bool = True, progress: bool = True,
         if progress and done_rows:
             print(f"memcap sweep: resuming, {len(done_rows)} cells already done",
                   file=stream or sys.stderr)
-        rows = _run_cells(grid, journal_path(out), done_rows, progress, stream)
+        rows = _run_cells(grid, journal_path(out), done_rows, progress, stream, runner)
         doc = {"schema": SCHEMA, "environment": header["environment"], "grid": grid,
                "command": command, "energy_model": {"source": energy.SOURCE,
                                                     "table": energy.table()},
@@ -149,32 +152,59 @@ def run(grid: dict, out: str, *, resume: bool = True, progress: bool = True,
     return doc
 
 
-def _run_cells(grid: dict, jpath: str, done_rows: list[dict], progress: bool, stream) -> list:
+def _run_cells(grid: dict, jpath: str, done_rows: list[dict], progress: bool, stream,
+               runner=None) -> list:
     """The journal's finished rows plus every cell still to do, each appended as it ends."""
     opts = {**OPTION_DEFAULTS, **{k: v for k, v in grid.items() if k != "blocks"}}
     done_rows = [r for r in done_rows if r.get("final", True)]
     done = {row_key(r) for r in done_rows}
     todo = [g for g in groups(grid) if not _group_done(g, done)]
     bar = Progress(sum(len(_executors(g)) for g in todo), stream) if progress else None
-    idle_w = _idle(opts)
+    runner = runner or InProcess(opts)
     rows = list(done_rows)
-    t_start = time.perf_counter()
-    last = {}  # series -> [(n, build s, evaluation s)]: to project the next cell's cost
-    warmed = set()  # (construction, dtype) whose build ran once untimed (compilation)
     with open(jpath, "a", encoding="utf-8") as f:
-        for g in todo:
-            new = _run_group(g, done, opts, idle_w, last, time.perf_counter() - t_start, warmed)
-            for row in new:
-                journal.append(f, row)
-                rows.append(row)
-                if bar:
-                    sp = f" s={row['sparsity']}" if row["sparsity"] is not None else ""
-                    sp += f" [{row['variant']}]" if row.get("variant") else ""
-                    bar.step(f"{row['construction']} {row['executor']} n={row['n']} "
-                             f"p={row['p']}{sp} {row['dtype']} {row['status']}")
+        try:
+            for new in drive(todo, opts, runner, lambda g: _pending(g, done), _rows):
+                for row in new:
+                    journal.append(f, row)
+                    rows.append(row)
+                    if bar:
+                        bar.step(_label(row))
+        except BaseException:  # Ctrl-C: cancel what runs; the journal resumes
+            runner.cancel()
+            raise
     if bar:
         bar.close()
     return rows
+
+
+def _label(row: dict) -> str:
+    sp = f" s={row['sparsity']}" if row["sparsity"] is not None else ""
+    sp += f" [{row['variant']}]" if row.get("variant") else ""
+    return (f"{row['construction']} {row['executor']} n={row['n']} p={row['p']}{sp} "
+            f"{row['dtype']} {row['status']}")
+
+
+class InProcess:
+    """The embedded runner: each submitted group runs here, in this process, when asked for."""
+
+    def __init__(self, opts: dict):
+        self.idle_w = _idle(opts)
+        self.warmed = set()  # (construction, dtype) whose build ran once untimed (compilation)
+        self.queue = []
+
+    def slots(self) -> int:  # one group at a time: checked for budget just before it runs
+        return 1
+
+    def submit(self, i: int, g: dict, execs: list, opts: dict) -> None:
+        self.queue.append((i, g, execs, opts))
+
+    def next(self):
+        i, g, execs, opts = self.queue.pop(0)
+        return i, _run_group(g, execs, opts, self.idle_w, self.warmed)
+
+    def cancel(self) -> None:
+        self.queue.clear()
 
 
 def _order(row: dict):
@@ -191,6 +221,14 @@ def _executors(g: dict) -> tuple[str, ...]:
         return executors_of(g["construction"])
     except Exception:
         return ("-",)
+
+
+def _pending(g: dict, done: set) -> list[str]:
+    return [e for e in _executors(g) if row_key({**g, "executor": e}) not in done]
+
+
+def _rows(g: dict, execs: list, **fields) -> list[dict]:
+    return [{**_base(g, e), **fields} for e in execs]
 
 
 def _group_done(g: dict, done: set) -> bool:
@@ -211,37 +249,15 @@ def _base(g: dict, executor: str) -> dict:
             "options": g.get("options")}
 
 
-def _growth(points, k: int) -> float:
-    """Exponent of part ``k`` (1 build, 2 evaluation) in n, from the two largest n measured in a
-    series, clipped to [1, 3]; 2 (quadratic) while there is only one point."""
-    if len(points) < 2:
-        return 2.0
-    (n0, *a), (n1, *b) = sorted(points)[-2:]
-    if a[k - 1] <= 0.05 or b[k - 1] <= 0.05:  # too short to tell: assume quadratic, cheap anyway
-        return 2.0
-    return min(3.0, max(1.0, math.log(b[k - 1] / a[k - 1]) / math.log(n1 / n0)))
+def _run_group(g: dict, execs: list, opts: dict, idle_w: dict, warmed: set):
+    """(rows of ``execs`` on group ``g``, (n, build s, evaluation s) or None), each row
+    stamped with the machine that measured it."""
+    rows, times = _measure_group(g, execs, opts, idle_w, warmed)
+    return environment.stamp(rows), times
 
 
-def _run_group(g: dict, done: set, opts: dict, idle_w: dict, last: dict, elapsed: float,
-               warmed: set):
-    execs = [e for e in _executors(g) if row_key({**g, "executor": e}) not in done]
-    series = (g["construction"], g.get("variant"), g["series"], g["kind"], g["dtype"], g["p"],
-              g["r"], g["sparsity"])
-    prev = max((v for v in last.get(series, []) if v[0] < g["n"]), default=None)
-    reason, final = None, True
-    if elapsed > opts["budget_s"]:
-        reason, final = f"time budget of {opts['budget_s']:.0f}s used up", False
-    elif prev and g["n"] > prev[0]:
-        # builds are charged as O(n²), evaluation as O(n) (its batch and sample sizes are capped)
-        ratio = g["n"] / prev[0]
-        projected = prev[1] * ratio**_growth(last[series], 1) + prev[2] * ratio
-        limit = g.get("max_cell_s") or opts["max_cell_s"]
-        if projected > limit:
-            reason, final = (f"projected {projected:.0f}s (n={prev[0]}: build {prev[1]:.1f}s, "
-                             f"evaluation {prev[2]:.1f}s) > per-cell limit {limit:.0f}s"), False
-    if reason:
-        return [{**_base(g, e), "status": "skipped", "reason": reason, "final": final}
-                for e in execs]
+def _measure_group(g: dict, execs: list, opts: dict, idle_w: dict, warmed: set):
+    """Build group ``g`` once and measure each executor of ``execs`` on it."""
     if (g["construction"], g["dtype"]) not in warmed:  # compile what the build compiles, untimed
         warmed.add((g["construction"], g["dtype"]))
         try:
@@ -251,11 +267,11 @@ def _run_group(g: dict, done: set, opts: dict, idle_w: dict, last: dict, elapsed
     try:
         m, build_s, build_peak = build(g, opts["max_bytes"], trace=not g.get("size_only"))
     except Skip as exc:
-        return [{**_base(g, e), "status": "skipped", "reason": str(exc)} for e in execs]
+        return _rows(g, execs, status="skipped", reason=str(exc)), None
     except MemoryError:
-        return [{**_base(g, e), "status": "skipped", "reason": "out of memory"} for e in execs]
+        return _rows(g, execs, status="skipped", reason="out of memory"), None
     except Exception as exc:  # a construction bug must not stop the sweep
-        return [{**_base(g, e), "status": "error", "reason": _one_line(exc)} for e in execs]
+        return _rows(g, execs, status="error", reason=_one_line(exc)), None
     theorem = theorem_bounds(m.dataset.n, m.dataset.p, m.dataset.r)
     bounds = {"ops_lower": theorem["theorem3_floor"]}
     try:
@@ -263,9 +279,9 @@ def _run_group(g: dict, done: set, opts: dict, idle_w: dict, last: dict, elapsed
     except Exception:
         pass
     if g.get("size_only"):
-        last.setdefault(series, []).append((g["n"], build_s, 0.0))
         return [{**_base(g, SIZE), **size_record(m), "build_s": build_s, "status": "ok",
-                 "build_peak_bytes": build_peak, "bounds": bounds, "theorem": theorem}]
+                 "build_peak_bytes": build_peak, "bounds": bounds, "theorem": theorem}], (
+                     g["n"], build_s, 0.0)
     info = describe(m)
     rows = []
     t0 = time.perf_counter()
@@ -288,8 +304,7 @@ def _run_group(g: dict, done: set, opts: dict, idle_w: dict, last: dict, elapsed
             rows.append({**base, "status": "skipped", "reason": "out of memory"})
         except Exception as exc:
             rows.append({**base, "status": "error", "reason": _one_line(exc)})
-    last.setdefault(series, []).append((g["n"], build_s, time.perf_counter() - t0))
-    return rows
+    return rows, (g["n"], build_s, time.perf_counter() - t0)
 
 
 def _csv(text: str, conv=str) -> list:
@@ -339,10 +354,17 @@ def grid_from_args(args) -> dict:
 
 
 def main(args) -> int:
-    """``memcap sweep``."""
+    """``memcap sweep`` (on a Dask cluster with ``--scheduler``)."""
     grid = grid_from_args(args)
-    doc = run(grid, args.out, resume=not args.fresh, progress=not args.quiet,
-              command="memcap sweep " + " ".join(getattr(args, "argv", []) or []))
+    runner = None
+    if getattr(args, "scheduler", None):
+        from kernels.harness.distributed import connect
+
+        runner = connect(args.scheduler)
+    with runner or contextlib.nullcontext():
+        doc = run(grid, args.out, resume=not args.fresh, progress=not args.quiet,
+                  command="memcap sweep " + " ".join(getattr(args, "argv", []) or []),
+                  runner=runner)
     ok = sum(r["status"] == "ok" for r in doc["rows"])
     print(f"{ok} cells measured, {len(doc['rows']) - ok} skipped or failed -> {args.out}")
     return 0

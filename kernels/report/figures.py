@@ -48,14 +48,28 @@ def _colors(names):
     return {n: cmap(i % 10) for i, n in enumerate(sorted(names))}
 
 
-def n_series(rows, dtype="float64") -> dict:
+def machine_labels(rows) -> dict:
+    """{machine key: " @ host"} when ``rows`` were measured on more than one machine (a sweep on
+    a cluster), else {}: timings of two machines are never drawn or fitted as one series."""
+    info = {r["machine"]: (r.get("machine_info") or {}).get("host") or r["machine"]
+            for r in rows if r.get("machine")}
+    if len(info) < 2:
+        return {}
+    unique = len(set(info.values())) == len(info)
+    return {m: f" @ {h if unique else m}" for m, h in info.items()}
+
+
+def n_series(rows, dtype="float64", by_machine=False) -> dict:
     """{(construction, executor): rows by n} for the n axis: r = 1, the grid's p with the most n
-    values (a construction on the cube grows p with n; ``grid_p`` is the p the grid asked for)."""
+    values (a construction on the cube grows p with n; ``grid_p`` is the p the grid asked for).
+    ``by_machine`` (timings): one series per machine, its construction labelled " @ host"."""
     ok = [r for r in _ok(rows, dtype=dtype, r=1) if r.get("sparsity") is None
           and r.get("series") in ("n", "grid")]
+    at = machine_labels(ok) if by_machine else {}
     out = {}
     for r in ok:
-        out.setdefault((r["construction"], r["executor"], r.get("grid_p", r["p"])), []).append(r)
+        c = r["construction"] + at.get(r.get("machine"), "")
+        out.setdefault((c, r["executor"], r.get("grid_p", r["p"])), []).append(r)
     best = {}
     for (c, e, _), rs in sorted(out.items()):  # keep the p with the most n values
         if len(rs) > len(best.get((c, e), [])):
@@ -163,14 +177,15 @@ def time_vs_n(rows) -> list:
     def single(ax, rs, color):
         ax.plot([r["n"] for r in rs], [r["single_s"] for r in rs], "x:", color=color, ms=3)
 
-    img = _facets(n_series(rows), "batch_s_per_input", "seconds per input",
+    img = _facets(n_series(rows, by_machine=True), "batch_s_per_input", "seconds per input",
                   "Wall time per input vs n (solid: batch; dotted x: single-input latency)",
                   extra=single)
     if img is None:
         return []
     return [("Wall time per input vs n", img,
              "Batch recall time divided by the batch size (solid) and the median latency of one "
-             "single-input call (dotted), measured on this machine after compilation.")]
+             "single-input call (dotted), measured after compilation; on a sweep over several "
+             "machines, one line (and slope) per machine, labelled @ host.")]
 
 
 def energy_vs_n(rows) -> list:
@@ -180,7 +195,7 @@ def energy_vs_n(rows) -> list:
         if pts:
             ax.plot(*zip(*pts, strict=True), "s", color=color, mfc="none", ms=6)
 
-    img = _facets(n_series(rows), "energy_proxy_pj", "pJ per input (model)",
+    img = _facets(n_series(rows, by_machine=True), "energy_proxy_pj", "pJ per input (model)",
                   "Energy proxy per input vs n — MODEL (Horowitz ISSCC 2014, 45 nm)",
                   extra=measured)
     if img is None:
@@ -234,10 +249,12 @@ def effect_of_p(rows) -> list:
     if not p_rows:
         return []
     n0 = p_rows[0]["n"]
+    at = machine_labels(ok)
     series = {}
     for r in ok:
         if r["n"] == n0:
-            series.setdefault((r["construction"], r["executor"]), {})[r["p"]] = r
+            c = r["construction"] + at.get(r.get("machine"), "")
+            series.setdefault((c, r["executor"]), {})[r["p"]] = r
     series = {k: v for k, v in series.items() if len(v) >= 2}
     if not series:
         return []

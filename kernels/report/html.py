@@ -60,7 +60,7 @@ def table(head, rows, left=1) -> str:
 def summary_table(rows) -> str:
     """Per construction/executor (float64, r=1): the largest n measured."""
     best = {}
-    for (c, e), rs in figures.n_series(rows).items():
+    for (c, e), rs in figures.n_series(rows, by_machine=True).items():
         best[(c, e)] = rs
     out = []
     for (c, e), rs in sorted(best.items()):
@@ -84,6 +84,22 @@ def _checked(r) -> tuple[int, int]:
     """(inputs whose recall was checked, n): a sampled cell checked k < n."""
     n = r.get("n_effective", r["n"])
     return r.get("exact_checked", r.get("evaluated_inputs", n)), n
+
+
+def machines_section(rows) -> str:
+    """The machines of a sweep on a cluster (empty for one machine): cells measured on each."""
+    if not figures.machine_labels(rows):
+        return ""
+    info, cells = {}, {}
+    for r in rows:
+        if r.get("machine"):
+            info[r["machine"]] = r.get("machine_info") or {}
+            cells[r["machine"]] = cells.get(r["machine"], 0) + (r.get("status") == "ok")
+    out = [[_e(m), _num(cells[m]), _num(i.get("cores")), _num(i.get("threads")),
+            _e(_env_value(i.get("versions") or {}))] for m, i in sorted(info.items())]
+    return ("<h2>Machines</h2><p>This sweep ran on several machines; timings are drawn, fitted "
+            "and tabulated per machine (construction @ host), never across two.</p>"
+            + table(["machine", "cells measured", "cores", "Numba threads", "versions"], out))
 
 
 def _verdict(r) -> str:
@@ -230,7 +246,8 @@ def render(doc: dict, command: str, compare: str | None = None) -> str:
               "ε·‖D‖<sub>∞</sub>, tol 1e-9 (float64), 1e-4 (float32), ε the dtype's machine "
               "epsilon; max rel error is the largest |f − d| / (|d| + (ε/tol)·‖D‖<sub>∞</sub>). "
               "A cell checked on a sample is exact only on the inputs it checked.</p>",
-              exactness_table(rows), "<h2>Energy: model and measurement</h2>",
+              exactness_table(rows), machines_section(rows),
+              "<h2>Energy: model and measurement</h2>",
               energy_section(doc)]
     if compare:
         parts += ["<h2>pyperf comparison with peers</h2>", compare_table(compare)]
