@@ -102,8 +102,12 @@ def connect(spec: str, *, timeout: float = CONNECT_TIMEOUT_S) -> DaskRunner:
                                       resources={TIMING: 1}, silence_logs=logging.ERROR)
         except Exception as exc:
             raise ValueError(f"cannot start a local Dask cluster ({_one_line(exc)})") from None
-        client = dd.Client(cluster)
-        client.register_plugin(NoInterrupt(), name="memcap-no-interrupt")
+        try:
+            client = dd.Client(cluster)
+            client.register_plugin(NoInterrupt(), name="memcap-no-interrupt")
+        except BaseException:
+            cluster.close()
+            raise
         return DaskRunner(client, cluster)
     address = arg if kind == "address" else _address_from_file(arg)
     try:
@@ -125,6 +129,12 @@ def estimate_bytes(g: dict) -> int | None:
         return None
 
 
+def _lost(why) -> ValueError:
+    why = _one_line(why) if isinstance(why, BaseException) else why
+    return ValueError(f"lost the Dask cluster ({why}); the journal keeps every finished cell: "
+                      "run the same command again to resume")
+
+
 def _host(address: str) -> str | None:
     return urlparse(address).hostname
 
@@ -141,7 +151,14 @@ class DaskRunner:
 
     def slots(self) -> int:
         """Groups in flight: twice the cluster's threads (at least 1), so none idles."""
-        self.workers = self.client.scheduler_info(n_workers=-1).get("workers", {})
+        try:
+            try:
+                info = self.client.scheduler_info(n_workers=-1)  # every worker (Dask >= 2025.1)
+            except TypeError:
+                info = self.client.scheduler_info()
+        except OSError as exc:
+            raise _lost(exc) from None
+        self.workers = info.get("workers", {})
         return max(1, 2 * sum(int(w.get("nthreads", 1)) for w in self.workers.values()))
 
     def _placement(self, g: dict, est: int | None) -> list | None:
@@ -171,14 +188,16 @@ class DaskRunner:
         """(group index, (rows, times)) of the next finished group, or (index, exception)."""
         f = next(self.done)
         i, g, _ = self.futures.pop(f.key)
-        if f.status == "finished":
-            rows, times, worker = f.result()
-            self.hosts[series_of(g)] = _host(worker)
-            return i, (rows, times)
         if f.status == "cancelled":
-            raise ValueError("the Dask scheduler dropped the sweep's tasks (lost connection?); "
-                             "run the same command again to resume")
-        return i, f.exception()
+            raise _lost("the scheduler dropped the sweep's tasks")
+        if f.status != "finished":
+            return i, f.exception()
+        try:
+            rows, times, worker = f.result()
+        except OSError as exc:  # the scheduler or the worker holding the result went away
+            raise _lost(exc) from None
+        self.hosts[series_of(g)] = _host(worker)
+        return i, (rows, times)
 
     def cancel(self) -> None:
         with contextlib.suppress(Exception):
