@@ -19,6 +19,7 @@ from kernels.harness import distributed as dist
 from kernels.harness import environment, sweep
 from kernels.harness.cell import RANDOM
 from kernels.report import figures
+from kernels.report import html as report
 
 pytest.importorskip("distributed")  # the `dist` extra (installed by `make test`)
 
@@ -173,6 +174,9 @@ def test_fits_never_mix_machines():
         assert s == pytest.approx(1.0 if c.endswith("a") else 2.0)
     assert len(figures.n_series(rows)[("zhang", "dense")]) == 5  # counts: one series
     assert figures.n_series(rows[:3], by_machine=True).keys() == {("zhang", "dense")}
+    section = report.machines_section(rows)
+    assert "<h2>Machines</h2>" in section and "b (y, 8 cores)" in section
+    assert report.machines_section(rows[:3]) == ""  # one machine: nothing to say
 
 
 def _python(*args, **kw):

@@ -119,12 +119,15 @@ def connect(spec: str, *, timeout: float = CONNECT_TIMEOUT_S) -> DaskRunner:
 
 
 def estimate_bytes(g: dict) -> int | None:
-    """The construction's own memory estimate of group ``g`` (None where it has none)."""
+    """What group ``g`` holds on its worker: its dataset plus the construction's own build
+    estimate (as ``constructions.preflight`` counts it); None where there is no estimate."""
     from kernels import constructions
+    from kernels.data import dataset_bytes
 
     try:
         mod = constructions.get(g["construction"])
-        return int(mod.estimate_bytes(g["n"], g["p"], g["r"], **(g.get("options") or {})))
+        build = mod.estimate_bytes(g["n"], g["p"], g["r"], **(g.get("options") or {}))
+        return int(dataset_bytes(g["n"], g["p"], g["r"]) + build)
     except Exception:
         return None
 
