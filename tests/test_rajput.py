@@ -166,9 +166,9 @@ def test_refusals_are_one_line():
     cases = [
         (dict(hidden1=3), r"3 Gaussian hyperplanes do not give the 200 points unique codes"),
         (dict(hidden2=2), r"2 XOR rows do not keep the 200 codes unique"),
-        (dict(activation="tanh"), r"unknown activation 'tanh'"),
-        (dict(xor="nand"), r"unknown xor 'nand'"),
-        (dict(subset_size=0), r"subset_size must be a positive integer"),
+        (dict(activation="tanh"), r"option activation must be one of threshold, relu"),
+        (dict(xor="nand"), r"option xor must be one of tree, counter .got .nand.."),
+        (dict(subset_size=0), r"option subset_size must be an integer in \[1, inf\)"),
     ]
     for kw, msg in cases:
         with pytest.raises(ValueError, match=msg) as e:

@@ -37,7 +37,7 @@ from __future__ import annotations
 import numpy as np
 
 from kernels.constructions import partition as part_mod
-from kernels.constructions.options import Range
+from kernels.constructions.options import Range, check
 from kernels.data import Dataset
 from kernels.model.conditional import hyperplane_network
 from kernels.model.memorizer import Memorizer
@@ -83,8 +83,7 @@ def path_ops(part, op: str = "relu") -> np.ndarray:
 
 def build(ds: Dataset, *, seed: int = 0, dtype="float64", op: str = "relu", n_random: int = 8,
           **_) -> Memorizer:
-    if op not in ("relu", "identity"):
-        raise ValueError(f"unknown op {op!r}; choose from relu, identity")
+    check(NAME, OPTIONS, {"op": op, "n_random": n_random})  # as the registry does
     dt = np.dtype(dtype)
     check_range(ds.D, dt, NAME)  # leaf outputs are stored in dt
     n, p, r = ds.n, ds.p, ds.r

@@ -105,7 +105,7 @@ from kernels.constructions._rajput_codes import (
     normalise,
     paper_hidden1,
 )
-from kernels.constructions.options import Range
+from kernels.constructions.options import Range, check
 from kernels.data import Dataset, class_labels
 from kernels.model.memorizer import Memorizer
 
@@ -163,7 +163,9 @@ def build(ds: Dataset, *, seed: int = 0, dtype="float64", activation: str = "thr
           subset_size: int | None = None, max_hidden1: int = 100_000, **_) -> Memorizer:
     """Steps 0–3 of the module docstring on the data (normalisation, unique codes, linear code,
     prefix partition), then the circuit: first layer, XOR compression, lift, memorizers, sum."""
-    _check_options(activation, xor, hidden1, hidden2, subset_size)
+    check(NAME, OPTIONS, {"activation": activation, "xor": xor, "hidden1": hidden1,
+                          "hidden2": hidden2, "subset_size": subset_size,
+                          "max_hidden1": max_hidden1})  # as the registry does: direct calls
     dtype = np.dtype(dtype).name
     Y, bits = _labels(ds)
     X = ds.X
@@ -205,17 +207,6 @@ def build(ds: Dataset, *, seed: int = 0, dtype="float64", activation: str = "thr
               "Z2": code.Z, "W1": L1.W, "p": p, "r": ds.r, "bits": bits, "xor": xor,
               "edges": C.edge_counts(), "activation": activation}
     return m
-
-
-def _check_options(activation, xor, hidden1, hidden2, subset_size) -> None:
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"unknown activation {activation!r} for rajput; choose from "
-                         f"{', '.join(ACTIVATIONS)}")
-    if xor not in XORS:
-        raise ValueError(f"unknown xor {xor!r} for rajput; choose from {', '.join(XORS)}")
-    for name, v in (("hidden1", hidden1), ("hidden2", hidden2), ("subset_size", subset_size)):
-        if v is not None and (int(v) != v or v < 1):
-            raise ValueError(f"rajput: {name} must be a positive integer (got {v!r})")
 
 
 def _code_layers(C: Circuit, L1, code, xor: str):

@@ -92,7 +92,7 @@ EXECUTORS = ("dense", "active")
 OPTIONS = {  # validated by kernels.constructions.options before build
     "output": (str, ("relu", "linear"), None,
                "output layer (none: relu if D >= 0, else linear)"),
-    "slack": (float, Range(1, 1e6, lo_open=True), 2.0, "switch margin factor (> 1)"),
+    "slack": (float, Range(1, lo_open=True), 2.0, "switch margin factor (> 1)"),
     "translation_mode": (str, ("auto", "shift", "split"), "auto", "the translation T"),
     "n_random": (int, Range(1, 1024), 8, "random directions per partition vertex"),
 }

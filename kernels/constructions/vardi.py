@@ -100,7 +100,7 @@ from fractions import Fraction
 import numpy as np
 
 from kernels.constructions.bit_extraction import Circuit, extraction_chain, registers
-from kernels.constructions.options import Range
+from kernels.constructions.options import Range, check
 from kernels.data import Dataset, class_labels
 from kernels.executors.exact import scaled_inputs, value_bits
 from kernels.model.memorizer import Memorizer
@@ -113,7 +113,7 @@ SUMMARY = ("projection + group lookup + deep bit-extraction chain: Õ(√n) weig
 NONNEGATIVE = True
 EXECUTORS = ("exact", "dense", "active")
 OPTIONS = {  # validated by kernels.constructions.options before build
-    "bits": (int, Range(2, 1023), None,
+    "bits": (int, Range(2), None,
              "float mode: at most this many bits per weight (none: exact integers)"),
     "depth": (int, Range(1), None, "at most this many layers"),
     "group_size": (int, Range(1), None, "records per group (none: chosen)"),
@@ -270,7 +270,11 @@ def build(ds: Dataset, *, seed: int = 0, dtype="float64", bits: int | None = Non
     """Stage I (projection t), the choice of s (the exact size formula under the depth/bit
     budgets), Stage II (group steps), then the outputs: read from the steps (s = 1) or from
     Stage III's bit-extraction chain over the group registers (module docstring)."""
-    _check_options(dtype, bits, depth, group_size)
+    if check_dtype(dtype) != np.float64:
+        raise ValueError("vardi runs in exact integers or float64 (bits=B); float32 is not "
+                         "supported")
+    check(NAME, OPTIONS, {"bits": bits, "depth": depth, "group_size": group_size,
+                          "tries": tries})  # as the registry does: direct calls too
     float_mode = bits is not None
     Y, cbits, classes = _labels(ds)
     n, p = ds.X.shape
@@ -311,18 +315,6 @@ def build(ds: Dataset, *, seed: int = 0, dtype="float64", bits: int | None = Non
     }
     return Memorizer(NAME, ds, network=net, exact_network=enet, executors=executors,
                      dtype="float64", info=info, bounds=_bounds)
-
-
-def _check_options(dtype, bits, depth, group_size) -> None:
-    if check_dtype(dtype) != np.float64:
-        raise ValueError("vardi runs in exact integers or float64 (bits=B); float32 is not "
-                         "supported")
-    if bits is not None and (int(bits) != bits or bits < 2):
-        raise ValueError(f"vardi: bits must be an integer >= 2 (got {bits})")
-    if depth is not None and (int(depth) != depth or depth < 1):
-        raise ValueError(f"vardi: depth must be a positive integer (got {depth})")
-    if group_size is not None and (int(group_size) != group_size or group_size < 1):
-        raise ValueError(f"vardi: group_size must be a positive integer (got {group_size})")
 
 
 def _choose_group_size(pr: dict, Ys, runs, cbits, *, bits, depth, group_size):

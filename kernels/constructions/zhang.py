@@ -50,7 +50,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from kernels.constructions.options import Range
+from kernels.constructions.options import Range, check
 from kernels.data import Dataset
 from kernels.model.memorizer import Memorizer
 from kernels.model.network import Layer, Network, check_dtype
@@ -245,10 +245,8 @@ def build(ds: Dataset, *, seed: int = 0, dtype="float64", theta: float = THETA,
           tries: int = 32, solve: str = "auto", emulate_budget: float = EMULATE_BUDGET,
           **_) -> Memorizer:
     dt = check_dtype(dtype)
-    if not 0 <= theta < 1:
-        raise ValueError(f"zhang: theta must be in [0, 1) (got {theta})")
-    if solve not in ("auto", "closed", "emulated"):
-        raise ValueError(f"zhang: solve must be auto, closed or emulated (got {solve!r})")
+    check(NAME, OPTIONS, {"theta": theta, "tries": tries, "solve": solve,
+                          "emulate_budget": emulate_budget})  # as the registry does
     n, p = ds.X.shape
     r = ds.r
     pick = choose_direction(ds.X, ds.D, dt, seed, tries, theta)
