@@ -233,3 +233,23 @@ def test_verify_help_examples_work(capsys):
     for line in ("leaf_size: an integer in [1, inf) or none",
                  "output: one of relu, linear or none"):
         assert line in text
+
+
+@pytest.mark.parametrize("name, key, bad", [
+    ("zhang", "theta", 1.5), ("bubeck", "candidates", 0), ("vardi", "depth", 0),
+    ("rajput", "xor", "nand"), ("switch-net", "slack", 0.5), ("hyperplane-tree", "op", "tanh"),
+    ("axis-tree", "leaf_size", 0),
+])
+def test_module_builds_use_the_same_option_check(name, key, bad):
+    """A construction module called directly refuses a bad option with the registry's message:
+    one checker (kernels.constructions.options) for both ways in."""
+    import kernels
+    from kernels import constructions
+
+    with pytest.raises(ValueError) as via_registry:
+        constructions.check_options(name, {key: bad})
+    ds = kernels.generate("sphere", 16, 3, seed=0, labels="classes")
+    with pytest.raises(ValueError) as direct:
+        constructions.get(name).build(ds, seed=0, **{key: bad})
+    assert str(direct.value) == str(via_registry.value)
+    assert f"option {key} must be" in str(direct.value)

@@ -35,7 +35,7 @@ import math
 
 import numpy as np
 
-from kernels.constructions.options import Range
+from kernels.constructions.options import Range, check
 from kernels.data import Dataset
 from kernels.executors.tree import axis as axis_routing
 from kernels.executors.tree.axis_build import build_tree, certify_points
@@ -54,10 +54,8 @@ OPTIONS = {  # validated by kernels.constructions.options before build
 
 
 def _leaf_size(p: int, leaf_size) -> int:
-    q = p + 1 if leaf_size is None else int(leaf_size)
-    if q < 1:
-        raise ValueError(f"leaf_size must be >= 1 (got {leaf_size})")
-    return min(q, p + 1)
+    """q: ``leaf_size`` (checked >= 1 against OPTIONS) capped at p + 1, or p + 1."""
+    return p + 1 if leaf_size is None else max(1, min(int(leaf_size), p + 1))
 
 
 def estimate_bytes(n: int, p: int, r: int, leaf_size=None, **_) -> int:
@@ -152,6 +150,7 @@ def _bounds(m: Memorizer) -> dict:
 
 def build(ds: Dataset, *, seed: int = 0, dtype="float64", leaf_size=None, **_) -> Memorizer:
     dt = check_dtype(dtype)
+    check(NAME, OPTIONS, {"leaf_size": leaf_size})  # as the registry does
     X, D = ds.X, ds.D
     n, p = X.shape
     q = _leaf_size(p, leaf_size)

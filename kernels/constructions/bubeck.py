@@ -56,7 +56,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from kernels.constructions.options import Range
+from kernels.constructions.options import Range, check
 from kernels.data import Dataset
 from kernels.model.memorizer import Memorizer
 from kernels.model.network import Network, check_dtype
@@ -312,6 +312,8 @@ def _plan(X: np.ndarray, Y: np.ndarray, seed: int, tries: int, candidates: int):
 def build(ds: Dataset, *, seed: int = 0, dtype="float64", tries: int = 8, candidates: int = 8,
           compensate="auto", **_) -> Memorizer:
     dt = check_dtype(dtype)
+    check(NAME, OPTIONS, {"tries": tries, "candidates": candidates,
+                          "compensate": compensate})  # as the registry does
     X, Y = ds.X, ds.D
     n, p = X.shape
     r = ds.r

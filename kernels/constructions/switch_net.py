@@ -77,7 +77,7 @@ from __future__ import annotations
 import numpy as np
 
 from kernels.constructions import partition as part_mod
-from kernels.constructions.options import Range
+from kernels.constructions.options import Range, check
 from kernels.data import Dataset
 from kernels.model.memorizer import Memorizer
 from kernels.model.network import Network
@@ -164,17 +164,13 @@ def _layers(part):
     return [inner[part.depth[inner] == d] for d in range(part.max_depth)]
 
 
-def _output_mode(D: np.ndarray, output: str | None, slack: float) -> str:
+def _output_mode(D: np.ndarray, output: str | None) -> str:
     if output is None:
         output = "relu" if (D >= 0).all() else "linear"
-    if output not in ("relu", "linear"):
-        raise ValueError(f"unknown output {output!r}; choose from relu, linear")
     if output == "relu" and (D < 0).any():
         i = int(np.argwhere(D < 0)[0][0])
         raise ValueError("switch-net with output='relu' needs non-negative outputs (D >= 0, as "
                          f"Theorem 2 assumes); row {i} has {D[i].min():g}; use output='linear'")
-    if not slack > 1:
-        raise ValueError(f"slack must be > 1 (got {slack})")
     return output
 
 
@@ -262,7 +258,9 @@ def build(ds: Dataset, *, seed: int = 0, dtype="float64", output: str | None = N
           **_) -> Memorizer:
     dt = np.dtype(dtype)
     p, r = ds.p, ds.r
-    output = _output_mode(ds.D, output, slack)
+    check(NAME, OPTIONS, {"output": output, "slack": slack, "n_random": n_random,
+                          "translation_mode": translation_mode})  # as the registry does
+    output = _output_mode(ds.D, output)
     check_range(ds.D, dt, NAME)
     U, tkind, tb = translation(ds.X, dt, translation_mode)
     q = U.shape[1]
