@@ -1,11 +1,12 @@
-# memcap — two commands do everything: `make report` (the main job) and `make test`.
-# Both create ./.venv on first use and reuse it afterwards.
+# memcap — two commands do everything: `make report` (the main job) and `make test`
+# (`make test-fast`: the tests not marked slow, about a minute).
+# All create ./.venv on first use and reuse it afterwards.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: all venv test report lint clean
+.PHONY: all venv test test-fast report lint clean
 
 all: report
 
@@ -23,6 +24,10 @@ test: $(STAMP)
 	$(BIN)/ruff check kernels tests bench scripts
 	$(BIN)/python -m pytest -q
 
+test-fast: $(STAMP)
+	$(BIN)/ruff check kernels tests bench
+	$(BIN)/python -m pytest -q -m "not slow"
+
 report: $(STAMP)
 	$(BIN)/memcap report --out reports/
 
@@ -30,4 +35,4 @@ lint: $(STAMP)
 	$(BIN)/ruff check kernels tests bench scripts
 
 clean:
-	rm -rf $(VENV) reports/*.html reports/*.json reports/*.csv .pytest_cache .hypothesis
+	rm -rf $(VENV) reports/*.html reports/*.json reports/*.csv reports/cache .pytest_cache .hypothesis

@@ -1,5 +1,6 @@
 """The ``memcap`` command.  Every command has ``--help``; every error is one line on stderr and exit
-code 2 (never a traceback)."""
+code 2 (never a traceback).  ``memcap verify`` exits 1 when an executor is NOT EXACT (after printing
+its record), so it can gate a CI job."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from kernels.harness.results import json_default
 from kernels.model.memorizer import EXECUTORS
 from kernels.model.network import DTYPES
 
+EXIT_NOT_EXACT = 1
 EXIT_USAGE = 2
 
 
@@ -128,7 +130,7 @@ def cmd_verify(args) -> int:
         print(json.dumps(rec, indent=2, default=json_default))
     else:
         print(_fmt_verify(rec))
-    return 0
+    return 0 if all(er["exact"] for er in rec["executors"].values()) else EXIT_NOT_EXACT
 
 
 def _options(pairs) -> dict:
@@ -183,7 +185,9 @@ def _add_verify(sub) -> None:
                                    "and output, NaN never; tol 1e-9 in float64, "
                                    "1e-4 in float32), with operation counts and bounds. The "
                                    "options and the memory a build needs are checked before "
-                                   "any data are generated or read.")
+                                   "any data are generated or read. Exit status: 0 every "
+                                   "executor EXACT, 1 some executor NOT EXACT (the record is "
+                                   "still printed), 2 bad input.")
     p.add_argument("name", metavar="NAME", help="construction (see `memcap list`)")
     _add_data_args(p)
     p.add_argument("--dtype", choices=DTYPES, default="float64",
@@ -226,17 +230,22 @@ def _options_epilog() -> str:
 def _add_report(sub) -> None:
     p = sub.add_parser("report", help="run the benchmark grid and write the HTML report",
                        description="The main job: verify every construction over a grid of "
-                                   "datasets and write a self-contained HTML report.")
+                                   "datasets and write a self-contained HTML report. Cells "
+                                   "measured before on the same commit and machine are reused "
+                                   "from OUT/cache/ (a rerun only renders) unless --fresh.")
     p.add_argument("--quick", action="store_true", help="a small grid (about a minute)")
     p.add_argument("--out", default="reports/", help="output folder (default reports/)")
     p.add_argument("--results", metavar="FILE.json",
                    help="render the report from an existing `memcap sweep` results file "
-                        "instead of running the grid")
+                        "instead of running the grid (measures nothing)")
     p.add_argument("--compare", metavar="FILE.json",
-                   help="include a `memcap compare` (pyperf) result file as a table")
+                   help="include a `memcap compare` (pyperf) result file as a table; without "
+                        "--results it re-renders OUT/results.json (measures nothing)")
     p.add_argument("--fresh", action="store_true",
-                   help="discard the journal of an interrupted run instead of resuming it, and "
-                        "replace the results of a finished one (refused without it)")
+                   help="measure every cell again: ignore the journal of an interrupted run "
+                        "and the cells cached in OUT/cache/ for this commit and machine, and "
+                        "replace the results of a finished run (refused without it unless "
+                        "the cache holds them all: then the report is only rendered again)")
     p.add_argument("--force", action="store_true",
                    help="with --results: replace other results already in the output folder "
                         "(refused without it)")
@@ -318,11 +327,25 @@ def _add_compare(sub) -> None:
     p.set_defaults(func=cmd_compare)
 
 
+def version() -> str:
+    """The installed distribution's version (``importlib.metadata``), else ``kernels.__version__``
+    (a source checkout run with PYTHONPATH)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("memcap")
+    except metadata.PackageNotFoundError:
+        import kernels
+
+        return kernels.__version__
+
+
 def make_parser() -> argparse.ArgumentParser:
     ap = _Parser(prog="memcap",
                  description="Build networks that provably memorize n points, execute them "
                              "densely, by active-weight traversal and by tree routing, and measure "
                              "exactness, operations, time and energy.")
+    ap.add_argument("--version", action="version", version=f"memcap {version()}")
     sub = ap.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     _add_list(sub)

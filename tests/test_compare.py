@@ -47,6 +47,7 @@ def test_data_peers_recall_the_outputs():
         np.testing.assert_array_equal(Y[:, 0], ds.D[:, 0])
 
 
+@pytest.mark.slow
 def test_compare_writes_pyperf_json(tmp_path, capsys):
     pyperf = pytest.importorskip("pyperf")
     out = tmp_path / "c.json"

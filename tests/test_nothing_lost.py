@@ -331,11 +331,15 @@ def test_npz_checked_from_its_headers_before_reading(tmp_path, monkeypatch, caps
     one_line_error(capsys, ["verify", "zhang", "--data", str(big)], str(big), "needs about")
 
 
-def test_report_run_follows_the_sweep_rules(tmp_path):
+def test_report_run_follows_the_sweep_rules(tmp_path, monkeypatch):
     """`memcap report` (its own grid run into DIR/results.json): a finished report is not
-    measured over without --fresh, and a failed run leaves it byte-identical."""
+    measured over without --fresh — a rerun whose cells are all cached for this commit and
+    machine (DIR/cache/) only renders and leaves the results byte-identical (issue 14) — and a
+    failed run leaves it byte-identical."""
     import argparse
+    import shutil
 
+    from kernels.harness import sweep
     from kernels.report import html
 
     def args(**kw):
@@ -345,11 +349,19 @@ def test_report_run_follows_the_sweep_rules(tmp_path):
 
     assert html.main(args()) == 0
     before = snapshot(tmp_path)
-    assert set(before) == {"index.html", "results.json", "results.csv"}
+    assert {f for f in before if not f.startswith("cache")} == {"index.html", "results.json",
+                                                                "results.csv"}
+    real = sweep._run_group
+    monkeypatch.setattr(sweep, "_run_group", lambda *a, **k: pytest.fail("measured again"))
+    assert html.main(args()) == 0  # everything cached: rendered again, nothing measured
+    assert snapshot(tmp_path) == before
+    shutil.rmtree(tmp_path / "cache")  # the cells are gone: this run would measure
+    before = snapshot(tmp_path)
     with pytest.raises(ValueError, match="results.json: the results of a finished sweep"):
         html.main(args())
     with pytest.raises(ValueError, match="compare.json: no such file"):
         html.main(args(fresh=True, compare=str(tmp_path / "compare.json")))
     assert snapshot(tmp_path) == before
+    monkeypatch.setattr(sweep, "_run_group", real)
     assert html.main(args(fresh=True)) == 0
-    assert set(snapshot(tmp_path)) == set(before)
+    assert {f for f in snapshot(tmp_path) if not f.startswith("cache")} == set(before)

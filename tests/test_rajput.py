@@ -150,6 +150,7 @@ def _real(loader):
     return getattr(skd, loader)(return_X_y=True)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("loader,dropped", [("load_iris", 1), ("load_digits", 0),
                                             ("load_breast_cancer", 0)])
 def test_real_class_datasets(loader, dropped):
@@ -203,6 +204,7 @@ def _slope(ns, ys):
     return float(np.polyfit(np.log(ns), np.log(ys), 1)[0])
 
 
+@pytest.mark.slow
 def test_neurons_grow_sublinearly():
     """Sphere data n = 2^8 … 2^12, p = 4: the lift + memorizers (the √n part of Theorem 1) grow like
     n^0.5; the 1/δ part follows δ, which on S^3 shrinks like n^(-2/3), so at a fixed δ (lattice
@@ -219,6 +221,7 @@ def test_neurons_grow_sublinearly():
     assert _slope(ns, total_fixed) < 0.8
 
 
+@pytest.mark.slow
 def test_estimate_bytes_is_an_upper_estimate_within_a_small_factor():
     import tracemalloc
 

@@ -42,6 +42,7 @@ def test_skip_connections():
     assert (every.w_src[out_rows] < every.p).any()
 
 
+@pytest.mark.slow
 def test_zero_fraction_sets_activation_sparsity():
     for z in (0.25, 0.5, 0.9):
         rn = random_network(16, 3, 300, zero_fraction=z, seed=3, n_calibration=400)

@@ -65,6 +65,7 @@ def check_sizes(m):
     assert net.depth == f["depth"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", REAL)
 def test_real_datasets_exact(name):
     X, D = real(name)

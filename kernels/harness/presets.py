@@ -15,12 +15,22 @@ SIZE_OPTIONS = {"vardi": [{}, {"bits": 49}, {"bits": 64}, {"bits": 128}, {"bits"
                 "rajput": [{}, {"xor": "counter"}]}
 
 
-def size_block(ns: list[int]) -> dict:
-    """Size-only cells over ``ns``; a build projected past 10 s is skipped (bubeck at 2^14)."""
+def size_block(ns: list[int], n_max: dict | None = None) -> dict:
+    """Size-only cells over ``ns`` (``n_max``: a construction's largest n, where its build grows
+    faster than the others')."""
     return {"series": "size", "size_only": True, "kind": "sphere", "labels": "classes", "n": ns,
-            "p": [4], "options": SIZE_OPTIONS, "max_cell_s": 10}
+            "p": [4], "options": SIZE_OPTIONS, "max_cell_s": 60, "n_max": n_max or {}}
 
 
+# The default grid is sized to finish in about 5 minutes on a 2-core machine with every cell
+# measured: each construction's largest n is set here (``n_max``), not by a time budget, so every
+# run measures the same cells.  Per-cell costs (issue 14, 2-core machine, warm Numba cache):
+# n = 16384 float64 builds + recall of zhang, bubeck, sign-cube, switch-net, hyperplane-tree,
+# axis-tree, rajput take 3-30 s each; vardi's exact (Python-integer) executor takes ~50 s at
+# n = 4096 and minutes at 16384, so vardi's recall stops at 4096; rajput at p = 2 (tiny δ, a wide
+# Gaussian layer) took 80 s at n = 1024, so the p axis is 4…32; bubeck's size-only build is
+# O(n²) (30 s at 8192), so its size series stops at 4096.  ``budget_s`` and ``max_cell_s`` stay
+# as safety nets far above these.
 # A block: axes -> values.  "constructions": None means every registered construction.
 PRESETS = {
     "quick": {
@@ -31,20 +41,21 @@ PRESETS = {
              "sparsity": [0.5, 0.9, 0.99]},
             size_block([256, 512, 1024, 2048]),
         ],
-        "budget_s": 120, "max_cell_s": 15, "min_time": 0.02, "time_inputs": 256,
+        "budget_s": 300, "max_cell_s": 60, "min_time": 0.02, "time_inputs": 256,
         "eval_seconds": 1.0,
     },
     "default": {
         "blocks": [
-            {"series": "n", "n": [64, 256, 1024, 4096, 16384], "p": [8], "dtype": ["float64"]},
+            {"series": "n", "n": [64, 256, 1024, 4096, 16384], "p": [8], "dtype": ["float64"],
+             "n_max": {"vardi": 4096}},
             {"series": "n", "n": [64, 256, 1024, 4096], "p": [8], "dtype": ["float32"]},
-            {"series": "p", "n": [1024], "p": [2, 4, 16, 32]},
+            {"series": "p", "n": [1024], "p": [4, 16, 32]},
             {"series": "r", "n": [1024], "p": [8], "r": [4]},
             {"series": "sparsity", "constructions": [RANDOM], "n": [1024], "p": [32],
              "sparsity": [0.0, 0.5, 0.8, 0.9, 0.95, 0.99]},
-            size_block([1024, 2048, 4096, 8192, 16384]),
+            size_block([1024, 2048, 4096, 8192, 16384], n_max={"bubeck": 4096}),
         ],
-        "budget_s": 420, "max_cell_s": 45, "min_time": 0.05, "time_inputs": 1024,
+        "budget_s": 1200, "max_cell_s": 240, "min_time": 0.05, "time_inputs": 1024,
         "eval_seconds": 3.0,
     },
 }

@@ -27,6 +27,7 @@ import time
 
 from kernels import constructions
 from kernels.harness import energy, environment, journal
+from kernels.harness.cache import Caching, CellCache, fingerprint
 from kernels.harness.cell import (
     RANDOM,
     Skip,
@@ -61,13 +62,14 @@ def groups(grid: dict) -> list[dict]:
     names = [n for n in constructions.names()]
     for block in grid["blocks"]:
         cons = block.get("constructions") or names
-        n_max = max(block["n"])
+        caps = block.get("n_max") or {}  # {construction: its largest n in this block}
         data = {k: block[k] for k in ("kind", "labels") if block.get(k)}
         for name, n, p, r, dtype, sp in itertools.product(
                 cons, block["n"], block.get("p", [8]), block.get("r", [1]),
                 block.get("dtype", ["float64"]), block.get("sparsity", [None])):
-            if name == RANDOM and sp is None:
+            if name == RANDOM and sp is None or n > caps.get(name, n):
                 continue
+            n_max = max(v for v in block["n"] if v <= caps.get(name, v))
             if name != RANDOM:
                 sp = None
             for opts in (block.get("options") or {}).get(name, [{}]):
@@ -126,13 +128,15 @@ class Progress:
 
 
 def run(grid: dict, out: str, *, resume: bool = True, progress: bool = True,
-        command: str | None = None, stream=None, runner=None) -> dict:
+        command: str | None = None, stream=None, runner=None,
+        cache_dir: str | None = None) -> dict:
     """Run ``grid``, appending to the journal beside ``out``; returns the results document.
     ``resume=False`` (``--fresh``) discards the journal and may replace a finished ``out``;
     otherwise a finished ``out`` or a journal of another grid is refused (see
     :mod:`kernels.harness.journal`).  ``runner`` executes the groups (:class:`InProcess` by
     default; a Dask cluster with :func:`kernels.harness.distributed.connect`); this process
-    alone writes the journal."""
+    alone writes the journal.  ``cache_dir``: reuse cells measured before on the same commit
+    and machine (:mod:`kernels.harness.cache`; not under ``--fresh``), keep the new ones there."""
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     with journal.lock(out):
         header, done_rows = journal.prepare(
@@ -143,28 +147,39 @@ def run(grid: dict, out: str, *, resume: bool = True, progress: bool = True,
         if progress and done_rows:
             print(f"memcap sweep: resuming, {len(done_rows)} cells already done",
                   file=stream or sys.stderr)
-        rows = _run_cells(grid, journal_path(out), done_rows, progress, stream, runner)
-        doc = {"schema": SCHEMA, "environment": header["environment"], "grid": grid,
-               "command": command, "energy_model": {"source": energy.SOURCE,
-                                                    "table": energy.table()},
-               "rows": sorted(rows, key=_order)}
+        cache = (CellCache(cache_dir, fingerprint(header["environment"]), load=resume)
+                 if cache_dir else None)
+        rows = _run_cells(grid, journal_path(out), done_rows, progress, stream, runner, cache)
+        doc = document(grid, header["environment"], command, rows)
         journal.finish(out, doc)
     return doc
 
 
+def document(grid: dict, env: dict, command: str | None, rows: list[dict]) -> dict:
+    """The results document of a finished grid."""
+    return {"schema": SCHEMA, "environment": env, "grid": grid, "command": command,
+            "energy_model": {"source": energy.SOURCE, "table": energy.table()},
+            "rows": sorted(rows, key=_order)}
+
+
 def _run_cells(grid: dict, jpath: str, done_rows: list[dict], progress: bool, stream,
-               runner=None) -> list:
-    """The journal's finished rows plus every cell still to do, each appended as it ends."""
+               runner=None, cache: CellCache | None = None) -> list:
+    """The journal's finished rows plus every cell still to do (from ``cache`` where it holds
+    them), each appended as it ends."""
     opts = {**OPTION_DEFAULTS, **{k: v for k, v in grid.items() if k != "blocks"}}
     done_rows = [r for r in done_rows if r.get("final", True)]
     done = {row_key(r) for r in done_rows}
     todo = [g for g in groups(grid) if not _group_done(g, done)]
     bar = Progress(sum(len(_executors(g)) for g in todo), stream) if progress else None
     runner = runner or InProcess(opts)
-    rows = list(done_rows)
+    rows, hits = list(done_rows), []
+    if cache:  # the cached groups are not run; the others are kept as they finish
+        runner = Caching(runner, cache, opts, _executors)
+        hits, todo = runner.split(todo, lambda g: _pending(g, done))
     with open(jpath, "a", encoding="utf-8") as f:
         try:
-            for new in drive(todo, opts, runner, lambda g: _pending(g, done), _rows):
+            for new in itertools.chain(hits, drive(todo, opts, runner,
+                                                   lambda g: _pending(g, done), _rows)):
                 for row in new:
                     journal.append(f, row)
                     rows.append(row)
@@ -251,8 +266,14 @@ def _base(g: dict, executor: str) -> dict:
 
 def _run_group(g: dict, execs: list, opts: dict, idle_w: dict, warmed: set):
     """(rows of ``execs`` on group ``g``, (n, build s, evaluation s) or None), each row
-    stamped with the machine that measured it."""
+    stamped with the machine that measured it and its share of the group's wall and CPU
+    seconds (``cell_s``, ``cell_cpu_s``)."""
+    t0, c0 = time.perf_counter(), time.process_time()
     rows, times = _measure_group(g, execs, opts, idle_w, warmed)
+    k = max(len(rows), 1)
+    share, cpu = (time.perf_counter() - t0) / k, (time.process_time() - c0) / k
+    for r in rows:
+        r["cell_s"], r["cell_cpu_s"] = share, cpu
     return environment.stamp(rows), times
 
 

@@ -6,26 +6,24 @@ Each function takes the sweep rows (``status == "ok"`` ones are plotted) and ret
 
 from __future__ import annotations
 
-import base64
-import io
 import math
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from kernels.report.style import (  # noqa: F401 (re-exported to figures_size and headline)
+    BOUND_LABELS,
+    STYLE,
+    colors,
+    legend_below,
+    markers,
+    overlaps,
+    plt,
+    png,
+    spread,
+)
 
 EXECUTORS = ("dense", "active", "tree")
-STYLE = {"figure.dpi": 100, "savefig.dpi": 100, "font.size": 9, "axes.grid": True,
-         "grid.alpha": 0.3, "legend.fontsize": 7, "svg.hashsalt": "memcap"}
-
-
-def png(fig) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", bbox_inches="tight", metadata={"Software": None})
-    plt.close(fig)
-    return base64.b64encode(buf.getvalue()).decode("ascii")
+_colors = colors  # the older name
 
 
 def fit_slope(xs, ys) -> float | None:
@@ -41,11 +39,6 @@ def _ok(rows, **match):
     """Measured rows (size-only rows, executor "size", are kernels.report.figures_size's)."""
     return [r for r in rows if r.get("status") == "ok" and r.get("executor") != "size"
             and all(r.get(k) == v for k, v in match.items())]
-
-
-def _colors(names):
-    cmap = plt.get_cmap("tab10")
-    return {n: cmap(i % 10) for i, n in enumerate(sorted(names))}
 
 
 def machine_labels(rows) -> dict:
@@ -92,28 +85,26 @@ def _theorem_lines(ax, series, e):
     ns = sorted(ref)
     fl = [max(math.log2(n / p), 1e-9) for n in ns]
     if any(v > 1e-9 for v in fl):
-        ax.plot(ns, fl, "k--", lw=1, label=f"Theorem 3 floor log2(n/p), p={p}")
+        ax.plot(ns, fl, "k--", lw=1.2, label=f"Theorem 3 floor log2(n/p), p = {p}")
     if e not in ("active", "tree"):  # the conditional executors only
         return
     cs = [(n, ref[n]["corollary1_ops_scale"]) for n in ns if "corollary1_ops_scale" in ref[n]]
     if cs:
-        ax.plot(*zip(*cs, strict=True), "-.", color="0.5", lw=1,
-                label="Corollary 1 scale rq+q²log2 n (no constant)")
+        ax.plot(*zip(*cs, strict=True), "-.", color="0.5", lw=1.2,
+                label="Corollary 1: q² log2 n + rq (scale, no constant)")
     tw = [(n, p + 4 * ref[n]["theorem2_active_weights"]) for n in ns
           if "theorem2_active_weights" in ref[n]]
     if tw:
-        ax.plot(*zip(*tw, strict=True), ":", color="0.3", lw=1,
-                label="Theorems 1+2: p + 4·W bound (switch net)")
+        ax.plot(*zip(*tw, strict=True), ":", color="0.3", lw=1.2,
+                label="Theorems 1+2: p + 4·W, W Theorem 2's weight bound")
 
 
-# Words in a construction's bound name that tie it to one executor (else it is drawn on every one).
-BOUND_WORDS = {"dense": ("dense",), "active": ("active", "theorem1"),
-               "tree": ("tree", "path", "corollary1"), "exact": ("exact",)}
-
-
-def _applies(key: str, executor: str) -> bool:
-    tied = [e for e, words in BOUND_WORDS.items() if any(w in key for w in words)]
-    return not tied or executor in tied
+def _bounds(ax, c, rs, e, color):
+    """A construction's own operation bounds that apply to executor ``e``, by their human names."""
+    for key, (ex, text) in BOUND_LABELS.items():
+        pts = [(r["n"], r["bounds"][key]) for r in rs if key in (r.get("bounds") or {})]
+        if ex == e and pts and min(y for _, y in pts) > 0:
+            ax.plot(*zip(*pts, strict=True), ":", color=color, lw=1.4, label=text)
 
 
 def _facets(series, metric, ylabel, title, floor=False, bounds=False, extra=None):
@@ -121,38 +112,39 @@ def _facets(series, metric, ylabel, title, floor=False, bounds=False, extra=None
     execs += sorted({k[1] for k in series} - set(execs))
     if not execs:
         return None
-    colors = _colors({k[0] for k in series})
+    names = {k[0] for k in series}
+    col, mk = colors(names), markers(names)
     with plt.rc_context(STYLE):
-        fig, axes = plt.subplots(1, len(execs), figsize=(4.2 * len(execs), 3.6), squeeze=False,
-                                 sharey=True)
-        for ax, e in zip(axes[0], execs, strict=True):
-            for (c, ex), rs in sorted(series.items()):
-                if ex != e:
-                    continue
-                xs = [r["n"] for r in rs]
-                ys = [r[metric] for r in rs]
+        rows_ = (len(execs) + 1) // 2  # two panels a row, each legend under its panel
+        fig, axes = plt.subplots(rows_, 2, figsize=(11, 4.9 * rows_), squeeze=False)
+        for ax in axes.flat[len(execs):]:
+            ax.set_visible(False)
+        for ax, e in zip(axes.flat, execs, strict=False):
+            mine = {c: rs for (c, ex), rs in sorted(series.items()) if ex == e}
+            hidden = overlaps({c: {r["n"]: r[metric] for r in rs} for c, rs in mine.items()})
+            for i, (c, rs) in enumerate(mine.items()):
+                xs, ys = [r["n"] for r in rs], [r[metric] for r in rs]
                 s = fit_slope(xs, ys)
-                lab = f"{c}" + (f" (slope {s:.2f})" if s is not None else "")
-                ax.plot(xs, ys, "o-", color=colors[c], label=lab, ms=3)
+                lab = c + (f" (slope {s:.2f})" if s is not None else "")
+                if c in hidden:  # drawn larger and hollow so the one beneath shows
+                    lab += f" ≈ {', '.join(hidden[c])}"
+                ax.plot(xs, ys, "-", marker=mk[c], color=col[c], label=lab, lw=1.4,
+                        ms=8 - 3 * (i % 2) if c in hidden else 4,
+                        mfc="none" if c in hidden and i % 2 == 0 else col[c])
                 if extra:
-                    extra(ax, rs, colors[c])
+                    extra(ax, rs, col[c])
                 if bounds:
-                    for key in sorted({k for r in rs for k in (r.get("bounds") or {})}):
-                        if key == "ops_lower" or "ops" not in key or not _applies(key, e):
-                            continue
-                        bx = [r["n"] for r in rs if key in (r.get("bounds") or {})]
-                        by = [r["bounds"][key] for r in rs if key in (r.get("bounds") or {})]
-                        if by and min(by) > 0:
-                            ax.plot(bx, by, ":", color=colors[c], lw=1, label=f"{c} bound {key}")
+                    _bounds(ax, c, rs, e, col[c])
             if floor:
                 _theorem_lines(ax, series, e)
             ax.set_xscale("log", base=2)
             ax.set_yscale("log")
             ax.set_title(e)
             ax.set_xlabel("n (points memorized)")
-            ax.legend(loc="best")
-        axes[0][0].set_ylabel(ylabel)
+            ax.set_ylabel(ylabel)
+            legend_below(ax)
         fig.suptitle(title)
+        fig.tight_layout(h_pad=1.0, w_pad=2.0)
         return png(fig)
 
 
@@ -175,7 +167,11 @@ def ops_vs_n(rows) -> list:
 
 def time_vs_n(rows) -> list:
     def single(ax, rs, color):
-        ax.plot([r["n"] for r in rs], [r["single_s"] for r in rs], "x:", color=color, ms=3)
+        ax.plot([r["n"] for r in rs], [r["single_s"] for r in rs], "x:", color=color, ms=4)
+        sp = [(r["n"], *spread(r, "batch_s_per_input")) for r in rs
+              if spread(r, "batch_s_per_input")]
+        if sp:
+            ax.fill_between(*zip(*sp, strict=True), color=color, alpha=0.2, lw=0)
 
     img = _facets(n_series(rows, by_machine=True), "batch_s_per_input", "seconds per input",
                   "Wall time per input vs n (solid: batch; dotted x: single-input latency)",
@@ -184,7 +180,8 @@ def time_vs_n(rows) -> list:
         return []
     return [("Wall time per input vs n", img,
              "Batch recall time divided by the batch size (solid) and the median latency of one "
-             "single-input call (dotted), measured after compilation; on a sweep over several "
+             "single-input call (dotted), measured after compilation; shaded, where the rows "
+             "carry it, the spread of the repeated batch timings; on a sweep over several "
              "machines, one line (and slope) per machine, labelled @ host.")]
 
 
@@ -228,14 +225,16 @@ def speedup_vs_sparsity(rows) -> list:
                     "o-", label=f"{c} {dt} n={n} p={p}")
             a2.plot(xs, [d["ops_mean"] / a["ops_mean"] for _, d, a in pts], "o-",
                     label=f"{c} {dt}")
-        for ax, t in ((a1, "wall-time speed-up (dense / active)"),
-                      (a2, "operation ratio (dense / active)")):
+        for ax, t, yl in ((a1, "wall-time speed-up", "dense time / active time"),
+                          (a2, "operation ratio", "dense ops / active ops")):
             ax.axhline(1.0, color="k", lw=0.8)
             ax.set_yscale("log")
             ax.set_xlabel("weight sparsity (fraction of zero weights)")
+            ax.set_ylabel(yl)
             ax.set_title(t)
-            ax.legend(loc="best")
+            legend_below(ax)
         fig.suptitle("Dense vs active on random sparse ReLU networks")
+        fig.tight_layout(w_pad=2.0)
         img = png(fig)
     return [("Dense vs active speed-up vs sparsity", img,
              "Seeded random sparse ReLU networks (kernels.harness.workloads): the ratio of "
@@ -261,7 +260,7 @@ def effect_of_p(rows) -> list:
     colors = _colors({k[0] for k in series})
     marks = {"dense": "o-", "active": "s--", "tree": "^:"}
     with plt.rc_context(STYLE):
-        fig, (a1, a2) = plt.subplots(1, 2, figsize=(9.5, 3.8))
+        fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.8))
         for (c, e), d in sorted(series.items()):
             ps = sorted(d)
             a1.plot(ps, [d[p]["ops_mean"] for p in ps], marks.get(e, "o-"), color=colors[c],
@@ -269,19 +268,23 @@ def effect_of_p(rows) -> list:
             a2.plot(ps, [d[p]["batch_s_per_input"] for p in ps], marks.get(e, "o-"),
                     color=colors[c], label=f"{c}/{e}", ms=3)
         ps = sorted({p for d in series.values() for p in d})
-        a1.plot(ps, [max(math.log2(n0 / p), 1e-9) for p in ps], "k--", lw=1,
-                label="log2(n/p)")
-        for ax, t in ((a1, "operations per input"), (a2, "seconds per input")):
+        a1.plot(ps, [max(math.log2(n0 / p), 1e-9) for p in ps], "k--", lw=1.2,
+                label="Theorem 3 floor log2(n/p)")
+        for ax, t, yl in ((a1, "operations per input", "operations per input (mean)"),
+                          (a2, "wall time per input", "seconds per input (batch)")):
             ax.set_xscale("log", base=2)
             ax.set_yscale("log")
             ax.set_xlabel("p (input dimension)")
+            ax.set_ylabel(yl)
             ax.set_title(t)
-        a2.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=7)
         fig.suptitle(f"The effect of the input dimension p at n = {n0}")
+        fig.tight_layout(w_pad=2.0)
+        fig.legend(*a1.get_legend_handles_labels(), loc="upper center", ncol=3,
+                   bbox_to_anchor=(0.5, 0.0), frameon=False)
         img = png(fig)
     return [("The effect of p", img,
              f"Operations and time per input against the input dimension p, at n = {n0} "
-             "(solid: dense, dashed: active, dotted: tree).")]
+             "(solid: dense, dashed: active, dotted: tree; one legend for both panels).")]
 
 
 ALL = (ops_vs_n, time_vs_n, energy_vs_n, speedup_vs_sparsity, effect_of_p)

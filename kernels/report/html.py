@@ -9,27 +9,40 @@ where a counter was read, and is labelled *measured*.
 
 from __future__ import annotations
 
+import base64
 import html
 import json
 import math
 import os
+import re
 import shlex
+import struct
 
-from kernels.harness import energy, results, sweep
-from kernels.report import figures, figures_size
+from kernels.harness import cache, energy, results, sweep
+from kernels.report import figures, figures_size, headline
+from kernels.report.style import LAYOUT_DPI, SAVE_DPI
+
+CACHE_DIR = "cache"  # DIR/cache/: the measured cells, reused on the same commit and machine
 
 CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1100px;
-margin:2em auto;padding:0 1em;color:#222;line-height:1.4}
+body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1180px;
+margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
 h1{font-size:1.6em}h2{font-size:1.25em;border-bottom:1px solid #ccc;padding-bottom:.2em;
 margin-top:2em}table{border-collapse:collapse;font-size:.85em;margin:.5em 0}
-td,th{border:1px solid #ddd;padding:.2em .5em;text-align:right}th{background:#f4f4f4}
-td.l,th.l{text-align:left}.ok{color:#070}.bad{color:#b00;font-weight:bold}
+td,th{border:1px solid #ddd;padding:.2em .5em;text-align:left;vertical-align:top}
+th{background:#f4f4f4}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
+.ok{color:#070}.bad{color:#b00;font-weight:bold}
 .model{background:#fff4d6;padding:.1em .3em;border-radius:3px}
 .measured{background:#dff3df;padding:.1em .3em;border-radius:3px}
-figure{margin:1em 0}figcaption{font-size:.85em;color:#555}img{max-width:100%}
+#headline{background:#f5f8fc;border:1px solid #d6e2f0;border-radius:6px;padding:.2em 1.2em 1em}
+#headline h2{border:0;margin-top:.6em}#headline p{font-size:1.05em}
+figure{margin:1em 0}figcaption{font-size:.9em;color:#444;max-width:60em}
+img{max-width:100%;height:auto}
 code,pre{background:#f6f6f6;padding:.1em .3em}pre{padding:.6em;overflow-x:auto}
+@media print{body{max-width:none;margin:0;font-size:10pt}h2{break-after:avoid}
+figure,tr,#headline{break-inside:avoid}pre{white-space:pre-wrap}a{color:inherit}}
 """
+_NUMERIC = re.compile(r"^(–|[+\-−]?[0-9][0-9.,eE+\-]*\s*%?)$")
 
 
 def _e(x) -> str:
@@ -48,11 +61,20 @@ def _num(v, digits=3) -> str:
     return _e(v)
 
 
+def _align(cell: str, i: int, left: int) -> str:
+    """Numbers right-aligned, text (and the first ``left`` columns) left-aligned."""
+    text = re.sub(r"<[^>]+>", "", str(cell))
+    return "n" if i >= left and text.strip() and _NUMERIC.match(text) else "l"
+
+
 def table(head, rows, left=1) -> str:
-    h = "".join(f'<th class="{"l" if i < left else ""}">{_e(c)}</th>' for i, c in enumerate(head))
+    rows = list(rows)
+    num = [all(_align(r[i], i, left) == "n" for r in rows if i < len(r) and str(r[i]).strip())
+           and i >= left for i in range(len(head))]
+    h = "".join(f'<th class="{"n" if num[i] else "l"}">{_e(c)}</th>' for i, c in enumerate(head))
     body = []
     for r in rows:
-        cells = "".join(f'<td class="{"l" if i < left else ""}">{c}</td>' for i, c in enumerate(r))
+        cells = "".join(f'<td class="{_align(c, i, left)}">{c}</td>' for i, c in enumerate(r))
         body.append(f"<tr>{cells}</tr>")
     return f"<table><tr>{h}</tr>{''.join(body)}</table>"
 
@@ -220,26 +242,39 @@ def compare_table(path: str) -> str:
             "<code>python -m pyperf show</code> prints it in full.</p>")
 
 
+def figure_list(rows) -> list[tuple[str, str, str, str]]:
+    """Every figure below the headline, in the report's order: (section, title, PNG, caption).
+    A figure whose section is its own title gets an ``h2``; the size figures share one."""
+    out = [(t, t, img, cap) for t, img, cap in figures.all_figures(rows)]
+    out += [("Network size vs n", t, img, cap) for t, img, cap in figures_size.all_figures(rows)]
+    return out
+
+
 def render(doc: dict, command: str, compare: str | None = None) -> str:
     rows = doc["rows"]
     env = doc["environment"]
     ok = sum(r.get("status") == "ok" for r in rows)
-    figs = figures.all_figures(rows)
-    size_figs = figures_size.all_figures(rows)
-    size_tab = size_table(rows)
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+             '<meta name="viewport" content="width=device-width, initial-scale=1">',
              "<title>memcap report</title>", f"<style>{CSS}</style></head><body>",
-             "<h1>memcap report</h1>",
+             "<h1>memcap report</h1>", headline.section(rows),
              f"<p>{ok} cells measured, {len(rows) - ok} skipped or failed, over "
              f"{len({r['construction'] for r in rows})} constructions. Energy numbers are a "
              '<span class="model">model</span> unless marked <span class="measured">measured'
              "</span>.</p>",
              "<h2>Summary (float64, largest n measured)</h2>", summary_table(rows)]
-    for title, img, caption in figs:
-        parts.append(f"<h2>{_e(title)}</h2>" + _figure(title, img, caption))
-    if size_tab or size_figs:
+    seen = set()
+    size_tab = size_table(rows)
+    for sec, title, img, cap in figure_list(rows):
+        if sec not in seen:
+            seen.add(sec)
+            parts.append(f"<h2>{_e(sec)}</h2>")
+            if sec == "Network size vs n":
+                parts.append(size_tab)
+        parts.append((f"<h3>{_e(title)}</h3>" if title != sec else "")
+                     + figure_html(title, img, cap))
+    if size_tab and "Network size vs n" not in seen:
         parts += ["<h2>Network size vs n</h2>", size_tab]
-        parts += [f"<h3>{_e(t)}</h3>" + _figure(t, img, cap) for t, img, cap in size_figs]
     parts += ["<h2>Exactness</h2>",
               "<p>Exact recall, per point and output (NaN and inf never are): "
               "|f<sub>k</sub>(x<sub>i</sub>) − d<sub>ik</sub>| ≤ tol·|d<sub>ik</sub>| + "
@@ -261,9 +296,15 @@ def render(doc: dict, command: str, compare: str | None = None) -> str:
     return "\n".join(parts) + "\n"
 
 
-def _figure(title: str, img: str, caption: str) -> str:
-    return (f'<figure><img alt="{_e(title)}" src="data:image/png;base64,{img}">'
-            f"<figcaption>{_e(caption)}</figcaption></figure>")
+def figure_html(title: str, img: str, caption: str) -> str:
+    """A ``<figure>`` at its layout size: the PNG holds 2× the pixels (style.SAVE_DPI)."""
+    w, h = struct.unpack(">II", base64.b64decode(img[:32])[16:24])
+    k = SAVE_DPI // LAYOUT_DPI
+    return (f'<figure><img alt="{_e(title)}" width="{w // k}" height="{h // k}" '
+            f'src="data:image/png;base64,{img}"><figcaption>{_e(caption)}</figcaption></figure>')
+
+
+_figure = figure_html  # the older name
 
 
 def _env_value(v) -> str:
@@ -314,8 +355,31 @@ def from_results(args, out_dir: str, command: str, compare: str | None) -> str:
     return path
 
 
+def _measure(args, out_dir: str, results_path: str, command: str) -> dict:
+    """The results of the report's grid: re-rendered as they are when the cells cached for this
+    commit and machine (``DIR/cache/``) give exactly the finished ``results.json`` (nothing is
+    measured or replaced); else the grid is run — reusing cached cells unless ``--fresh`` —
+    under the sweep's rules (a finished ``results.json`` is replaced only with ``--fresh``)."""
+    grid = getattr(args, "grid", None) or json.loads(json.dumps(
+        sweep.PRESETS["quick" if args.quick else "default"]))
+    fresh = getattr(args, "fresh", False) or getattr(args, "force", False)
+    cache_dir = os.path.join(out_dir, CACHE_DIR)
+    if not fresh and os.path.isfile(results_path):
+        try:
+            old = results.load(results_path)
+        except ValueError:
+            old = None
+        doc = old and cache.from_cache(grid, cache_dir, old.get("command"), old["environment"])
+        if doc is not None and json.loads(results.dumps(doc)) == old:
+            return old
+    sweep.run(grid, results_path, resume=not fresh, command=command, cache_dir=cache_dir)
+    return sweep.load(results_path)  # render from the file, so a re-render gives the same bytes
+
+
 def main(args) -> int:
-    """``memcap report [--quick] [--out DIR] [--results FILE] [--compare FILE]``."""
+    """``memcap report [--quick] [--out DIR] [--results FILE] [--compare FILE] [--fresh]``.
+    ``--results`` renders a results file and ``--compare`` alone renders ``DIR/results.json``:
+    neither measures anything."""
     out_dir = args.out or "reports/"
     results_path = os.path.join(out_dir, "results.json")
     argv = getattr(args, "argv", None)
@@ -326,14 +390,15 @@ def main(args) -> int:
         raise ValueError(f"{compare}: no such file")
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
         raise ValueError(f"{out_dir}: not a folder")
+    if compare and not getattr(args, "results", None):
+        if not os.path.isfile(results_path):
+            raise ValueError(f"{results_path}: no such file (run `memcap report --out "
+                             f"{out_dir}` first, or give --results FILE)")
+        args.results = results_path
     if getattr(args, "results", None):
         path = from_results(args, out_dir, command, compare)
     else:
-        grid = getattr(args, "grid", None) or json.loads(json.dumps(
-            sweep.PRESETS["quick" if args.quick else "default"]))
-        fresh = getattr(args, "fresh", False) or getattr(args, "force", False)
-        sweep.run(grid, results_path, resume=not fresh, command=command)
-        doc = sweep.load(results_path)  # render from the file, so a re-render gives the same bytes
-        path = write(doc, out_dir, command, compare)
+        doc = _measure(args, out_dir, results_path, command)
+        path = write(doc, out_dir, doc.get("command") or command, compare)
     print(f"report: {path}  (results: {results_path}, {results_path[:-5]}.csv)")
     return 0

@@ -1,0 +1,201 @@
+"""The report's first screen: the finding in two or three sentences, generated from the results, and
+one figure — operations and wall time per input vs n for the dense network and the conditional
+executors on one log-log axis each, with n, √n and log n guide slopes and Theorem 3's floor.
+
+Seed 000's claim is that an unconditional network needs Ω(√n) operations per recall while a
+conditional one needs only Θ(log n) (Corollary 1 above, Theorem 3 below).  The series shown are the
+paper's own pair where measured — the switch network of Theorem 2 run dense and active, and the
+hyperplane tree of Corollary 1 — plus ``axis-tree``; any other construction stands in for an
+executor that has none of these.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+
+from kernels.report.figures import STYLE, fit_slope, n_series, plt, png, spread
+
+# (construction, executor) in order of preference; the first measured one of each executor is shown
+PREFERRED = (("switch-net", "dense"), ("switch-net", "active"), ("hyperplane-tree", "tree"),
+             ("axis-tree", "tree"))
+EXEC_COLOR = {"dense": "#c0392b", "active": "#e67e22", "tree": "#1f77b4"}
+MARKERS = ("o", "s", "^", "D", "v", "P")
+
+
+def pick(rows) -> dict:
+    """{(construction, executor): rows by n}: the preferred series that were measured, and for an
+    executor with none of them the measured construction with the most n values."""
+    # one machine's series where a sweep ran on several (their constructions are "c @ host")
+    series = {k: v for k, v in n_series(rows, by_machine=True).items() if k[1] in EXEC_COLOR}
+    out = {}
+    for c, e in PREFERRED:
+        ks = sorted(k for k in series if k[1] == e and k[0].split(" @ ")[0] == c)
+        if ks:
+            out[ks[0]] = series[ks[0]]
+    for e in EXEC_COLOR:
+        if not any(k[1] == e for k in out):
+            cands = sorted((k for k in series if k[1] == e), key=lambda k: (-len(series[k]), k))
+            if cands:
+                out[cands[0]] = series[cands[0]]
+    return out
+
+
+def _at(rs, n):
+    return next((r for r in rs if r["n"] == n), None)
+
+
+def _fmt(v: float) -> str:
+    return f"{v:,.0f}" if v >= 100 else f"{v:.3g}"
+
+
+def _ratio(x: float) -> str:
+    return f"{x:,.0f}×" if x >= 10 else f"{x:.2g}×"
+
+
+def _join(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _time(s: float) -> str:
+    for unit, f in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
+        if s >= f:
+            return f"{s / f:.3g} {unit}"
+    return f"{s * 1e9:.3g} ns"
+
+
+def _exactness(rows) -> str:
+    """'Every one of the k measured cells ... was exact' or which were not (first n each)."""
+    ok = [r for r in rows if r.get("status") == "ok" and r.get("executor") != "size"]
+    if not ok:
+        return ""
+    bad = {}
+    for r in sorted(ok, key=lambda r: r["n"]):
+        if not r.get("exact"):
+            bad.setdefault((r["construction"], r["executor"], r["dtype"]), r)
+    if not bad:
+        dts = " and ".join(sorted({str(r.get("dtype")) for r in ok}))
+        return (f"Every one of the {len(ok)} measured recall cells recalled every checked point "
+                f"exactly ({dts}).")
+    items = [f"{c} {e} {dt} from n = {r['n']:,} ({r.get('inexact_points')} points, rel. error "
+             f"{r.get('max_rel_error', float('nan')):.2g})" for (c, e, dt), r in bad.items()]
+    more = f" and {len(items) - 6} more" if len(items) > 6 else ""
+    return (f"{sum(not r.get('exact') for r in ok)} of the {len(ok)} measured recall cells were "
+            f"<b>NOT EXACT</b>: {'; '.join(items[:6])}{more} (see Exactness).")
+
+
+def sentences(rows) -> list[str]:
+    """The headline's sentences (HTML): ratios at the largest n, fitted exponents, exactness."""
+    sel = pick(rows)
+    dense = [k for k in sel if k[1] == "dense"]
+    cond = [k for k in sel if k[1] != "dense"]
+    out = []
+    if dense and cond:
+        d = sel[dense[0]]
+        common = [n for n in (r["n"] for r in d) if all(_at(sel[k], n) for k in cond)]
+        if common:
+            n = max(common)
+            rd = _at(d, n)
+            parts, tparts = [], []
+            for k in cond:
+                rc = _at(sel[k], n)
+                parts.append(f"{_fmt(rc['ops_mean'])} ({html.escape(k[0])} {k[1]}, "
+                             f"<b>{_ratio(rd['ops_mean'] / rc['ops_mean'])} fewer</b>)")
+                t = rd["batch_s_per_input"] / rc["batch_s_per_input"]
+                tparts.append(f"{_ratio(t)} less" if t >= 1 else f"{_ratio(1 / t)} more")
+            out.append(
+                f"At n = {n:,} (p = {rd['p']}), the dense network ({html.escape(dense[0][0])}) "
+                f"spends {_fmt(rd['ops_mean'])} operations per recalled input; the conditional "
+                f"executors spend {_join(parts)}, and take {_join(tparts)} wall time per input "
+                f"(dense: {_time(rd['batch_s_per_input'])}).")
+    slopes = []
+    for k, rs in sel.items():
+        s = fit_slope([r["n"] for r in rs], [r["ops_mean"] for r in rs])
+        if s is not None:
+            slopes.append(f"{html.escape(k[0])} {k[1]} <b>{s:.2f}</b>")
+    if slopes:
+        out.append("Fitted exponents of operations in n (log-log slope; 1 is linear, 0.5 √n, "
+                   f"near 0 logarithmic): {', '.join(slopes)}.")
+    ex = _exactness(rows)
+    if ex:
+        out.append(ex)
+    return out
+
+
+def section(rows) -> str:
+    """``<section id="headline">``: the sentences and the combined figure."""
+    from kernels.report.html import figure_html
+
+    text = sentences(rows)
+    body = "".join(f"<p>{s}</p>" for s in text) or "<p>No cell was measured.</p>"
+    fig = combined_figure(rows)
+    if fig:
+        body += figure_html(*fig)
+    return f'<section id="headline"><h2>Finding</h2>{body}</section>'
+
+
+def _guides(ax, sel, ns):
+    """Thin grey slopes ∝ n, ∝ √n and ∝ log2 n through the first points of the outer series."""
+    firsts = sorted(rs[0]["ops_mean"] for rs in sel.values())
+    n0 = ns[0]
+    lo, hi = firsts[0], firsts[-1]
+    for f, anchor, text in ((lambda n: n, hi, "∝ n"), (math.sqrt, math.sqrt(lo * hi), "∝ √n"),
+                            (math.log2, lo, "∝ log2 n")):
+        ys = [anchor * f(n) / f(n0) for n in ns]
+        ax.plot(ns, ys, "-", color="0.6", lw=0.9, zorder=1)
+        ax.annotate(text, (ns[-1], ys[-1]), xytext=(4, 0), textcoords="offset points",
+                    va="center", fontsize=10, color="0.35")
+
+
+def _panel(ax, sel, metric, ylabel, ops: bool):
+    styles = {}
+    for i, ((c, e), rs) in enumerate(sel.items()):
+        styles[(c, e)] = MARKERS[i % len(MARKERS)]
+        xs = [r["n"] for r in rs]
+        ys = [r[metric] for r in rs]
+        s = fit_slope(xs, ys)
+        ax.plot(xs, ys, "-", marker=styles[(c, e)], ms=5, lw=1.8, color=EXEC_COLOR[e],
+                mfc="white" if c != next(k for k in sel if k[1] == e)[0] else EXEC_COLOR[e],
+                label=f"{e}: {c}" + (f" (slope {s:.2f})" if s is not None else ""), zorder=3)
+        sp = [(r["n"], *spread(r, metric)) for r in rs if spread(r, metric)]
+        if sp:
+            n_, lo, hi = zip(*sp, strict=True)
+            ax.fill_between(n_, lo, hi, color=EXEC_COLOR[e], alpha=0.2, lw=0, zorder=2)
+    ns = sorted({r["n"] for rs in sel.values() for r in rs})
+    if ops:
+        _guides(ax, sel, ns)
+        p = next(iter(sel.values()))[0].get("grid_p") or next(iter(sel.values()))[0]["p"]
+        fl = [(n, math.log2(n / p)) for n in ns if n > p]
+        if fl:
+            ax.plot(*zip(*fl, strict=True), "k--", lw=1.4,
+                    label=f"Theorem 3 floor log2(n/p), p = {p}", zorder=2)
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("n (points memorized)")
+    ax.set_ylabel(ylabel)
+
+
+def combined_figure(rows):
+    """(title, base64 PNG, caption) of the headline figure, or None when nothing was measured."""
+    sel = pick(rows)
+    if not sel:
+        return None
+    with plt.rc_context(STYLE):
+        fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.4))
+        _panel(a1, sel, "ops_mean", "operations per input (mean)", ops=True)
+        _panel(a2, sel, "batch_s_per_input", "wall seconds per input (batch)", ops=False)
+        a1.set_title("Operations per input")
+        a2.set_title("Wall time per input")
+        handles, labels = a1.get_legend_handles_labels()
+        fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=2,
+                   fontsize=10, frameon=False)
+        fig.tight_layout()
+        img = png(fig)
+    return ("Dense vs conditional recall", img,
+            "Operations (left) and wall time (right) per recalled input against the number of "
+            "memorized points n, log-log, float64, r = 1. Red: the dense network; orange: the "
+            "same network's active executor (Theorem 1); blue: conditional trees (Corollary 1's "
+            "hyperplane tree filled, axis-tree hollow). Grey: guide slopes ∝ n, ∝ √n, ∝ log2 n "
+            "(positions arbitrary, slopes exact); dashed black: Theorem 3's floor log2(n/p) "
+            "that every conditional network obeys. The legend gives each series' fitted "
+            "exponent. Shaded bands, where present, are the spread of repeated timings.")

@@ -1,0 +1,76 @@
+"""What every report figure shares: the matplotlib style (2× resolution, legends ≥ 9 pt), the PNG
+encoder (deterministic bytes), colours and markers per series, legends outside the data, the human
+names of the bounds, and the marking of series that lie on top of each other."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+# figures are laid out at 100 dpi (the HTML shows them at that size) and saved at 200: 2× pixels
+LAYOUT_DPI, SAVE_DPI = 100, 200
+STYLE = {"figure.dpi": LAYOUT_DPI, "savefig.dpi": SAVE_DPI, "font.size": 10,
+         "axes.titlesize": 11, "axes.labelsize": 10, "xtick.labelsize": 9, "ytick.labelsize": 9,
+         "axes.grid": True, "grid.alpha": 0.3, "legend.fontsize": 9, "svg.hashsalt": "memcap"}
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "*")
+
+# The bounds a construction states (Memorizer.bounds()) that the ops figure draws, by executor, with
+# their human names; every other key (measured maxima, depths, per-level constants) is not drawn.
+BOUND_LABELS = {
+    "theorem1_ops_max": ("active", "Theorem 1: p + 4·max W (switch-net)"),
+    "corollary1_ops": ("tree", "Corollary 1, our constant: 2q·⌈log2 n⌉ (hyperplane-tree)"),
+    "axis_tree_ops": ("tree", "axis-tree estimate: log2(n/q) + 2qr"),
+}
+
+
+def png(fig) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def colors(names) -> dict:
+    cmap = plt.get_cmap("tab10")
+    return {n: cmap(i % 10) for i, n in enumerate(sorted(names))}
+
+
+def markers(names) -> dict:
+    return {n: MARKERS[i % len(MARKERS)] for i, n in enumerate(sorted(names))}
+
+
+def legend_below(ax, ncol: int = 1) -> None:
+    """The axis' legend under it, outside the data."""
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=ncol, frameon=False)
+
+
+def overlaps(series: dict, rel: float = 0.05) -> dict:
+    """{name: [names it lies on]}: series (name -> {x: y}) within ``rel`` of another at every
+    shared x (≥ 2 shared), so the legend can say that one hides the other."""
+    out = {}
+    names = sorted(series)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            xs = set(series[a]) & set(series[b])
+            if len(xs) >= 2 and all(abs(series[a][x] - series[b][x])
+                                    <= rel * max(abs(series[a][x]), abs(series[b][x]), 1e-300)
+                                    for x in xs):
+                out.setdefault(a, []).append(b)
+                out.setdefault(b, []).append(a)
+    return out
+
+
+def spread(r: dict, metric: str):
+    """(low, high) of a timed metric where the row carries its spread (``METRIC_min``/``_max``,
+    or ``_q25``/``_q75``), else None."""
+    for lo, hi in (("_min", "_max"), ("_q25", "_q75")):
+        a, b = r.get(metric + lo), r.get(metric + hi)
+        if isinstance(a, int | float) and isinstance(b, int | float):
+            return a, b
+    return None
