@@ -24,13 +24,15 @@ def size_block(ns: list[int], n_max: dict | None = None) -> dict:
 
 # The default grid is sized to finish in about 5 minutes on a 2-core machine with every cell
 # measured: each construction's largest n is set here (``n_max``), not by a time budget, so every
-# run measures the same cells.  Per-cell costs (issue 14, 2-core machine, warm Numba cache):
-# n = 16384 float64 builds + recall of zhang, bubeck, sign-cube, switch-net, hyperplane-tree,
-# axis-tree, rajput take 3-30 s each; vardi's exact (Python-integer) executor takes ~50 s at
-# n = 4096 and minutes at 16384, so vardi's recall stops at 4096; rajput at p = 2 (tiny δ, a wide
-# Gaussian layer) took 80 s at n = 1024, so the p axis is 4…32; bubeck's size-only build is
-# O(n²) (30 s at 8192), so its size series stops at 4096.  ``budget_s`` and ``max_cell_s`` stay
-# as safety nets far above these.
+# run measures the same cells.  Per-build CPU seconds measured for issue 14 (2-core machine, warm
+# Numba cache; sum over the whole grid 140 s): at n = 16384, float64, every executor: axis-tree
+# 0.1, hyperplane-tree 0.8, sign-cube 1.6, zhang 2.0, switch-net 5.5, bubeck 6.3, rajput 8.2;
+# vardi 12 already at n = 4096 (its exact executor computes in Python integers; minutes at 16384),
+# so vardi's recall stops at 4096, and its p and r axes (24 s) are left to `memcap sweep`; rajput
+# at p = 2 (tiny δ, a wide Gaussian layer) took 80 s wall at n = 1024, so the p axis is 4…32;
+# bubeck's size-only build is O(n²) (30 s at 8192), so its size series stops at 4096.
+# ``budget_s`` and ``max_cell_s`` stay as safety nets far above these.
+NO_VARDI = {"vardi": 0}  # no vardi cells in a block
 # A block: axes -> values.  "constructions": None means every registered construction.
 PRESETS = {
     "quick": {
@@ -49,8 +51,8 @@ PRESETS = {
             {"series": "n", "n": [64, 256, 1024, 4096, 16384], "p": [8], "dtype": ["float64"],
              "n_max": {"vardi": 4096}},
             {"series": "n", "n": [64, 256, 1024, 4096], "p": [8], "dtype": ["float32"]},
-            {"series": "p", "n": [1024], "p": [4, 16, 32]},
-            {"series": "r", "n": [1024], "p": [8], "r": [4]},
+            {"series": "p", "n": [1024], "p": [4, 16, 32], "n_max": NO_VARDI},
+            {"series": "r", "n": [1024], "p": [8], "r": [4], "n_max": NO_VARDI},
             {"series": "sparsity", "constructions": [RANDOM], "n": [1024], "p": [32],
              "sparsity": [0.0, 0.5, 0.8, 0.9, 0.95, 0.99]},
             size_block([1024, 2048, 4096, 8192, 16384], n_max={"bubeck": 4096}),
