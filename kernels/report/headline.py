@@ -135,12 +135,13 @@ def section(rows) -> str:
 
 
 def _guides(ax, sel, ns):
-    """Thin grey slopes ∝ n, ∝ √n and ∝ log2 n through the first points of the outer series."""
+    """Thin grey slopes ∝ n, ∝ √n and ∝ log2 n, started a little inside the outer series' first
+    points (so they do not hide the data)."""
     firsts = sorted(rs[0]["ops_mean"] for rs in sel.values())
     n0 = ns[0]
     lo, hi = firsts[0], firsts[-1]
-    for f, anchor, text in ((lambda n: n, hi, "∝ n"), (math.sqrt, math.sqrt(lo * hi), "∝ √n"),
-                            (math.log2, lo, "∝ log2 n")):
+    for f, anchor, text in ((lambda n: n, hi / 4, "∝ n"), (math.sqrt, math.sqrt(lo * hi), "∝ √n"),
+                            (math.log2, lo / 2, "∝ log2 n")):
         ys = [anchor * f(n) / f(n0) for n in ns]
         ax.plot(ns, ys, "-", color="0.6", lw=0.9, zorder=1)
         ax.annotate(text, (ns[-1], ys[-1]), xytext=(4, 0), textcoords="offset points",
