@@ -163,11 +163,12 @@ def _verify_cli(tmp_path, capsys, name, kind, *extra):
 
 def test_cli_says_not_exact_with_the_worst_point(tmp_path, capsys):
     rc, out = _verify_cli(tmp_path, capsys, "zhang", "overflow")
-    assert rc == 0
+    assert rc == 1  # NOT EXACT: exit 1 after the record (issue 14)
     line = next(t for t in out.out.splitlines() if t.strip().startswith("dense"))
     assert "NOT EXACT" in line and "worst i=" in line
     rc, out = _verify_cli(tmp_path, capsys, "zhang", "overflow", "--json")
     rec = json.loads(out.out)
+    assert rc == 1
     d = rec["executors"]["dense"]
     assert not rec["exact"] and not d["exact"] and d["max_rel_error"] > d["tolerance"]
     assert {"index", "d", "f"} <= set(d["worst"])
@@ -178,7 +179,7 @@ def test_cli_float32_axis_tree_on_subnormal_inputs_is_neither_exact_nor_certifie
     rc, out = _verify_cli(tmp_path, capsys, "axis-tree", "subnormal", "--dtype", "float32",
                           "--json")
     rec = json.loads(out.out)
-    assert rc == 0 and not rec["exact"] and not rec["info"]["certified"]
+    assert rc == 1 and not rec["exact"] and not rec["info"]["certified"]
 
 
 # ---- a sampled sweep cell ------------------------------------------------------------------------
