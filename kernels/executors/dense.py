@@ -1,14 +1,19 @@
 """Dense executor: every neuron over every stored weight (seed 000 §2.1–2.2).
 
-Three faces of one computation (kept bit-identical where the summation order allows):
+Three faces of one computation:
 
-* :func:`predict` — the fast path: ``@njit(cache=True)`` kernels over the flat CSR arrays of a
-  :class:`~kernels.model.network.Network`; the timed kernels never count.
-* :func:`count` — the counted twin: the same loop, returning per-input operation counts.
-* :func:`reference` — plain NumPy, neuron by neuron, obviously correct.
+* :func:`predict` — the fast path, at BLAS/CSR speed: per layer a GEMM through BLAS where the
+  block is dense enough, else a tiled CSR product, chosen once per network by the cost model of
+  :mod:`kernels.executors.blocks`; up to ``blocks.MATVEC_MAX`` inputs take the matrix–vector path.
+  It agrees with the reference within the dtype's rounding: CSR layers sum in the reference's order
+  (same bits), GEMM layers in BLAS's order.  The timed path never counts.
+* :func:`count` — the counted twin: one neuron at a time over the flat CSR arrays, returning
+  per-input operation counts (it defines them).
+* the reference ``dense`` in tests/naive.py — plain NumPy, neuron by neuron.
 
-Summation order (shared with the ``active`` executor so both give the same bits): the local field of
-neuron j starts at its bias b_j and adds w_jk·v_k in increasing unit id k.
+Reference summation order (also the active executor's): the local field of neuron j starts at its
+bias b_j and adds w_jk·v_k in increasing unit id k.  Bit-identity between ``dense`` and ``active``
+is not promised: GEMM layers sum in another order; both agree with the reference within rounding.
 
 Cost model (seed 000 §2.2): one multiplication per stored weight; the terms of a local field
 (products, and the bias when b_j ≠ 0) are summed with (terms − 1) additions; the activation costs
@@ -22,12 +27,14 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from kernels.executors import blocks
 from kernels.executors._ops import activate, counts_dict, field_cost, local_field
 from kernels.model.network import ACT_CMP, Network
 
 
 @njit(cache=True)
 def _forward_into(x, units, p, act, bias, w_ptr, w_src, w_val):
+    """All unit values of one input in the reference's order (kernels.theory.bounds reads them)."""
     for k in range(p):
         units[k] = x[k]
     for j in range(act.size):
@@ -36,21 +43,8 @@ def _forward_into(x, units, p, act, bias, w_ptr, w_src, w_val):
 
 
 @njit(cache=True)
-def _forward_batch(X, p, act, bias, w_ptr, w_src, w_val, r):
-    m = X.shape[0]
-    N = act.size
-    out = np.empty((m, r), dtype=X.dtype)
-    units = np.empty(p + N, dtype=X.dtype)
-    for i in range(m):
-        _forward_into(X[i], units, p, act, bias, w_ptr, w_src, w_val)
-        for k in range(r):
-            out[i, k] = units[p + N - r + k]
-    return out
-
-
-@njit(cache=True)
 def _count_batch(X, p, act, bias, w_ptr, w_src, w_val, act_cmp):
-    """Counted twin of :func:`_forward_batch`: per-input (mul, add, cmp)."""
+    """Counted twin: per-input (mul, add, cmp), one neuron at a time in the reference's order."""
     m = X.shape[0]
     N = act.size
     counts = np.zeros((m, 3), dtype=np.int64)
@@ -74,25 +68,30 @@ def _count_batch(X, p, act, bias, w_ptr, w_src, w_val, act_cmp):
     return counts
 
 
-def _args(net: Network):
-    return (net.p, net.act, net.bias, net.w_ptr, net.w_src, net.w_val)
-
-
-def predict(net: Network, X: np.ndarray) -> np.ndarray:
-    """Dense forward pass of a batch ``X`` (m, p) in the network's dtype; returns (m, r)."""
+def _inputs(net: Network, X) -> np.ndarray:
     X = np.ascontiguousarray(X, dtype=net.w_val.dtype)
-    return _forward_batch(X, *_args(net), net.r)
+    if X.ndim != 2 or X.shape[1] != net.p:
+        raise ValueError(f"X must have shape (m, {net.p}); got {X.shape}")
+    return X
+
+
+def predict(net: Network, X: np.ndarray, force: str | None = None) -> np.ndarray:
+    """Dense forward pass of a batch ``X`` (m, p) in the network's dtype; returns (m, r).
+    ``force`` = "gemm" or "csr" overrides the per-layer block choice (tests use both)."""
+    return blocks.forward(blocks.plan(net, force), net, _inputs(net, X))
 
 
 def predict_one(net: Network, x: np.ndarray) -> np.ndarray:
-    """Dense forward pass of one input ``x`` (p,); returns (r,)."""
-    return predict(net, np.asarray(x).reshape(1, -1))[0]
+    """Dense forward pass of one input ``x`` (p,) by the matrix–vector path; returns (r,)."""
+    X = _inputs(net, np.asarray(x).reshape(1, -1))
+    return blocks.matvec(blocks.plan(net), net, X)[0]
 
 
 def count(net: Network, X: np.ndarray) -> dict[str, np.ndarray]:
     """Counted twin: per-input ``mul, add, cmp, total`` for the dense executor."""
-    X = np.ascontiguousarray(X, dtype=net.w_val.dtype)
-    return counts_dict(_count_batch(X, *_args(net), ACT_CMP))
+    X = _inputs(net, X)
+    return counts_dict(_count_batch(X, net.p, net.act, net.bias, net.w_ptr, net.w_src, net.w_val,
+                                    ACT_CMP))
 
 
 def analytic_cost(net: Network) -> dict[str, int]:
