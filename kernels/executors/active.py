@@ -1,7 +1,9 @@
 """Active executor: Theorem 1 of seed 000 — a conditional execution synthesized from *any*
 :class:`~kernels.model.network.Network` (skip connections included) that computes only the active
 neurons
-over the weights that carry a non-zero value, and reproduces the dense output bit for bit.
+over the weights that carry a non-zero value, and reproduces the reference dense sum (tests/naive.py)
+bit for bit.  (The fast ``dense`` executor sums GEMM layers in BLAS's order; ``dense`` and ``active``
+agree within the dtype's rounding, not bit for bit.)
 
 Definition 1, as implemented (``φ(0) = 0``; the paper's augmented pattern x̄ = [1; x])
 -------------------------------------------------------------------------------------------
@@ -36,7 +38,7 @@ Synthesis (what the executor runs)
    gets the same terms in the same order, minus the products ``w·0``.  In IEEE round-to-nearest,
    adding ±0 changes a partial sum only when that sum is −0; a partial sum that starts at ``+0`` or
    a non-zero bias never is −0, so the fields — and the outputs, signed zeros included — are
-   bit-identical.  A bias stored as −0.0 breaks that argument; such neurons (never produced by
+   bit-identical to the reference's.  A bias stored as −0.0 breaks that argument; such neurons (never produced by
    memcap) are evaluated over all their weights exactly as the dense kernel does, and charged so.
    Values are rounded to the network's dtype before they are scattered (float32 stays float32).
 
@@ -51,8 +53,11 @@ Cost model (seed 000 §2.2; documented choice)
   The paper's 4 is reached the same way: a multiplication, an addition, the ReLU comparison and the
   output-configuration test per active weight/neuron.
 
-Faces: :func:`predict` (``@njit`` push kernel, never counts), :func:`count` (counted twin, also
-measures A and ω), :func:`reference` (plain Python, neuron by neuron from the input configuration).
+Faces: :func:`predict` — the timed paths, never counting: one input at a time
+(:mod:`kernels.executors.active_push`, the synthesis above over cache-friendly records) or the
+batched conditional path (:mod:`kernels.executors.active_batch`), picked by a cost model;
+:func:`count` — the counted twin (the loop below, also measuring A and ω); the reference
+``active_run`` in tests/naive.py (plain Python, neuron by neuron from the input configuration).
 """
 
 from __future__ import annotations
@@ -60,6 +65,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from kernels.executors import active_batch, active_push, blocks
 from kernels.executors._ops import activate, local_field
 from kernels.model.network import ACT_CMP, Network
 
@@ -164,44 +170,6 @@ def _reset(L, layer_ptr, pend, cnt, state, units, p):
 
 
 @njit(cache=True)
-def _active_batch(X, p, layer_ptr, act, bias, w_ptr, w_src, w_val, out_ptr, out_dst, out_val,
-                  layer_of, always, pull, phi0, r):
-    m = X.shape[0]
-    N = act.size
-    L = layer_ptr.size - 1
-    out = np.empty((m, r), dtype=X.dtype)
-    units = np.zeros(p + N, dtype=X.dtype)
-    acc = np.zeros(N, dtype=X.dtype)
-    state = np.zeros(N, dtype=np.int8)  # 0 unreached, 1 queued (no input yet), 2 active
-    pend = np.empty(N, dtype=np.int64)  # layer ℓ's queue lives in pend[layer_ptr[ℓ-1]:]
-    cnt = np.zeros(L + 1, dtype=np.int64)
-    for i in range(m):
-        _start(always, layer_of, layer_ptr, pend, cnt, acc, bias, state)
-        for u in range(p):  # output configuration of layer 0, then scatter
-            y = X[i, u]
-            units[u] = y
-            if y != 0:
-                _scatter(u, y, out_ptr, out_dst, out_val, state, layer_of, layer_ptr, pend, cnt,
-                         acc, bias)
-        for ell in range(1, L + 1):
-            a0 = layer_ptr[ell - 1]
-            _order(pend, a0, cnt[ell], layer_ptr[ell], state)
-            for t in range(a0, a0 + cnt[ell]):
-                j = pend[t]
-                u = p + j
-                units[u] = _output(j, act, bias, w_ptr, w_src, w_val, units, acc, state, pull,
-                                   phi0)
-                y = units[u]  # in the network's dtype (activate may widen float32)
-                if y != 0:
-                    _scatter(u, y, out_ptr, out_dst, out_val, state, layer_of, layer_ptr, pend,
-                             cnt, acc, bias)
-        for k in range(r):
-            out[i, k] = units[p + N - r + k]
-        _reset(L, layer_ptr, pend, cnt, state, units, p)
-    return out
-
-
-@njit(cache=True)
 def _count_batch(X, p, layer_ptr, act, bias, w_ptr, w_src, w_val, out_ptr, out_dst, out_val,
                  layer_of, always, pull, phi0, act_cmp):
     """Counted twin of :func:`_active_batch` (the same steps, plus counting).  Per input: mul,
@@ -293,13 +261,41 @@ def _inputs(net: Network, X) -> np.ndarray:
     return X
 
 
-def predict(net: Network, X: np.ndarray) -> np.ndarray:
-    """Active forward pass of a batch ``X`` (m, p) in the network's dtype; returns (m, r)."""
-    return _active_batch(_inputs(net, X), *_args(net), net.r)
+# Cost model of the route (ns per input, one thread, development machine): the per-input kernel
+# costs about PUSH_NS per counted operation; the batched path about the dense plan's estimate.
+PUSH_NS = 2.0
+BATCH_MIN = 64  # smaller batches always go one input at a time
+PROBE = 8  # inputs counted (once per network) to estimate the operations per input
+
+
+def route(net: Network, X: np.ndarray) -> str:
+    """"per-input" or "batched": the cheaper by the cost model above (the probe's mean count is
+    kept on the network, so the choice costs nothing after the first large batch)."""
+    if X.shape[0] < BATCH_MIN:
+        return "per-input"
+    ops = net._cache.get("active_probe_ops")
+    if ops is None:
+        ops = net._cache["active_probe_ops"] = float(count(net, X[:PROBE])["total"].mean())
+    batched_ns = blocks.plan(net).est_ns
+    return "batched" if batched_ns < ops * PUSH_NS else "per-input"
+
+
+def predict(net: Network, X: np.ndarray, path: str | None = None,
+            force: str | None = None) -> np.ndarray:
+    """Active forward pass of a batch ``X`` (m, p) in the network's dtype; returns (m, r).
+    ``path`` = "per-input" or "batched" overrides :func:`route`; ``force`` ("gemm"/"csr") fixes
+    the batched path's block kinds."""
+    X = _inputs(net, X)
+    path = path or route(net, X)
+    if path == "batched":
+        return active_batch.predict(net, X, force)
+    if path != "per-input":
+        raise ValueError(f"path must be 'per-input' or 'batched'; got {path!r}")
+    return active_push.predict(net, X)
 
 
 def predict_one(net: Network, x: np.ndarray) -> np.ndarray:
-    return predict(net, np.asarray(x).reshape(1, -1))[0]
+    return active_push.predict(net, _inputs(net, np.asarray(x).reshape(1, -1)))[0]
 
 
 COUNT_KEYS = ("mul", "add", "cmp", "active_neurons", "active_weights", "computed_weights")

@@ -54,6 +54,7 @@ class Plan:
     kind1: np.ndarray  # int8 (L,), single inputs
     mt_flat: np.ndarray  # the dense blocks MT, concatenated (row-major hull × width)
     mt_off: np.ndarray  # int64 (L+1,)
+    est_ns: float  # the cost model's time per input of a batch
 
     def mt(self, ell: int) -> np.ndarray:
         hull, width = self.p + self.a[ell] - self.lo[ell], self.b[ell] - self.a[ell]
@@ -82,7 +83,7 @@ def _build(net: Network, force: str | None) -> Plan:
     L, p = net.depth, net.p
     lp = net.layer_ptr
     lo, kind, kind1 = np.zeros(L, np.int64), np.zeros(L, np.int8), np.zeros(L, np.int8)
-    blocks, off = [], [0]
+    blocks, off, est = [], [0], 0.0
     for ell in range(L):
         a, b = int(lp[ell]), int(lp[ell + 1])
         src = net.w_src[net.w_ptr[a]:net.w_ptr[b]]
@@ -95,6 +96,7 @@ def _build(net: Network, force: str | None) -> Plan:
         else:
             kind[ell] = GEMM if dense_cost / GEMM_RATE < csr_cost / CSR_RATE else CSR
             kind1[ell] = GEMM if dense_cost / GEMV_RATE < csr_cost / CSRV_RATE else CSR
+        est += dense_cost / GEMM_RATE if kind[ell] == GEMM else csr_cost / CSR_RATE
         if kind[ell] == GEMM or kind1[ell] == GEMM:
             MT = np.zeros((hull, width), dtype=net.w_val.dtype)
             rows = np.repeat(np.arange(width), np.diff(net.w_ptr[a:b + 1]))
@@ -103,7 +105,7 @@ def _build(net: Network, force: str | None) -> Plan:
         off.append(off[-1] + (MT.size if kind[ell] == GEMM or kind1[ell] == GEMM else 0))
     flat = np.concatenate(blocks) if blocks else np.zeros(0, net.w_val.dtype)
     return Plan(p, net.r, lo, lp[:-1].copy(), lp[1:].copy(), kind, kind1,
-                np.ascontiguousarray(flat, dtype=net.w_val.dtype), np.array(off, np.int64))
+                np.ascontiguousarray(flat, dtype=net.w_val.dtype), np.array(off, np.int64), est)
 
 
 # ---- kernels ------------------------------------------------------------------------------------

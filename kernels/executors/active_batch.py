@@ -1,0 +1,121 @@
+"""Batched conditional execution for the active executor (seed 000 §6 names the misalignment of
+conditional networks with batching as open work).
+
+The batch is split in column tiles of the units × inputs array ``U`` (:mod:`kernels.executors.blocks`)
+and evaluated layer by layer.  After a layer, every unit row of the tile knows *which inputs it is
+active in* — here: where its output is non-zero, the output configuration of Definition 1 — as a
+count ``nzc`` and, when few, the list ``nzi`` of those inputs.  A layer then runs as
+
+* **CSR layers** (sparse weight blocks): per neuron, per stored weight from source row k,
+  a row silent in the whole tile is skipped, a row active in few inputs (``count · GATHER < tile``)
+  goes through a *sparse gather* over its list, a row active in most inputs through the full axpy
+  over the tile (the CSR product over the active union);
+* **GEMM layers** (dense weight blocks): BLAS over the tile, as in the dense executor.
+
+The per-layer block kind is the dense executor's cost model; ``GATHER`` (cost of one gathered
+term over one streamed term) is measured on the development machine.  Skipping a zero term changes
+no bit (a partial sum that starts at +0 or at a non-zero bias is never −0; a −0.0 bias is summed in
+full), so CSR layers give the reference's bits; GEMM layers agree within rounding.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from kernels.executors import blocks
+from kernels.executors.blocks import GEMM, act_row
+from kernels.model.network import Network
+
+GATHER = 8  # one gathered term costs about this many streamed (vectorised) terms
+
+
+@njit(cache=True, inline="always")
+def _list(x, c, n, idx):
+    """The inputs where a row is active, listed when they are few (``c · GATHER < n``)."""
+    if c * GATHER < n:
+        q = 0
+        for i in range(n):  # branch-free compaction
+            idx[q] = i
+            q += x[i] != 0
+
+
+@njit(cache=True, inline="always")
+def _mark(U, row, c0, n, nzc, nzi, t):
+    """Count row's non-zero entries in the tile and list them when they are few."""
+    x = U[row, c0:c0 + n]
+    c = 0
+    for i in range(n):
+        c += x[i] != 0
+    nzc[row, t] = c
+    _list(x, c, n, nzi[row, c0:c0 + n])
+
+
+@njit(cache=True)
+def _mark_rows(U, lo, hi, c0, n, nzc, nzi, t):
+    for row in range(lo, hi):
+        _mark(U, row, c0, n, nzc, nzi, t)
+
+
+@njit(cache=True)
+def _csr_active(U, p, a, b, act, bias, pull, w_ptr, w_src, w_val, c0, n, nzc, nzi, t, acc):
+    """Layer [a, b) on tile columns [c0, c0+n): silent rows skipped, sparse rows gathered, dense
+    rows streamed; sums in the stored order (module docstring)."""
+    for j in range(a, b):
+        bj = bias[j]
+        for i in range(n):
+            acc[i] = bj
+        full = pull[j]
+        for e in range(w_ptr[j], w_ptr[j + 1]):
+            k = w_src[e]
+            c = nzc[k, t]
+            w = w_val[e]
+            x = U[k, c0:c0 + n]
+            if c * GATHER >= n or full:
+                for i in range(n):
+                    acc[i] += w * x[i]
+            elif c > 0:
+                idx = nzi[k, c0:c0 + c]
+                for q in range(c):
+                    i = idx[q]
+                    acc[i] += w * x[i]
+        act_row(act[j], acc, 0, n)
+        y = U[p + j, c0:c0 + n]
+        c = 0
+        for i in range(n):  # the output, and how many inputs it is active in
+            y[i] = acc[i]
+            c += acc[i] != 0
+        nzc[p + j, t] = c
+        _list(y, c, n, nzi[p + j, c0:c0 + n])
+
+
+def predict(net: Network, X: np.ndarray, force: str | None = None) -> np.ndarray:
+    """Outputs (m, r) of a C-contiguous batch in the network's dtype (module docstring); ``force``
+    = "gemm" or "csr" fixes every layer's block kind (tests exercise both)."""
+    from kernels.executors.active import view
+
+    pl = blocks.plan(net, force)
+    pull = view(net)["pull"]
+    m, p, N = X.shape[0], net.p, net.n_neurons
+    T = pl.tile(m)
+    n_tiles = -(-m // T)
+    U = np.empty((p + N, m), dtype=X.dtype)
+    U[:p] = X.T
+    nzc = np.zeros((p + N, n_tiles), np.int64)
+    nzi = np.empty((p + N, m), np.int32)
+    acc = np.empty(T, dtype=X.dtype)
+    for t in range(n_tiles):
+        _mark_rows(U, 0, p, t * T, min(T, m - t * T), nzc, nzi, t)
+    for ell in range(pl.lo.size):
+        a, b = int(pl.a[ell]), int(pl.b[ell])
+        if pl.kind[ell] == GEMM:
+            blocks.gemm_layer(pl, ell, U)
+            blocks.bias_act(U, p, a, b, net.act, net.bias, 0, m)
+        for t in range(n_tiles):
+            c0, n = t * T, min(T, m - t * T)
+            if pl.kind[ell] == GEMM:
+                _mark_rows(U, p + a, p + b, c0, n, nzc, nzi, t)
+            else:
+                _csr_active(U, p, a, b, net.act, net.bias, pull, net.w_ptr, net.w_src,
+                            net.w_val, c0, n, nzc, nzi, t, acc)
+    return np.ascontiguousarray(U[p + N - net.r:].T)

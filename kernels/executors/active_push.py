@@ -1,0 +1,193 @@
+"""The active executor's timed per-input kernel (Theorem 1 of seed 000), laid out so that its time
+follows its counted operations.
+
+The synthesis is :mod:`kernels.executors.active`'s (read its docstring): inputs scatter into their
+successors, layers run in order, each reached neuron completes its field, applies φ, and scatters a
+non-zero output.  What differs is only where the bytes live — the counted twin and the reference
+still read the plain arrays of ``active.view``:
+
+* per neuron one record (field/output ``acc``, ``stamp``, bias, out-edge range, activation, −0.0
+  bias flag): a scatter and the later evaluation touch one cache line, not eight arrays;
+* per out-edge one record (target, its layer, weight), contiguous per source;
+* stamps replace resets: a neuron is reached in the current input iff its stamp is ≥ 2e (e the
+  input's epoch; 2e + 1: it has an input, i.e. it is active), so nothing of width N is cleared per
+  input; the records live in a workspace kept on the network, one per thread, allocated once;
+* a neuron first reached by a scatter has b = +0 (every neuron with b ≠ 0, φ(0) ≠ 0 or a −0.0
+  bias is queued at the start), so its field starts at +0, the reference's first term; a queued
+  neuron without input keeps its field b = +0 and φ(+0) = φ(0) needs no branch.
+
+Each layer's queue is put in increasing id (insertion sort when short, a scan of the layer's stamps
+when dense, else a sort) so every field is summed in the reference's order: outputs are
+bit-identical to ``tests/naive.py``'s ``active``.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+from numba import njit
+
+from kernels.executors._ops import activate, aligned
+from kernels.model.network import Network
+
+
+def _dtypes(dt: np.dtype):
+    """32-byte neuron records (one cache line holds two; the array is line-aligned) and 16- or
+    12-byte edge records."""
+    f = np.dtype(dt).itemsize
+    rec = np.dtype({"names": ["acc", "bias", "stamp", "lo", "hi", "act", "pull"],
+                    "formats": [dt, dt, np.int32, np.int32, np.int32, np.int8, np.int8],
+                    "offsets": [0, f, 2 * f, 2 * f + 4, 2 * f + 8, 2 * f + 12, 2 * f + 13],
+                    "itemsize": 32})
+    edge = np.dtype([("dst", np.int32), ("lay", np.int32), ("val", dt)], align=True)
+    return rec, edge
+
+
+def plan(net: Network) -> dict:
+    """The record template and the edge records (cached on ``net._cache``)."""
+    got = net._cache.get("active_push")
+    if got is not None:
+        return got
+    from kernels.executors.active import view
+
+    v = view(net)
+    rec_t, edge_t = _dtypes(net.w_val.dtype)
+    p = net.p
+    rec = aligned(net.n_neurons * 32, np.uint8).view(rec_t)
+    rec["bias"], rec["stamp"] = net.bias, -1
+    rec["lo"], rec["hi"] = v["out_ptr"][p:-1], v["out_ptr"][p + 1:]
+    rec["act"], rec["pull"] = net.act, v["pull"]
+    edge = np.zeros(v["out_dst"].size, edge_t)
+    edge["dst"], edge["lay"], edge["val"] = v["out_dst"], v["layer_of"][v["out_dst"]], v["out_val"]
+    got = {"rec": rec, "edge": edge, "in_ptr": v["out_ptr"][:p + 1].copy(),
+           "always": v["always"], "layer_ptr": net.layer_ptr, "r": net.r}
+    net._cache["active_push"] = got
+    return got
+
+
+def workspace(net: Network, pl: dict) -> tuple:
+    """This thread's (records, queue, per-layer counts, epoch) for ``net`` (kept on it)."""
+    key = ("active_ws", threading.get_ident())
+    ws = net._cache.get(key)
+    if ws is None:
+        rec = aligned(pl["rec"].nbytes, np.uint8).view(pl["rec"].dtype)
+        rec[:] = pl["rec"]
+        ws = net._cache[key] = (rec, np.empty(net.n_neurons, np.int64),
+                                np.zeros(net.depth + 1, np.int64), np.zeros(1, np.int64))
+    return ws
+
+
+@njit(cache=True, inline="always")
+def _scatter(lo, hi, y, edge, rec, lp, pend, cnt, e2):
+    """A non-zero output y enters its successors' fields; a first reach queues the target with
+    its field at +0 (its bias is +0, see the module docstring)."""
+    for q in range(lo, hi):
+        ed = edge[q]
+        d = rec[ed.dst]
+        if d.stamp < e2:
+            ell = ed.lay
+            pend[lp[ell - 1] + cnt[ell]] = ed.dst
+            cnt[ell] += 1
+            d.acc = 0
+        d.stamp = e2 + 1
+        d.acc += ed.val * y
+
+
+@njit(cache=True, inline="always")
+def _order(pend, a0, c, end, rec, e2):
+    """The layer's c queued ids in increasing order (see the module docstring)."""
+    if c < 2:
+        return
+    if c <= 16:
+        for s in range(a0 + 1, a0 + c):
+            v = pend[s]
+            t = s - 1
+            while t >= a0 and pend[t] > v:
+                pend[t + 1] = pend[t]
+                t -= 1
+            pend[t + 1] = v
+    elif c * 4 >= end - a0:
+        k = a0
+        for j in range(a0, end):
+            if rec[j].stamp >= e2:
+                pend[k] = j
+                k += 1
+    else:
+        pend[a0:a0 + c].sort()
+
+
+@njit(cache=True, inline="always")
+def _value(u, x, p, rec, e2, z):
+    """Unit u's output in the current input (an unreached neuron outputs z = +0)."""
+    if u < p:
+        return x[u]
+    d = rec[u - p]
+    return d.acc if d.stamp >= e2 else z
+
+
+@njit(cache=True, inline="always")
+def _start(always, rec, lp, pend, cnt, e2):
+    """Neurons in every input configuration (b ≠ 0, φ(0) ≠ 0 or a −0.0 bias), in id order."""
+    ell = 1
+    for a in range(always.size):
+        j = always[a]
+        while j >= lp[ell]:
+            ell += 1
+        pend[lp[ell - 1] + cnt[ell]] = j
+        cnt[ell] += 1
+        d = rec[j]
+        d.acc = d.bias
+        d.stamp = e2 + 1 if d.bias != 0 else e2
+
+
+@njit(cache=True)
+def _run(X, rec, edge, in_ptr, always, lp, r, pend, cnt, epoch, w_ptr, w_src, w_val, rbytes,
+         ebytes):
+    m, p = X.shape
+    rsize = rbytes.size // max(rec.size, 1)
+    esize = ebytes.size // max(edge.size, 1)
+    N = rec.size
+    out = np.empty((m, r), X.dtype)
+    z = np.zeros(1, X.dtype)[0]
+    for i in range(m):
+        x = X[i]
+        epoch[0] += 1
+        e2 = 2 * epoch[0]
+        cnt[:] = 0
+        _start(always, rec, lp, pend, cnt, e2)
+        for u in range(p):
+            if x[u] != 0:
+                _scatter(in_ptr[u], in_ptr[u + 1], x[u], edge, rec, lp, pend, cnt, e2)
+        for ell in range(1, lp.size):
+            a0 = lp[ell - 1]
+            _order(pend, a0, cnt[ell], lp[ell], rec, e2)
+            for t in range(a0, a0 + cnt[ell]):  # evaluate; fetch the out-edges of non-zeros
+                j = pend[t]
+                d = rec[j]
+                if d.pull:  # a −0.0 bias: the reference's sum over every weight
+                    s = d.bias
+                    for e in range(w_ptr[j], w_ptr[j + 1]):
+                        s += w_val[e] * _value(w_src[e], x, p, rec, e2, z)
+                    d.acc = activate(d.act, s)
+                else:
+                    d.acc = activate(d.act, d.acc)
+            for t in range(a0, a0 + cnt[ell]):  # the output-configuration test, then scatter
+                d = rec[pend[t]]
+                y = d.acc  # in the network's dtype
+                if y != 0:
+                    _scatter(d.lo, d.hi, y, edge, rec, lp, pend, cnt, e2)
+        for k in range(r):
+            out[i, k] = _value(p + N - r + k, x, p, rec, e2, z)
+    return out
+
+
+def predict(net: Network, X: np.ndarray) -> np.ndarray:
+    """Outputs (m, r) of a C-contiguous batch in the network's dtype, one input at a time."""
+    pl = plan(net)
+    rec, pend, cnt, epoch = workspace(net, pl)
+    if epoch[0] + len(X) >= (1 << 30):  # int32 stamps never wrap
+        rec["stamp"], epoch[0] = -1, 0
+    return _run(X, rec, pl["edge"], pl["in_ptr"], pl["always"], pl["layer_ptr"], pl["r"], pend,
+                cnt, epoch, net.w_ptr, net.w_src, net.w_val, rec.view(np.uint8),
+                pl["edge"].view(np.uint8))
