@@ -1,6 +1,7 @@
-"""The dense executor: fast kernel = NumPy reference (bit for bit), counted twin = the analytic
-count of the cost model, on random networks with skip connections and every activation, in
-float64 and float32."""
+"""The dense executor: the fast path (GEMM/CSR blocks, batch and matrix–vector) = the NumPy
+reference within the dtype's rounding (CSR blocks: bit for bit, the same summation order), the
+block choice exercised both ways, counted twin = the analytic count of the cost model, on random
+networks with skip connections and every activation, in float64 and float32."""
 
 import naive
 import numpy as np
@@ -9,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kernels.data import validate
-from kernels.executors import dense
+from kernels.executors import blocks, dense
+from kernels.harness.workloads import random_network
 from kernels.model.memorizer import Memorizer
 from kernels.model.network import ACTIVATIONS, Layer, Network
 
@@ -42,13 +44,28 @@ def inputs(rng, p, m=40):
     return X
 
 
+TOL = {"float64": 1e-10, "float32": 1e-4}
+
+
+def close(Y, R, dtype):
+    """Within the dtype's rounding, relative to the outputs' scale."""
+    t = TOL[np.dtype(dtype).name]
+    np.testing.assert_allclose(Y, R, rtol=t, atol=t * (1 + np.abs(R).max(initial=0)))
+
+
 def check(net, X, dtype):
     obj = net.astype(dtype)
-    Y = dense.predict(obj, X)
     R = naive.dense(obj, X)
-    assert Y.dtype == np.dtype(dtype) and Y.shape == (len(X), net.r)
-    np.testing.assert_array_equal(Y, R)  # same order of operations: the same bits
-    np.testing.assert_array_equal(dense.predict_one(obj, X[-1]), Y[-1])
+    for force in (None, "gemm", "csr"):
+        Y = dense.predict(obj, X, force=force)  # len(X) > MATVEC_MAX: the batch path
+        Y3 = dense.predict(obj, X[:3], force=force)  # the matrix–vector path
+        assert Y.dtype == np.dtype(dtype) and Y.shape == (len(X), net.r)
+        if force == "csr":  # the stored order: the reference's bits
+            np.testing.assert_array_equal(Y, R)
+            np.testing.assert_array_equal(Y3, R[:3])
+        close(Y, R, dtype)
+        close(Y3, R[:3], dtype)
+    close(dense.predict_one(obj, X[-1]), R[-1], dtype)
     c = dense.count(obj, X)
     a = dense.analytic_cost(obj)
     for key in ("mul", "add", "cmp", "total"):
@@ -123,6 +140,33 @@ def test_memorizer_dense_path_and_dtype():
         m = Memorizer("t", ds, network=net, executors=("dense",), dtype=dt)
         Y = m.predict(X)
         assert Y.dtype == np.dtype(dt)
-        np.testing.assert_array_equal(Y, naive.dense(net.astype(dt), X.astype(dt)))
+        close(Y, naive.dense(net.astype(dt), X.astype(dt)), dt)
         c = m.count_ops(X, executor="dense")
         assert (c["total"] == dense.analytic_cost(net)["total"]).all()
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_block_choice_both_ways_and_tiles(dtype):
+    """The cost model picks GEMM for a dense layer and CSR for a sparse one; both kinds, forced,
+    agree with the reference over several column tiles (the last one partial)."""
+    rng = np.random.default_rng(0)
+    for s, want in ((0.0, blocks.GEMM), (0.99, blocks.CSR)):
+        net = random_network(8, 2, 300, r=2, sparsity=s, skip_prob=1.0, zero_fraction=0.5,
+                             seed=1, measure=False).network.astype(dtype)
+        assert (blocks.plan(net).kind == want).all()
+        X = rng.standard_normal((70, 8)).astype(dtype)
+        R = naive.dense(net, X)
+        for force in ("gemm", "csr"):
+            pl = blocks.plan(net, force)
+            assert (pl.kind == (blocks.GEMM if force == "gemm" else blocks.CSR)).all()
+            close(blocks.forward(pl, net, X, tile=16), R, dtype)
+        np.testing.assert_array_equal(blocks.forward(blocks.plan(net, "csr"), net, X, tile=16), R)
+    with pytest.raises(ValueError):
+        blocks.plan(net, "dense")
+
+
+def test_plan_is_cached_and_bad_shape():
+    net = random_network(4, 1, 8, seed=0, measure=False).network
+    assert blocks.plan(net) is blocks.plan(net)
+    with pytest.raises(ValueError):
+        dense.predict(net, np.zeros((3, 5)))

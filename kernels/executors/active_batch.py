@@ -89,15 +89,17 @@ def _csr_active(U, p, a, b, act, bias, pull, w_ptr, w_src, w_val, c0, n, nzc, nz
         _list(y, c, n, nzi[p + j, c0:c0 + n])
 
 
-def predict(net: Network, X: np.ndarray, force: str | None = None) -> np.ndarray:
+def predict(net: Network, X: np.ndarray, force: str | None = None,
+            tile: int | None = None) -> np.ndarray:
     """Outputs (m, r) of a C-contiguous batch in the network's dtype (module docstring); ``force``
-    = "gemm" or "csr" fixes every layer's block kind (tests exercise both)."""
+    = "gemm" or "csr" fixes every layer's block kind (tests exercise both); ``tile`` overrides the
+    columns per tile."""
     from kernels.executors.active import view
 
     pl = blocks.plan(net, force)
     pull = view(net)["pull"]
     m, p, N = X.shape[0], net.p, net.n_neurons
-    T = pl.tile(m)
+    T = tile or pl.tile(m)
     n_tiles = -(-m // T)
     U = np.empty((p + N, m), dtype=X.dtype)
     U[:p] = X.T

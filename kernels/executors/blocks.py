@@ -12,7 +12,10 @@ is contiguous over the batch.  Per layer the :class:`Plan` picks, once per netwo
   non-zero weight: each input's field is summed bias first, then in stored order, exactly the
   reference's order (tests/naive.py), so CSR layers give the reference's bits.
 
-The choice is a cost model with constants measured on the development machine (one thread):
+A threshold or sign layer is discontinuous at 0: a field that sums to exactly 0 in the reference's
+order may round to ±ε in another and flip the output (calibrated biases and 0/1 inputs make such
+ties common), so those layers always run CSR, in the reference's order.  For identity and ReLU
+layers the choice is a cost model with constants measured on the development machine (one thread):
 ``GEMM`` costs ``width · hull / GEMM_RATE``, ``CSR`` costs ``(nnz + width) / CSR_RATE`` per input;
 single inputs use the matrix–vector rates (the dense block is read once per input there, so it must
 be much denser to win).  A dense block is only built where it could be chosen.
@@ -69,7 +72,7 @@ class Plan:
 
 def plan(net: Network, force: str | None = None) -> Plan:
     """The network's plan (cached on ``net._cache``); ``force`` = "gemm" or "csr" overrides the
-    cost model for every layer (tests exercise both)."""
+    cost model for every identity/ReLU layer (tests exercise both)."""
     key = ("blocks", force)
     got = net._cache.get(key)
     if got is None:
@@ -91,7 +94,9 @@ def _build(net: Network, force: str | None) -> Plan:
         width, hull, nnz = b - a, p + a - int(lo[ell]), src.size
         dense_cost = width * hull
         csr_cost = nnz + width
-        if force is not None:
+        if not np.isin(net.act[a:b], (0, 1)).all():
+            pass  # threshold/sign: discontinuous at 0, the reference's order (docstring)
+        elif force is not None:
             kind[ell] = kind1[ell] = GEMM if force == "gemm" else CSR
         else:
             kind[ell] = GEMM if dense_cost / GEMM_RATE < csr_cost / CSR_RATE else CSR
@@ -198,10 +203,11 @@ def gemm_layer(pl: Plan, ell: int, U: np.ndarray) -> None:
     np.matmul(pl.mt(ell).T, U[lo:p + a], out=U[p + a:p + b])
 
 
-def forward(pl: Plan, net: Network, X: np.ndarray) -> np.ndarray:
-    """Dense forward pass of a batch (m, p) -> (m, r): GEMM or CSR per layer (module docstring)."""
+def forward(pl: Plan, net: Network, X: np.ndarray, tile: int | None = None) -> np.ndarray:
+    """Dense forward pass of a batch (m, p) -> (m, r): GEMM or CSR per layer (module docstring);
+    ``tile`` overrides the columns per tile."""
     m = X.shape[0]
-    if m <= MATVEC_MAX:
+    if m <= MATVEC_MAX and tile is None:
         return matvec(pl, net, X)
     p, N = pl.p, net.n_neurons
     U = np.empty((p + N, m), dtype=X.dtype)
@@ -212,7 +218,7 @@ def forward(pl: Plan, net: Network, X: np.ndarray) -> np.ndarray:
             gemm_layer(pl, ell, U)
             bias_act(U, p, a, b, net.act, net.bias, 0, m)
         else:
-            _csr_tiles(U, p, a, b, net, pl.tile(m))
+            _csr_tiles(U, p, a, b, net, tile or pl.tile(m))
     return np.ascontiguousarray(U[p + N - pl.r:].T)
 
 
