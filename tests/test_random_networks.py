@@ -69,3 +69,36 @@ def test_no_negative_zero_biases_and_validation():
         random_network(3, 2, 4, activation="tanh")
     with pytest.raises(ValueError):
         random_network(3, 2, 4, X_cal=np.zeros((5, 2)))
+
+
+def test_public_random_network_predict_and_count_ops():
+    """``kernels.random_network``: dense and active from Python, without private imports; outputs
+    agree with the reference, counts are the counted twins'."""
+    import naive
+
+    import kernels
+    from kernels.executors import active, dense
+
+    rn = kernels.random_network(6, 3, 40, r=2, sparsity=0.9, zero_fraction=0.8, skip_prob=0.5,
+                                seed=5)
+    X = np.random.default_rng(0).standard_normal((50, 6))
+    ref = naive.dense(rn.network, X)
+    for e in ("dense", "active"):
+        Y = rn.predict(X, executor=e)
+        assert Y.shape == (50, 2) and Y.dtype == np.float64
+        np.testing.assert_allclose(Y, ref, rtol=1e-10, atol=1e-10)
+        Y32 = rn.predict(X, executor=e, dtype="float32")
+        assert Y32.dtype == np.float32
+        np.testing.assert_allclose(Y32, ref, rtol=1e-4, atol=1e-4)
+    cd, ca = rn.count_ops(X), rn.count_ops(X, executor="active")
+    assert (cd["total"] == dense.analytic_cost(rn.network)["total"]).all()
+    ref_counts = active.count(rn.network, X)
+    assert all(np.array_equal(ca[k], ref_counts[k]) for k in ref_counts)
+    assert ca["total"].mean() < cd["total"].mean()
+    np.testing.assert_array_equal(rn.predict(X[0], executor="active"), rn.predict(X[:1], "active"))
+    with pytest.raises(ValueError):
+        rn.predict(X, executor="tree")
+    with pytest.raises(ValueError):
+        rn.predict(X[:, :5])
+    with pytest.raises(ValueError):
+        rn.count_ops(np.full((2, 6), np.nan), executor="active")

@@ -1,9 +1,8 @@
 """Active executor: Theorem 1 of seed 000 — a conditional execution synthesized from *any*
 :class:`~kernels.model.network.Network` (skip connections included) that computes only the active
-neurons
-over the weights that carry a non-zero value, and reproduces the reference dense sum (tests/naive.py)
-bit for bit.  (The fast ``dense`` executor sums GEMM layers in BLAS's order; ``dense`` and ``active``
-agree within the dtype's rounding, not bit for bit.)
+neurons over the weights that carry a non-zero value, and reproduces the reference dense sum
+(tests/naive.py) bit for bit.  (The fast ``dense`` executor sums GEMM layers in BLAS's order:
+``dense`` and ``active`` agree within the dtype's rounding, not bit for bit.)
 
 Definition 1, as implemented (``φ(0) = 0``; the paper's augmented pattern x̄ = [1; x])
 -------------------------------------------------------------------------------------------
@@ -38,8 +37,9 @@ Synthesis (what the executor runs)
    gets the same terms in the same order, minus the products ``w·0``.  In IEEE round-to-nearest,
    adding ±0 changes a partial sum only when that sum is −0; a partial sum that starts at ``+0`` or
    a non-zero bias never is −0, so the fields — and the outputs, signed zeros included — are
-   bit-identical to the reference's.  A bias stored as −0.0 breaks that argument; such neurons (never produced by
-   memcap) are evaluated over all their weights exactly as the dense kernel does, and charged so.
+   bit-identical to the reference's.  A bias stored as −0.0 breaks that argument; such neurons
+   (never produced by memcap) are evaluated over all their weights exactly as the reference does,
+   and charged so.
    Values are rounded to the network's dtype before they are scattered (float32 stays float32).
 
 Cost model (seed 000 §2.2; documented choice)

@@ -1,10 +1,11 @@
 """Batched conditional execution for the active executor (seed 000 §6 names the misalignment of
 conditional networks with batching as open work).
 
-The batch is split in column tiles of the units × inputs array ``U`` (:mod:`kernels.executors.blocks`)
-and evaluated layer by layer.  After a layer, every unit row of the tile knows *which inputs it is
-active in* — here: where its output is non-zero, the output configuration of Definition 1 — as a
-count ``nzc`` and, when few, the list ``nzi`` of those inputs.  A layer then runs as
+The batch is split in column tiles of the units × inputs array ``U``
+(:mod:`kernels.executors.blocks`) and evaluated layer by layer.  After a layer, every unit row of
+the tile knows *which inputs it is active in* — here: where its output is non-zero, the output
+configuration of Definition 1 — as a count ``nzc`` and, when few, the list ``nzi`` of them.
+A layer then runs as
 
 * **CSR layers** (sparse weight blocks): per neuron, per stored weight from source row k,
   a row silent in the whole tile is skipped, a row active in few inputs (``count · GATHER < tile``)

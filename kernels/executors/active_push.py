@@ -142,11 +142,8 @@ def _start(always, rec, lp, pend, cnt, e2):
 
 
 @njit(cache=True)
-def _run(X, rec, edge, in_ptr, always, lp, r, pend, cnt, epoch, w_ptr, w_src, w_val, rbytes,
-         ebytes):
+def _run(X, rec, edge, in_ptr, always, lp, r, pend, cnt, epoch, w_ptr, w_src, w_val):
     m, p = X.shape
-    rsize = rbytes.size // max(rec.size, 1)
-    esize = ebytes.size // max(edge.size, 1)
     N = rec.size
     out = np.empty((m, r), X.dtype)
     z = np.zeros(1, X.dtype)[0]
@@ -189,5 +186,4 @@ def predict(net: Network, X: np.ndarray) -> np.ndarray:
     if epoch[0] + len(X) >= (1 << 30):  # int32 stamps never wrap
         rec["stamp"], epoch[0] = -1, 0
     return _run(X, rec, pl["edge"], pl["in_ptr"], pl["always"], pl["layer_ptr"], pl["r"], pend,
-                cnt, epoch, net.w_ptr, net.w_src, net.w_val, rec.view(np.uint8),
-                pl["edge"].view(np.uint8))
+                cnt, epoch, net.w_ptr, net.w_src, net.w_val)

@@ -41,9 +41,33 @@ from kernels.model.network import Network, act_code
 
 @dataclass
 class RandomNetwork:
+    """What :func:`random_network` returns (``kernels.random_network``): the network, its
+    parameters, the measured fractions, and the ``dense`` and ``active`` executors on it."""
+
     network: Network
     params: dict
     measured: dict = field(default_factory=dict)
+    executors = ("dense", "active")
+
+    def _run(self, executor: str, X, dtype):
+        from kernels.model.memorizer import EXECUTORS, check_inputs
+        from kernels.model.network import check_dtype
+
+        if executor not in self.executors:
+            raise ValueError(f"unknown executor {executor!r}; choose from "
+                             f"{', '.join(self.executors)}")
+        dt = check_dtype(dtype)
+        return EXECUTORS[executor][0], self.network.astype(dt), check_inputs(X, self.network.p, dt)
+
+    def predict(self, X, executor: str = "dense", dtype="float64") -> np.ndarray:
+        """Outputs (m, r) of inputs X (m, p) by ``executor`` in ``dtype``."""
+        module, net, X = self._run(executor, X, dtype)
+        return module.predict(net, X)
+
+    def count_ops(self, X, executor: str = "dense", dtype="float64") -> dict[str, np.ndarray]:
+        """Per-input counts ``mul, add, cmp, total`` (+ active sets for ``active``)."""
+        module, net, X = self._run(executor, X, dtype)
+        return module.count(net, X)
 
 
 def random_network(p: int, depth: int, width: int, *, r: int = 1, sparsity: float = 0.0,

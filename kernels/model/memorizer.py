@@ -6,9 +6,14 @@ for Python-integer networks).  Executors are imported here, so the route of a qu
 
 from __future__ import annotations
 
+import functools
+import math
+
 import numpy as np
+from numba import njit
 
 from kernels.executors import active, dense, exact, tree
+from kernels.executors.tree import axis as axis_routing
 from kernels.model.network import ConditionalNetwork, Network, check_dtype
 
 #: executor name -> (module with predict/count, the Memorizer attribute it runs)
@@ -33,6 +38,7 @@ class Memorizer:
         self.dtype = check_dtype(dtype)
         self.info = dict(info or {})
         self._bounds = bounds  # callable(memorizer) -> dict, or None
+        self._routes: dict = {}  # (executor, dtype) -> (source object, module, obj, one-row fn)
 
     def __repr__(self) -> str:
         d = self.dataset
@@ -40,35 +46,51 @@ class Memorizer:
                 f"executors={self.executors})")
 
     # ---- execution ------------------------------------------------------------------------------
-    def _executor(self, executor: str | None):
+    def _route(self, executor: str | None) -> tuple:
+        """(source, module, network in this dtype, one-row function), resolved once per executor
+        and kept while the source object is the same (no per-call ``astype`` or lookups)."""
         if executor is None:
             executor = self.executors[0]
+        got = self._routes.get((executor, self.dtype))
+        if got is not None and getattr(self, EXECUTORS[executor][1]) is got[0]:
+            return got
         if executor not in self.executors:
             raise ValueError(f"unknown executor {executor!r} for {self.name}; choose from "
                              f"{', '.join(self.executors)}")
         module, attr = EXECUTORS[executor]
-        return module, getattr(self, attr).astype(self.dtype)
+        src = getattr(self, attr)
+        obj = src.astype(self.dtype)
+        got = self._routes[(executor, self.dtype)] = (src, module, obj, _one_row(module, obj))
+        return got
+
+    def _executor(self, executor: str | None):
+        return self._route(executor)[1:3]
 
     def _inputs(self, X) -> np.ndarray:
-        X = np.asarray(X)
-        if X.dtype == object or not np.issubdtype(X.dtype, np.number):
-            raise ValueError(f"X has dtype {X.dtype}; a numeric array is needed")
-        if X.ndim == 1:
-            X = X[None, :]
-        if X.ndim != 2 or X.shape[1] != self.dataset.p:
-            raise ValueError(f"X must have shape (m, {self.dataset.p}); got {X.shape}")
-        if not np.isfinite(X).all():
-            raise ValueError("X has a non-finite value (NaN or inf)")
-        return np.ascontiguousarray(X, dtype=self.dtype)
+        if (type(X) is np.ndarray and X.dtype is self.dtype and X.ndim == 2
+                and X.shape[1] == self.dataset.p and X.flags.c_contiguous):  # the fast route: O(mp)
+            if not _finite(X):
+                raise ValueError("X has a non-finite value (NaN or inf)")
+            return X
+        return check_inputs(X, self.dataset.p, self.dtype)
 
     def predict(self, X, executor: str | None = None) -> np.ndarray:
-        """Outputs (m, r) for inputs X (m, p), computed by ``executor``."""
-        module, obj = self._executor(executor)
-        return module.predict(obj, self._inputs(X))
+        """Outputs (m, r) for inputs X (m, p), computed by ``executor``; one row takes the
+        executor's single-input path."""
+        _, module, obj, one = self._route(executor)
+        X = self._inputs(X)
+        if X.shape[0] == 1:
+            return one(X[0]).reshape(1, -1)
+        return module.predict(obj, X)
+
+    def predict_one(self, x, executor: str | None = None) -> np.ndarray:
+        """Output (r,) of one input ``x`` (p,)."""
+        return self.predict(np.reshape(x, (1, -1)) if type(x) is not np.ndarray or x.ndim != 2
+                            else x, executor)[0]
 
     def count_ops(self, X, executor: str | None = None) -> dict[str, np.ndarray]:
         """Per-input operation counts: ``mul, add, cmp, total`` (+ active sets where they apply)."""
-        module, obj = self._executor(executor)
+        _, module, obj, _ = self._route(executor)
         return module.count(obj, self._inputs(X))
 
     # ---- description ----------------------------------------------------------------------------
@@ -91,3 +113,44 @@ class Memorizer:
         return {"construction": self.name, "n": d.n, "p": d.p, "r": d.r, "dtype": self.dtype.name,
                 "duplicates_dropped": d.n_dropped, "executors": list(self.executors),
                 "size": self.size(), "bounds": self.bounds(), **self.info}
+
+
+def check_inputs(X, p: int, dtype: np.dtype) -> np.ndarray:
+    """X as a C-contiguous (m, p) array of ``dtype``: numeric, finite, one row may be 1-D."""
+    X = np.asarray(X)
+    if X.dtype == object or not np.issubdtype(X.dtype, np.number):
+        raise ValueError(f"X has dtype {X.dtype}; a numeric array is needed")
+    if X.ndim == 1:
+        X = X[None, :]
+    if X.ndim != 2 or X.shape[1] != p:
+        raise ValueError(f"X must have shape (m, {p}); got {X.shape}")
+    if not np.isfinite(X).all():
+        raise ValueError("X has a non-finite value (NaN or inf)")
+    return np.ascontiguousarray(X, dtype=dtype)
+
+
+def _finite(X: np.ndarray) -> bool:
+    """Every entry finite; small arrays in Python (a finite sum implies finite terms, and an
+    overflowing sum falls back to the exact test), large ones in one pass of the kernel below."""
+    if X.size > 64:
+        return _all_finite(X)
+    v = X.ravel().tolist()
+    return math.isfinite(sum(v)) or all(map(math.isfinite, v))
+
+
+@njit(cache=True)
+def _all_finite(X) -> bool:
+    for v in X.ravel():
+        if not np.isfinite(v):
+            return False
+    return True
+
+
+def _one_row(module, obj):
+    """The executor's single-input function x (p,) -> (r,) on ``obj``: the axis router's own path
+    for axis-shaped trees, else the module's ``predict_one``."""
+    if module is tree and (router := tree.axis_form(obj)) is not None:
+        return functools.partial(axis_routing.predict_one, router)
+    if hasattr(module, "predict_one"):
+        return functools.partial(module.predict_one, obj)
+    return lambda x: module.predict(obj, x.reshape(1, -1))[0]
