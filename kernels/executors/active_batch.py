@@ -112,7 +112,8 @@ def predict(net: Network, X: np.ndarray, force: str | None = None,
     for ell in range(pl.lo.size):
         a, b = int(pl.a[ell]), int(pl.b[ell])
         if pl.kind[ell] == GEMM:
-            blocks.gemm_layer(pl, ell, U)
+            with blocks.blas_threads(pl):
+                blocks.gemm_layer(pl, ell, U)
             blocks.bias_act(U, p, a, b, net.act, net.bias, 0, m)
         for t in range(n_tiles):
             c0, n = t * T, min(T, m - t * T)

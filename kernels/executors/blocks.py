@@ -20,13 +20,17 @@ layers the choice is a cost model with constants measured on the development mac
 single inputs use the matrix–vector rates (the dense block is read once per input there, so it must
 be much denser to win).  A dense block is only built where it could be chosen.
 
-The batch is processed in column tiles sized so that a layer's hull fits in L2 (``tile``).
+The batch is processed in column tiles sized so that a layer's hull fits in L2 (``tile``).  BLAS
+runs with Numba's thread count (the harness's one thread setting) where ``threadpoolctl`` is
+importable (it comes with the peers' scikit-learn); without it BLAS keeps its own setting.
 """
 
 from __future__ import annotations
 
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 from numba import njit
 
@@ -197,6 +201,30 @@ def matvec(pl: Plan, net: Network, X: np.ndarray) -> np.ndarray:
                    net.bias, net.w_ptr, net.w_src, net.w_val, pl.r)
 
 
+_CTL: list = []
+
+
+def _controller():
+    if not _CTL:
+        try:
+            from threadpoolctl import ThreadpoolController
+            _CTL.append(ThreadpoolController())
+        except ImportError:
+            _CTL.append(None)
+    return _CTL[0]
+
+
+@contextmanager
+def _capped():
+    with _controller().limit(limits=numba.get_num_threads(), user_api="blas"):
+        yield
+
+
+def blas_threads(pl: Plan):
+    """A context running BLAS on Numba's thread count while a batch with GEMM layers runs."""
+    return _capped() if pl.kind.any() and _controller() is not None else nullcontext()
+
+
 def gemm_layer(pl: Plan, ell: int, U: np.ndarray) -> None:
     """U[p+a : p+b] = MTᵀ · U[lo : p+a] through BLAS (bias and φ follow in :func:`bias_act`)."""
     p, a, b, lo = pl.p, int(pl.a[ell]), int(pl.b[ell]), int(pl.lo[ell])
@@ -212,13 +240,14 @@ def forward(pl: Plan, net: Network, X: np.ndarray, tile: int | None = None) -> n
     p, N = pl.p, net.n_neurons
     U = np.empty((p + N, m), dtype=X.dtype)
     U[:p] = X.T
-    for ell in range(pl.lo.size):
-        a, b = int(pl.a[ell]), int(pl.b[ell])
-        if pl.kind[ell] == GEMM:
-            gemm_layer(pl, ell, U)
-            bias_act(U, p, a, b, net.act, net.bias, 0, m)
-        else:
-            _csr_tiles(U, p, a, b, net, tile or pl.tile(m))
+    with blas_threads(pl):
+        for ell in range(pl.lo.size):
+            a, b = int(pl.a[ell]), int(pl.b[ell])
+            if pl.kind[ell] == GEMM:
+                gemm_layer(pl, ell, U)
+                bias_act(U, p, a, b, net.act, net.bias, 0, m)
+            else:
+                _csr_tiles(U, p, a, b, net, tile or pl.tile(m))
     return np.ascontiguousarray(U[p + N - pl.r:].T)
 
 
