@@ -60,24 +60,29 @@ def sparsity_net(s: float, p: int = 32):
     return net, np.random.default_rng(1).standard_normal((BATCH, p))
 
 
-def sparsity_axis(repeat: int) -> list[dict]:
-    """dense and active vs the peers on the same network and batch, per sparsity."""
+def _sparsity_row(s: float, repeat: int) -> dict:
+    """dense and active vs the peers on one network and batch."""
     from kernels.executors import active, dense
     from kernels.harness.peers import csr_forward, layer_matrices, numpy_forward
 
+    net, X = sparsity_net(s)
+    Ld, Ls = layer_matrices(net), layer_matrices(net, sparse=True)
+    t = {"numpy": clock(lambda: numpy_forward(Ld, net.p, net.r, X), repeat)[0],
+         "csr": clock(lambda: csr_forward(Ls, net.p, net.r, X), repeat)[0],
+         "dense": clock(lambda: dense.predict(net, X), repeat)[0],
+         "active": clock(lambda: active.predict(net, X), repeat)[0]}
+    ops = float(active.count(net, X[:256])["total"].mean())
+    return {"sparsity": s, **{f"{k}_us_per_input": v / BATCH * 1e6 for k, v in t.items()},
+            "dense_vs_best_peer": t["dense"] / min(t["numpy"], t["csr"]),
+            "active_vs_csr": t["active"] / t["csr"], "dense_vs_active_time": t["dense"] /
+            t["active"], "dense_vs_active_ops": dense.analytic_cost(net)["total"] / ops}
+
+
+def sparsity_axis(repeat: int) -> list[dict]:
+    """dense and active vs the peers on the same network and batch, per sparsity."""
     rows = []
     for s in SPARSITY:
-        net, X = sparsity_net(s)
-        Ld, Ls = layer_matrices(net), layer_matrices(net, sparse=True)
-        t = {"numpy": clock(lambda: numpy_forward(Ld, net.p, net.r, X), repeat)[0],
-             "csr": clock(lambda: csr_forward(Ls, net.p, net.r, X), repeat)[0],
-             "dense": clock(lambda: dense.predict(net, X), repeat)[0],
-             "active": clock(lambda: active.predict(net, X), repeat)[0]}
-        ops = float(active.count(net, X[:256])["total"].mean())
-        row = {"sparsity": s, **{f"{k}_us_per_input": v / BATCH * 1e6 for k, v in t.items()},
-               "dense_vs_best_peer": t["dense"] / min(t["numpy"], t["csr"]),
-               "active_vs_csr": t["active"] / t["csr"], "dense_vs_active_time": t["dense"] /
-               t["active"], "dense_vs_active_ops": dense.analytic_cost(net)["total"] / ops}
+        row = _sparsity_row(s, repeat)
         rows.append(row)
         print(f"  s={s:<5} numpy {row['numpy_us_per_input']:7.2f}  csr "
               f"{row['csr_us_per_input']:7.2f}  dense {row['dense_us_per_input']:7.2f}  active "
