@@ -151,8 +151,9 @@ def test_block_choice_both_ways_and_tiles(dtype):
     agree with the reference over several column tiles (the last one partial)."""
     rng = np.random.default_rng(0)
     for s, want in ((0.0, blocks.GEMM), (0.99, blocks.CSR)):
-        net = random_network(8, 2, 300, r=2, sparsity=s, skip_prob=1.0, zero_fraction=0.5,
-                             seed=1, measure=False).network.astype(dtype)
+        src = random_network(8, 2, 300, r=2, sparsity=s, skip_prob=1.0, zero_fraction=0.5,
+                             seed=1, measure=False).network
+        net = blocks.inherit_reordering(src, src.astype(dtype))
         assert (blocks.plan(net).kind == want).all()
         X = rng.standard_normal((70, 8)).astype(dtype)
         R = naive.dense(net, X)
@@ -163,6 +164,29 @@ def test_block_choice_both_ways_and_tiles(dtype):
         np.testing.assert_array_equal(blocks.forward(blocks.plan(net, "csr"), net, X, tile=16), R)
     with pytest.raises(ValueError):
         blocks.plan(net, "dense")
+
+
+def test_reference_order_unless_reordering_is_allowed():
+    """A network that does not allow reordering (every construction's) runs CSR layers only, in
+    the reference's order and bits; allowing it lets dense ReLU layers take BLAS; the permission
+    follows ``astype`` through the Memorizer."""
+    rng = np.random.default_rng(3)
+    layers = [Layer(rng.standard_normal((200, 6)), rng.standard_normal(200), "relu"),
+              Layer(rng.standard_normal((2, 200)), None, "identity")]
+    net = Network.from_layers(6, layers)
+    X = rng.standard_normal((40, 6))
+    assert (blocks.plan(net).kind == blocks.CSR).all()
+    np.testing.assert_array_equal(dense.predict(net, X), naive.dense(net, X))
+    assert blocks.allow_reordering(net) is net
+    assert (blocks.plan(net).kind == blocks.GEMM).all()
+    close(dense.predict(net, X), naive.dense(net, X), "float64")
+    ds = validate(X, np.zeros((40, 2)))
+    m = Memorizer("t", ds, network=net, executors=("dense",), dtype="float32")
+    _, obj = m._executor("dense")
+    assert obj is not net and (blocks.plan(obj).kind == blocks.GEMM).all()
+    plain = Network.from_layers(6, layers)
+    m2 = Memorizer("t", ds, network=plain, executors=("dense",), dtype="float32")
+    assert (blocks.plan(m2._executor("dense")[1]).kind == blocks.CSR).all()
 
 
 def test_plan_is_cached_and_bad_shape():

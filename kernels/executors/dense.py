@@ -2,11 +2,13 @@
 
 Three faces of one computation:
 
-* :func:`predict` — the fast path, at BLAS/CSR speed: per layer a GEMM through BLAS where the
-  block is dense enough, else a tiled CSR product, chosen once per network by the cost model of
-  :mod:`kernels.executors.blocks`; up to ``blocks.MATVEC_MAX`` inputs take the matrix–vector path.
-  It agrees with the reference within the dtype's rounding: CSR layers sum in the reference's order
-  (same bits), GEMM layers in BLAS's order.  The timed path never counts.
+* :func:`predict` — the fast path: per layer a tiled CSR product vectorised over the batch, in
+  the reference's summation order (same bits), or — where the network allows reordering
+  (``blocks.allow_reordering``: the random networks of the sparsity axis) and the block is dense
+  enough — a GEMM through BLAS, within the dtype's rounding; chosen once per network by the cost
+  model of :mod:`kernels.executors.blocks`.  Up to ``blocks.MATVEC_MAX`` inputs take the
+  matrix–vector path.  Constructions fit their weights to the reference's rounding, so their
+  networks keep its order and their exact recalls.  The timed path never counts.
 * :func:`count` — the counted twin: one neuron at a time over the flat CSR arrays, returning
   per-input operation counts (it defines them).
 * the reference ``dense`` in tests/naive.py — plain NumPy, neuron by neuron.

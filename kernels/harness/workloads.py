@@ -22,6 +22,9 @@ layers of ``width`` neurons and an output layer of ``r`` neurons:
   needs few sources (high s) that are mostly silent (high z upstream); the measured fractions below
   say how much of it a setting gives.
 
+Nothing is fitted to the rounding of these networks, so the dense executor may run their dense
+blocks through BLAS in its own order (``kernels.executors.blocks.allow_reordering``).
+
 The returned :class:`RandomNetwork` carries the network, its parameters and measured fractions on
 the calibration batch: ``zero_output`` (hidden outputs exactly 0), ``inactive`` (Definition 1
 inactive hidden neurons), the mean active/computed weights per input
@@ -35,6 +38,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from kernels.executors import blocks
 from kernels.executors._ops import activate_np
 from kernels.model.network import Network, act_code
 
@@ -57,7 +61,8 @@ class RandomNetwork:
             raise ValueError(f"unknown executor {executor!r}; choose from "
                              f"{', '.join(self.executors)}")
         dt = check_dtype(dtype)
-        return EXECUTORS[executor][0], self.network.astype(dt), check_inputs(X, self.network.p, dt)
+        net = blocks.inherit_reordering(self.network, self.network.astype(dt))
+        return EXECUTORS[executor][0], net, check_inputs(X, self.network.p, dt)
 
     def predict(self, X, executor: str = "dense", dtype="float64") -> np.ndarray:
         """Outputs (m, r) of inputs X (m, p) by ``executor`` in ``dtype``."""
@@ -123,6 +128,7 @@ def random_network(p: int, depth: int, width: int, *, r: int = 1, sparsity: floa
     acts = [activation] * depth + [out_activation]
     net = Network.from_coo(p, widths, acts, np.concatenate(rows), np.concatenate(cols),
                            np.concatenate(vals), np.concatenate(biases))
+    blocks.allow_reordering(net)  # nothing is fitted to its rounding: BLAS may sum in any order
     params = {"p": p, "depth": depth, "width": width, "r": r, "sparsity": sparsity,
               "skip_prob": skip_prob, "zero_fraction": zero_fraction,
               "bias_fraction": bias_fraction, "activation": activation,

@@ -12,7 +12,7 @@ import math
 import numpy as np
 from numba import njit
 
-from kernels.executors import active, dense, exact, tree
+from kernels.executors import active, blocks, dense, exact, tree
 from kernels.executors.tree import axis as axis_routing
 from kernels.model.network import ConditionalNetwork, Network, check_dtype
 
@@ -60,6 +60,8 @@ class Memorizer:
         module, attr = EXECUTORS[executor]
         src = getattr(self, attr)
         obj = src.astype(self.dtype)
+        if isinstance(src, Network):
+            blocks.inherit_reordering(src, obj)
         got = self._routes[(executor, self.dtype)] = (src, module, obj, _one_row(module, obj))
         return got
 
