@@ -263,6 +263,10 @@ def forward(pl: Plan, net: Network, X: np.ndarray, tile: int | None = None) -> n
     if m <= MATVEC_MAX and tile is None:
         return matvec(pl, net, X)
     p, N = pl.p, net.n_neurons
+    if not pl.kind.any():  # CSR only: every layer per tile, the tile's units stay in cache
+        T = tile or int(max(16, min(m, L2_BYTES // (X.itemsize * (p + N)))))
+        return _csr_network(X, p, net.layer_ptr, net.act, net.bias, net.w_ptr, net.w_src,
+                            net.w_val, pl.r, T)
     U = np.empty((p + N, m), dtype=X.dtype)
     U[:p] = X.T
     with blas_threads(pl):
@@ -286,3 +290,24 @@ def _csr_tiles_k(U, p, a, b, act, bias, w_ptr, w_src, w_val, tile):
 
 def _csr_tiles(U, p, a, b, net, tile):
     _csr_tiles_k(U, p, a, b, net.act, net.bias, net.w_ptr, net.w_src, net.w_val, tile)
+
+
+@njit(cache=True)
+def _csr_network(X, p, lp, act, bias, w_ptr, w_src, w_val, r, tile):
+    """A network of CSR layers, tile by tile through all its layers (units × tile in cache)."""
+    m = X.shape[0]
+    N = act.size
+    out = np.empty((m, r), dtype=X.dtype)
+    U = np.empty((p + N, tile), dtype=X.dtype)
+    acc = np.empty(tile, dtype=X.dtype)
+    for c0 in range(0, m, tile):
+        n = min(tile, m - c0)
+        for k in range(p):
+            for i in range(n):
+                U[k, i] = X[c0 + i, k]
+        for ell in range(lp.size - 1):
+            csr_layer(U, p, lp[ell], lp[ell + 1], act, bias, w_ptr, w_src, w_val, 0, n, acc)
+        for i in range(n):
+            for k in range(r):
+                out[c0 + i, k] = U[p + N - r + k, i]
+    return out
