@@ -100,6 +100,10 @@ def predict(net: Network, X: np.ndarray, force: str | None = None,
     pl = blocks.plan(net, force)
     pull = view(net)["pull"]
     m, p, N = X.shape[0], net.p, net.n_neurons
+    if not pl.kind.any():  # CSR only: every layer per tile, the tile's units stay in cache
+        T = tile or int(max(16, min(m, blocks.L2_BYTES // (X.itemsize * (p + N)))))
+        return _active_network(X, p, net.layer_ptr, net.act, net.bias, pull, net.w_ptr,
+                               net.w_src, net.w_val, net.r, T)
     T = tile or pl.tile(m)
     n_tiles = -(-m // T)
     U = np.empty((p + N, m), dtype=X.dtype)
@@ -123,3 +127,28 @@ def predict(net: Network, X: np.ndarray, force: str | None = None,
                 _csr_active(U, p, a, b, net.act, net.bias, pull, net.w_ptr, net.w_src,
                             net.w_val, c0, n, nzc, nzi, t, acc)
     return np.ascontiguousarray(U[p + N - net.r:].T)
+
+
+@njit(cache=True)
+def _active_network(X, p, lp, act, bias, pull, w_ptr, w_src, w_val, r, tile):
+    """A network of CSR layers, tile by tile through all its layers (module docstring)."""
+    m = X.shape[0]
+    N = act.size
+    out = np.empty((m, r), dtype=X.dtype)
+    U = np.empty((p + N, tile), dtype=X.dtype)
+    nzc = np.zeros((p + N, 1), np.int64)
+    nzi = np.empty((p + N, tile), np.int32)
+    acc = np.empty(tile, dtype=X.dtype)
+    for c0 in range(0, m, tile):
+        n = min(tile, m - c0)
+        for k in range(p):
+            for i in range(n):
+                U[k, i] = X[c0 + i, k]
+        _mark_rows(U, 0, p, 0, n, nzc, nzi, 0)
+        for ell in range(lp.size - 1):
+            _csr_active(U, p, lp[ell], lp[ell + 1], act, bias, pull, w_ptr, w_src, w_val, 0, n,
+                        nzc, nzi, 0, acc)
+        for i in range(n):
+            for k in range(r):
+                out[c0 + i, k] = U[p + N - r + k, i]
+    return out
