@@ -101,7 +101,7 @@ def predict(net: Network, X: np.ndarray, force: str | None = None,
     pull = view(net)["pull"]
     m, p, N = X.shape[0], net.p, net.n_neurons
     if not pl.kind.any():  # CSR only: every layer per tile, the tile's units stay in cache
-        T = tile or int(max(16, min(m, blocks.L2_BYTES // (X.itemsize * (p + N)))))
+        T = tile or blocks.network_tile(m, p + N, X.itemsize)
         return _active_network(X, p, net.layer_ptr, net.act, net.bias, pull, net.w_ptr,
                                net.w_src, net.w_val, net.r, T)
     T = tile or pl.tile(m)

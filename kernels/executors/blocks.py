@@ -51,6 +51,7 @@ GEMM_RATE, CSR_RATE = 28.0, 4.0
 # One input: the transposed dense block as vectorised axpys vs a CSR field (a dependent chain).
 GEMV_RATE, CSRV_RATE = 16.0, 1.8
 L2_BYTES = 1 << 20  # the working set a tile aims for
+TILE_FLOOR, TILE_BYTES = 256, 32 << 20  # whole-network tiles: ≥ 256 columns within 32 MiB
 MATVEC_MAX = 8  # batches up to this size take the matrix–vector path
 
 
@@ -264,7 +265,7 @@ def forward(pl: Plan, net: Network, X: np.ndarray, tile: int | None = None) -> n
         return matvec(pl, net, X)
     p, N = pl.p, net.n_neurons
     if not pl.kind.any():  # CSR only: every layer per tile, the tile's units stay in cache
-        T = tile or int(max(16, min(m, L2_BYTES // (X.itemsize * (p + N)))))
+        T = tile or network_tile(m, p + N, X.itemsize)
         return _csr_network(X, p, net.layer_ptr, net.act, net.bias, net.w_ptr, net.w_src,
                             net.w_val, pl.r, T)
     U = np.empty((p + N, m), dtype=X.dtype)
@@ -290,6 +291,15 @@ def _csr_tiles_k(U, p, a, b, act, bias, w_ptr, w_src, w_val, tile):
 
 def _csr_tiles(U, p, a, b, net, tile):
     _csr_tiles_k(U, p, a, b, net.act, net.bias, net.w_ptr, net.w_src, net.w_val, tile)
+
+
+def network_tile(m: int, units: int, itemsize: int) -> int:
+    """Columns per tile when a tile runs through every layer: its units in L2 where that leaves
+    ≥ TILE_FLOOR columns (shorter rows cost more per weight than the misses they save), else
+    TILE_FLOOR columns within TILE_BYTES; between 16 and m."""
+    per_col = itemsize * max(units, 1)
+    t = max(L2_BYTES // per_col, min(TILE_FLOOR, TILE_BYTES // per_col))
+    return int(max(1, min(m, max(16, t))))
 
 
 @njit(cache=True)
