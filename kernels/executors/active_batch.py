@@ -28,7 +28,7 @@ from kernels.executors import blocks
 from kernels.executors.blocks import GEMM, act_row
 from kernels.model.network import Network
 
-GATHER = 8  # one gathered term costs about this many streamed (vectorised) terms
+GATHER = 16  # one gathered term costs about this many streamed ones (measured: 3, 8, 16, 32)
 
 
 @njit(cache=True, inline="always")
