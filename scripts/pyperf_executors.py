@@ -10,6 +10,7 @@ Workloads (seeded):
   report's random sparse ReLU networks, ``kernels.harness.cell.RANDOM_SHAPE``), a batch of 2,048
   Gaussian inputs, s ∈ {0, 0.5, 0.9, 0.99}: ``dense`` and ``active`` against the peers' NumPy/BLAS
   and scipy CSR forwards (``kernels.harness.peers``) on the same network and batch;
+* dense vs active on random networks whose activity is sparse (few biases, high z);
 * ``active`` per input on ``switch-net`` (n = 4,096, p = 8; without ``--fast`` also n = 2^14),
   ``rajput`` and a random network with sparse activity: ns per counted operation;
 * one row through ``Memorizer.predict`` on ``axis-tree`` against the batch kernel's time per input.
@@ -90,6 +91,33 @@ def sparsity_axis(repeat: int) -> list[dict]:
               f"{row['dense_vs_best_peer']:.2f}  active/csr {row['active_vs_csr']:.2f}  "
               f"dense/active time {row['dense_vs_active_time']:.2f}, ops "
               f"{row['dense_vs_active_ops']:.2f}", flush=True)
+    return rows
+
+
+def sparse_activity(repeat: int) -> list[dict]:
+    """dense vs active (its route) where Definition 1 leaves neurons inactive: few biases, high
+    activation sparsity z (width 1,024, batch 2,048)."""
+    from kernels.executors import active, dense
+    from kernels.harness.workloads import random_network
+
+    rows = []
+    for s, z, bf in ((0.99, 0.95, 0.0), (0.99, 0.9, 0.5), (0.95, 0.9, 0.5)):
+        net = random_network(32, 3, 1024, sparsity=s, zero_fraction=z, bias_fraction=bf, seed=0,
+                             measure=False).network
+        X = np.random.default_rng(2).standard_normal((BATCH, 32))
+        td = clock(lambda: dense.predict(net, X), repeat)[0]  # noqa: B023 (called at once)
+        ta = clock(lambda: active.predict(net, X), repeat)[0]  # noqa: B023
+        ops = float(active.count(net, X[:256])["total"].mean())
+        rows.append({"sparsity": s, "zero_fraction": z, "bias_fraction": bf,
+                     "dense_us_per_input": td / BATCH * 1e6,
+                     "active_us_per_input": ta / BATCH * 1e6, "active_route": active.route(net, X),
+                     "dense_vs_active_time": td / ta,
+                     "dense_vs_active_ops": dense.analytic_cost(net)["total"] / ops})
+        r = rows[-1]
+        print(f"  s={s} z={z} biased {bf:.0%}: dense {r['dense_us_per_input']:6.2f}  active "
+              f"{r['active_us_per_input']:6.2f} µs/input ({r['active_route']}) | dense/active "
+              f"time {r['dense_vs_active_time']:.2f}, ops {r['dense_vs_active_ops']:.2f}",
+              flush=True)
     return rows
 
 
@@ -181,6 +209,8 @@ def targets(fast: bool) -> dict:
     t0 = time.perf_counter()
     print("sparsity axis (batch 2048, thread CPU time):", flush=True)
     res = {"threads": 1, "batch": BATCH, "sparsity": sparsity_axis(repeat)}
+    print("sparse activity (width 1024, batch 2048):", flush=True)
+    res["sparse_activity"] = sparse_activity(repeat)
     print("active, one input at a time:", flush=True)
     res["active"] = active_ns_per_op(fast, repeat)
     print("one row through the public API:", flush=True)
