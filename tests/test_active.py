@@ -233,3 +233,22 @@ def test_route_and_workspace():
     assert len(ws) == 1
     assert np.array_equal(bits(active.predict(net, X[:5], path="per-input")), bits(a))
     assert np.array_equal(bits(active.predict_one(net, X[4])), bits(a[4]))
+
+
+@pytest.mark.parametrize("per_input", [5, 20, 40])
+def test_queue_order_paths(per_input):
+    """A wide layer reached at a few scattered ids from several inputs: the per-input kernel puts
+    its queue in id order by a span scan, an insertion sort or a sort (c ≤ 15, ≤ 60, up to 120
+    queued of 3,000), and the output layer's sums keep the reference's bits."""
+    rng = np.random.default_rng(per_input)
+    p, width = 3, 3000
+    W1 = np.zeros((width, p))
+    for k in range(p):
+        W1[rng.choice(width, per_input, replace=False), k] = rng.standard_normal(per_input)
+    W2 = rng.standard_normal((2, width))
+    net = Network.from_layers(p, [Layer(W1, None, "relu"), Layer(W2, None, "identity")])
+    X = rng.standard_normal((30, p))
+    X[::4, 1] = 0.0
+    Y_ref = naive.active(net, X)
+    assert np.array_equal(bits(active.predict(net, X, path="per-input")), bits(Y_ref))
+    assert np.array_equal(bits(active.predict(net, X, path="batched")), bits(Y_ref))

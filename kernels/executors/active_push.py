@@ -16,9 +16,9 @@ still read the plain arrays of ``active.view``:
   bias is queued at the start), so its field starts at +0, the reference's first term; a queued
   neuron without input keeps its field b = +0 and φ(+0) = φ(0) needs no branch.
 
-Each layer's queue is put in increasing id (insertion sort when short, a scan of the layer's stamps
-when dense, else a sort) so every field is summed in the reference's order: outputs are
-bit-identical to ``tests/naive.py``'s ``active``.
+Each layer's queue is put in increasing id (a scan of the stamps over the queue's span when that
+is short, an insertion sort when the queue is short, else a sort) so every field is summed in the
+reference's order: outputs are bit-identical to ``tests/naive.py``'s ``active``.
 """
 
 from __future__ import annotations
@@ -95,11 +95,23 @@ def _scatter(lo, hi, y, edge, rec, lp, pend, cnt, e2):
 
 
 @njit(cache=True, inline="always")
-def _order(pend, a0, c, end, rec, e2):
-    """The layer's c queued ids in increasing order (see the module docstring)."""
+def _order(pend, a0, c, rec, e2):
+    """The layer's c queued ids in increasing order: a scan of the stamps over their span when it
+    is short (scatters from a few sources interleave a few sorted runs: the common case), else an
+    insertion sort when the queue is short, else a sort."""
     if c < 2:
         return
-    if c <= 16:
+    lo = hi = pend[a0]
+    for t in range(a0 + 1, a0 + c):
+        lo = min(lo, pend[t])
+        hi = max(hi, pend[t])
+    if hi - lo < 4 * c:  # every reached id in [lo, hi] is queued: read them in order
+        k = a0
+        for j in range(lo, hi + 1):
+            if rec[j].stamp >= e2:
+                pend[k] = j
+                k += 1
+    elif c <= 64:
         for s in range(a0 + 1, a0 + c):
             v = pend[s]
             t = s - 1
@@ -107,12 +119,6 @@ def _order(pend, a0, c, end, rec, e2):
                 pend[t + 1] = pend[t]
                 t -= 1
             pend[t + 1] = v
-    elif c * 4 >= end - a0:
-        k = a0
-        for j in range(a0, end):
-            if rec[j].stamp >= e2:
-                pend[k] = j
-                k += 1
     else:
         pend[a0:a0 + c].sort()
 
@@ -158,7 +164,7 @@ def _run(X, rec, edge, in_ptr, always, lp, r, pend, cnt, epoch, w_ptr, w_src, w_
                 _scatter(in_ptr[u], in_ptr[u + 1], x[u], edge, rec, lp, pend, cnt, e2)
         for ell in range(1, lp.size):
             a0 = lp[ell - 1]
-            _order(pend, a0, cnt[ell], lp[ell], rec, e2)
+            _order(pend, a0, cnt[ell], rec, e2)
             for t in range(a0, a0 + cnt[ell]):  # evaluate; fetch the out-edges of non-zeros
                 j = pend[t]
                 d = rec[j]
