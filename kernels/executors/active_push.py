@@ -106,11 +106,10 @@ def _order(pend, a0, c, rec, e2):
         lo = min(lo, pend[t])
         hi = max(hi, pend[t])
     if hi - lo < 4 * c:  # every reached id in [lo, hi] is queued: read them in order
-        k = a0
+        k = a0  # branch-free: fewer than c reached ids lie below any j < hi, so k < a0 + c
         for j in range(lo, hi + 1):
-            if rec[j].stamp >= e2:
-                pend[k] = j
-                k += 1
+            pend[k] = j
+            k += rec[j].stamp >= e2
     elif c <= 64:
         for s in range(a0 + 1, a0 + c):
             v = pend[s]
