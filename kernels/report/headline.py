@@ -64,6 +64,10 @@ def _time(s: float) -> str:
     return f"{s * 1e9:.3g} ns"
 
 
+def _points(k) -> str:
+    return f"{k} point" + ("" if k == 1 else "s")
+
+
 def _exactness(rows) -> str:
     """'Every one of the k measured cells ... was exact' or which were not (first n each)."""
     ok = [r for r in rows if r.get("status") == "ok" and r.get("executor") != "size"]
@@ -77,7 +81,7 @@ def _exactness(rows) -> str:
         dts = " and ".join(sorted({str(r.get("dtype")) for r in ok}))
         return (f"Every one of the {len(ok)} measured recall cells recalled every checked point "
                 f"exactly ({dts}).")
-    items = [f"{c} {e} {dt} from n = {r['n']:,} ({r.get('inexact_points')} points, rel. error "
+    items = [f"{c} {e} {dt} from n = {r['n']:,} ({_points(r.get('inexact_points'))}, rel. error "
              f"{r.get('max_rel_error', float('nan')):.2g})" for (c, e, dt), r in bad.items()]
     more = f" and {len(items) - 6} more" if len(items) > 6 else ""
     return (f"{sum(not r.get('exact') for r in ok)} of the {len(ok)} measured recall cells were "
