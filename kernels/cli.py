@@ -282,6 +282,9 @@ def _add_sweep(sub) -> None:
     p.add_argument("--sparsity", metavar="S[,S]",
                    help="weight sparsities in [0, 1) for the random sparse networks")
     p.add_argument("--seed", type=int, default=None, help="seed (default 0)")
+    p.add_argument("--threads", default=None, metavar="T[,T]",
+                   help="threads of the timed calls, a grid axis (default 1; at most "
+                        "NUMBA_NUM_THREADS); recorded in every row")
     p.add_argument("--budget-s", dest="budget_s", type=float, default=None,
                    help="time budget in seconds; later cells are skipped (and retried on resume)")
     p.add_argument("--max-cell-s", dest="max_cell_s", type=float, default=None,

@@ -6,13 +6,15 @@ executor.  Exactness and operation counts come from :func:`kernels.theory.verify
 code as ``memcap verify``), on every input or a seeded sample of ``exact_checked`` inputs (its
 verdict then reads "exact on k sampled of n"); this module adds wall time, memory and energy.
 
-Timing: the executor's kernel is called directly (``Memorizer._executor``), after a warm-up call
-that compiles it, so input validation and compilation stay out of the numbers.  Batch time per input
-is the best of three repeats of a batch of up to ``time_inputs`` inputs; single-input latency is the
-median over single-row calls.  Memory: ``model_bytes`` (the arrays the executor reads),
-``build_peak_bytes`` and ``recall_peak_bytes`` (tracemalloc: Python/NumPy allocations; memory that
-Numba kernels allocate internally is not visible to it) and ``maxrss_bytes`` (the process high-water
-mark after the cell).
+Timing: the executor's kernel is called directly (``Memorizer._executor``) by
+:func:`kernels.harness.timing.measure` — compiled first, inputs pre-converted, the group's thread
+count (``threads``, default 1) fixed, repeats until a minimum time, the spread kept, a batch far
+slower than a direct re-timing re-measured.  ``batch_s_per_input`` (a batch of up to
+``time_inputs`` inputs) and ``single_s`` (one-row calls) are medians; ``ns_per_op`` is the batch
+time per input over the mean counted operations.  Memory: ``model_bytes`` (the arrays the
+executor reads), ``build_peak_bytes`` and ``recall_peak_bytes`` (tracemalloc: Python/NumPy
+allocations; memory that Numba kernels allocate internally is not visible to it) and
+``maxrss_bytes`` (the process high-water mark after the cell).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import numpy as np
 
 from kernels import constructions
 from kernels.data import Dataset, generate
-from kernels.harness import energy
+from kernels.harness import energy, timing
 from kernels.theory import bounds as counting
 from kernels.theory.verify import executor_record
 
@@ -180,33 +182,6 @@ def build(g: dict, max_bytes: int, trace: bool = True):
     return m, build_s, peak
 
 
-def _time_batch(fn, min_time: float) -> float:
-    """Best of three repeats, each looping ``fn`` for at least ``min_time / 3`` s; seconds/call."""
-    best = float("inf")
-    for _ in range(3):
-        reps = 0
-        t0 = time.perf_counter()
-        while True:
-            fn()
-            reps += 1
-            el = time.perf_counter() - t0
-            if el >= min_time / 3:
-                break
-        best = min(best, el / reps)
-    return best
-
-
-def _time_single(module, obj, X: np.ndarray, min_time: float) -> float:
-    times = []
-    t_end = time.perf_counter() + min_time
-    i = 0
-    while i < 5 * len(X) and (time.perf_counter() < t_end or len(times) < 5):
-        row = X[i % len(X): i % len(X) + 1]
-        t0 = time.perf_counter()
-        module.predict(obj, row)
-        times.append(time.perf_counter() - t0)
-        i += 1
-    return float(np.median(times))
 
 
 def theorem_bounds(n: int, p: int, r: int) -> dict:
@@ -230,22 +205,22 @@ def evaluate(m, g: dict, executor: str, opts: dict, idle_w: dict | None) -> dict
         module, obj = m._executor(executor)
     except Exception as exc:  # missing or broken executor module
         raise Skip(f"executor {executor!r} is not available ({_one_line(exc)})") from None
-    X = m.dataset.X
-    n = len(X)
+    n = len(m.dataset.X)
     rng = np.random.default_rng(g["seed"])
-    k = min(n, opts["time_inputs"])
-    idx = np.sort(rng.choice(n, size=k, replace=False)) if k < n else np.arange(n)
-    Xt = np.ascontiguousarray(X[idx], dtype=m.dtype)
-    module.predict(obj, Xt[:2])  # warm-up: compile
-    batch = _time_batch(lambda: module.predict(obj, Xt), opts["min_time"]) / k
-    single = _time_single(module, obj, Xt, opts["min_time"])
+    Xt = timing.prepare(m.dataset.X, m.dtype, opts["time_inputs"], g["seed"])
+    k = len(Xt)
+    timed = timing.measure(module.predict, obj, Xt, threads=g.get("threads") or 1,
+                           predict_one=getattr(module, "predict_one", None),
+                           min_time=opts["min_time"])
+    batch = timed["batch_s_per_input"]
     # exactness and counts on every input, or a seeded sample when that would take too long
     cap = max(256, int(opts["eval_seconds"] / max(batch * 4, 1e-12)))
     rows = np.sort(rng.choice(n, size=cap, replace=False)) if n > cap else None
     rec = executor_record(m, executor, rows)  # a sample's verdict: "exact on k sampled of n"
     tracemalloc.start()
     try:
-        module.predict(obj, Xt)
+        with timing.fixed_threads(timed["threads"]):
+            module.predict(obj, Xt)
         recall_peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -264,15 +239,17 @@ def evaluate(m, g: dict, executor: str, opts: dict, idle_w: dict | None) -> dict
             row[f"{key}_max"] = rec[key]["max"]
     if "active_weights" in rec:
         row["theorem1_ops_bound"] = theorem1_bound(m.dataset.p, rec["active_weights"]["max"])
-    row.update({"batch_s_per_input": batch, "single_s": single, "timed_inputs": k,
+    row.update({**timed, "ns_per_op": timing.ns_per_op(batch, row["ops_mean"]),
+                "timed_inputs": k,
                 "model_bytes": model_bytes, "recall_peak_bytes": int(recall_peak),
                 "maxrss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
                 "energy_proxy_pj": proxy["total_pj"],
                 "energy_proxy_compute_pj": proxy["compute_pj"],
                 "energy_proxy_memory_pj": proxy["memory_pj"], "energy_tier": proxy["tier"]})
     if opts.get("measure_energy") and idle_w:
-        meas = energy.measure(lambda: module.predict(obj, Xt), calls_per_run=k,
-                              window_s=opts.get("energy_window_s", 1.0), idle_w=idle_w)
+        with timing.fixed_threads(timed["threads"]):
+            meas = energy.measure(lambda: module.predict(obj, Xt), calls_per_run=k,
+                                  window_s=opts.get("energy_window_s", 1.0), idle_w=idle_w)
         row["energy_measured"] = meas
         vals = [v["net_pj_per_input"] for v in meas.values() if v.get("status") == "measured"]
         row["energy_measured_pj"] = vals[0] if vals else "unavailable"

@@ -21,7 +21,7 @@ from kernels.harness.cell import _one_line
 def series_of(g: dict) -> tuple:
     """The series a group's cost is projected along (over n)."""
     return (g["construction"], g.get("variant"), g["series"], g["kind"], g["dtype"], g["p"],
-            g["r"], g["sparsity"])
+            g["r"], g["sparsity"], g.get("threads"))
 
 
 def _growth(points, k: int) -> float:

@@ -46,7 +46,8 @@ from kernels.harness.presets import OPTION_DEFAULTS, PRESETS, SIZE_OPTIONS, size
 from kernels.harness.results import SCHEMA, _json, flatten, load, write_results  # noqa: F401 (re-exported)
 from kernels.harness.schedule import drive
 
-KEY = ("construction", "variant", "executor", "kind", "n", "p", "r", "dtype", "sparsity", "seed")
+KEY = ("construction", "variant", "executor", "kind", "n", "p", "r", "dtype", "sparsity", "seed",
+       "threads")
 SIZE = "size"  # the executor of a size-only row
 
 def variant(options: dict | None) -> str | None:
@@ -64,9 +65,10 @@ def groups(grid: dict) -> list[dict]:
         cons = block.get("constructions") or names
         caps = block.get("n_max") or {}  # {construction: its largest n in this block}
         data = {k: block[k] for k in ("kind", "labels") if block.get(k)}
-        for name, n, p, r, dtype, sp in itertools.product(
+        for name, n, p, r, dtype, sp, threads in itertools.product(
                 cons, block["n"], block.get("p", [8]), block.get("r", [1]),
-                block.get("dtype", ["float64"]), block.get("sparsity", [None])):
+                block.get("dtype", ["float64"]), block.get("sparsity", [None]),
+                block.get("threads", [1])):
             if name == RANDOM and sp is None or n > caps.get(name, n):
                 continue
             n_max = max(v for v in block["n"] if v <= caps.get(name, v))
@@ -74,7 +76,7 @@ def groups(grid: dict) -> list[dict]:
                 sp = None
             for opts in (block.get("options") or {}).get(name, [{}]):
                 g = {"construction": name, "n": int(n), "p": int(p), "r": int(r),
-                     "dtype": dtype, "sparsity": sp, "seed": seed,
+                     "dtype": dtype, "sparsity": sp, "seed": seed, "threads": int(threads),
                      "series": block.get("series", "grid"), "grid_p": int(p),
                      "executors": block.get("executors"), "largest": int(n) == n_max,
                      "variant": variant(opts), "options": dict(opts) or None,
@@ -224,7 +226,8 @@ class InProcess:
 
 def _order(row: dict):
     return (row["construction"], row.get("variant") or "", row["executor"], row["dtype"],
-            row["sparsity"] or 0, row.get("kind") or "", row["p"], row["r"], row["n"])
+            row["sparsity"] or 0, row.get("kind") or "", row["p"], row["r"], row["n"],
+            row.get("threads") or 1)
 
 
 def _executors(g: dict) -> tuple[str, ...]:
@@ -371,7 +374,48 @@ def grid_from_args(args) -> dict:
         v = getattr(args, opt, None)
         if v is not None:
             grid[opt] = v
+    _set_threads(grid, getattr(args, "threads", None))
     return grid
+
+
+def _set_threads(grid: dict, text: str | None) -> None:
+    """The thread-count axis (``--threads N[,N]``, default 1) on every block that times recall;
+    each count must be in 1..NUMBA_NUM_THREADS."""
+    from kernels.harness.timing import check_threads
+
+    if text is None:
+        return
+    threads = [check_threads(t) for t in _csv(text, int)]
+    for b in grid["blocks"]:
+        if not b.get("size_only"):
+            b["threads"] = threads
+
+
+def reproduce_command(args) -> str:
+    """A ``memcap sweep`` command that runs as printed and measures the same grid: every axis,
+    the seed and the thread counts spelled out."""
+    import shlex
+
+    cmd = ["memcap", "sweep"]
+    if args.preset:
+        cmd += ["--preset", args.preset]
+        if args.construction:
+            cmd += ["--construction", ",".join(c for t in args.construction for c in _csv(t))]
+    else:
+        for opt in ("construction", "executor"):
+            vals = getattr(args, opt)
+            if vals:
+                cmd += [f"--{opt}", ",".join(c for t in vals for c in _csv(t))]
+        for opt in ("n", "p", "r", "dtype", "sparsity"):
+            if getattr(args, opt):
+                cmd += [f"--{opt}", str(getattr(args, opt))]
+    cmd += ["--threads", getattr(args, "threads", None) or "1",
+            "--seed", str(args.seed if args.seed is not None else 0)]
+    for opt, flag in (("budget_s", "--budget-s"), ("max_cell_s", "--max-cell-s"),
+                      ("energy", "--energy")):
+        if getattr(args, opt, None) is not None:
+            cmd += [flag, str(getattr(args, opt))]
+    return shlex.join(cmd + ["--out", args.out])
 
 
 def main(args) -> int:
@@ -384,8 +428,7 @@ def main(args) -> int:
         runner = connect(args.scheduler)
     with runner or contextlib.nullcontext():
         doc = run(grid, args.out, resume=not args.fresh, progress=not args.quiet,
-                  command="memcap sweep " + " ".join(getattr(args, "argv", []) or []),
-                  runner=runner)
+                  command=reproduce_command(args), runner=runner)
     ok = sum(r["status"] == "ok" for r in doc["rows"])
     print(f"{ok} cells measured, {len(doc['rows']) - ok} skipped or failed -> {args.out}")
     return 0
