@@ -81,9 +81,10 @@ def test_figures_and_sections(built):
                   "Energy per input vs n (model)", "Dense vs active speed-up vs sparsity",
                   "The effect of p", "Network size vs n",
                   "Weights vs n under bit and depth budgets", "Exactness", "Environment",
-                  "Reproduce"):
+                  "Reproduce", "Time per counted operation vs n", "Timing method"):
         assert title in text, title
-    assert text.count("data:image/png;base64,") == 8  # the headline's + 7
+    assert text.count("data:image/png;base64,") == 9  # the headline's + 8 (ns per op included)
+    assert "ns/op" in text and "thread count fixed (1;" in text  # summary column, threads
     assert "weights slope" in text and "bits=64" in text
     assert "model" in text and "unavailable" in text  # energy labelled; no counter here
     assert "memcap report --out" in text

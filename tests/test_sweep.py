@@ -187,3 +187,71 @@ def test_variant_labels_and_presets():
     assert d["n"] == [2**k for k in range(10, 15)] and d["p"] == [4] and d["kind"] == "sphere"
     assert max(q["n"]) <= 2**11
     assert {} in d["options"]["vardi"] and any("bits" in o for o in d["options"]["vardi"])
+
+
+# ---- timing fields, the thread axis and the reproduce command (issue 10) ----------------------
+
+def test_rows_carry_threads_spread_and_ns_per_op(tmp_path):
+    grid = {"blocks": [{"series": "n", "constructions": ["zhang"], "n": [16], "p": [4],
+                        "threads": [1]}], **FAST}
+    ok = [r for r in sweep.run(grid, str(tmp_path / "t.json"), progress=False)["rows"]
+          if r["status"] == "ok"]
+    assert ok
+    for r in ok:
+        assert r["threads"] == 1 and isinstance(r["noisy"], bool)
+        for key in ("batch_spread", "single_spread"):
+            sp = r[key]
+            assert sp["min"] <= sp["median"] <= sp["max"]
+        assert r["batch_s_per_input"] == r["batch_spread"]["median"]
+        assert r["ns_per_op"] == pytest.approx(r["batch_s_per_input"] * 1e9 / r["ops_mean"])
+        assert {"remeasured", "suspect", "direct_s"} <= set(r["timing"])
+
+
+def test_threads_is_an_axis_of_the_grid():
+    grid = {"blocks": [{"constructions": ["zhang"], "n": [16], "p": [4], "threads": [1, 2]}]}
+    gs = sweep.groups(grid)
+    assert sorted(g["threads"] for g in gs) == [1, 2]
+    assert len({sweep.row_key({**g, "executor": "dense"}) for g in gs}) == 2
+
+
+def test_bad_thread_counts_are_one_line_errors(tmp_path, capsys):
+    out = str(tmp_path / "s.json")
+    for bad in ("0", "999", "x"):
+        assert cli_main(["sweep", "--construction", "zhang", "--n", "8", "--threads", bad,
+                         "--out", out]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "Traceback" not in err
+    assert not os.path.exists(out)
+
+
+def _science(rows):
+    """What a re-run must reproduce bit for bit (timings are never compared)."""
+    keep = ("status", "exact", "ops_mean", "ops_max", "neurons", "weights", "threads", "seed",
+            "max_abs_error", "timed_inputs", "evaluated_inputs")
+    return sorted((sweep.row_key(r), tuple(r.get(k) for k in keep)) for r in rows)
+
+
+def test_the_recorded_command_runs_as_printed_and_gives_the_same_rows(tmp_path):
+    import shlex
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = str(tmp_path / "first.json")
+    assert cli_main(["sweep", "--construction", "zhang,axis-tree", "--n", "8,16", "--p", "2",
+                     "--seed", "3", "--energy", "off", "--quiet", "--out", out]) == 0
+    doc = json.load(open(out))
+    cmd = doc["command"]
+    argv = shlex.split(cmd)
+    assert argv[:2] == ["memcap", "sweep"] and argv[2] != "sweep"
+    assert {"--seed", "--threads", "--n", "--p", "--out"} <= set(argv)
+    assert argv[argv.index("--seed") + 1] == "3" and argv[argv.index("--threads") + 1] == "1"
+    os.rename(out, str(tmp_path / "kept.json"))
+    env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    res = subprocess.run([sys.executable, "-m", "kernels.cli", *argv[1:]], cwd=str(tmp_path),
+                         env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert res.returncode == 0, res.stderr[-2000:]
+    again = json.load(open(out))
+    assert again["command"] == cmd
+    assert _science(again["rows"]) == _science(doc["rows"])
+    assert any(r["status"] == "ok" for r in again["rows"])

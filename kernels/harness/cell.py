@@ -216,7 +216,8 @@ def evaluate(m, g: dict, executor: str, opts: dict, idle_w: dict | None) -> dict
     # exactness and counts on every input, or a seeded sample when that would take too long
     cap = max(256, int(opts["eval_seconds"] / max(batch * 4, 1e-12)))
     rows = np.sort(rng.choice(n, size=cap, replace=False)) if n > cap else None
-    rec = executor_record(m, executor, rows)  # a sample's verdict: "exact on k sampled of n"
+    with timing.fixed_threads(timed["threads"]):  # the same threads (and BLAS summation order)
+        rec = executor_record(m, executor, rows)  # a sample's verdict: "exact on k sampled of n"
     tracemalloc.start()
     try:
         with timing.fixed_threads(timed["threads"]):

@@ -73,7 +73,8 @@ _json = json_default  # the name harness/sweep.py imports
 
 
 CSV_FIRST = ["status", "construction", "executor", "series", "n", "p", "r", "dtype", "sparsity",
-             "exact", "ops_mean", "ops_max", "batch_s_per_input", "single_s", "build_s",
+             "exact", "ops_mean", "ops_max", "threads", "batch_s_per_input", "single_s",
+             "ns_per_op", "noisy", "build_s",
              "energy_proxy_pj", "energy_measured_pj", "reason"]
 
 
@@ -104,7 +105,8 @@ def write_results(doc: dict, out: str) -> None:
 def flatten(row: dict) -> dict:
     out = {}
     for k, v in row.items():
-        if k in ("bounds", "theorem") and isinstance(v, dict):
+        if k in ("bounds", "theorem", "batch_spread", "single_spread", "timing") and isinstance(
+                v, dict):
             out.update({f"{k}_{b}": x for b, x in v.items()})
         elif isinstance(v, dict | list):
             out[k] = json.dumps(v, default=json_default, sort_keys=True)

@@ -55,19 +55,36 @@ def machine_labels(rows) -> dict:
 def n_series(rows, dtype="float64", by_machine=False) -> dict:
     """{(construction, executor): rows by n} for the n axis: r = 1, the grid's p with the most n
     values (a construction on the cube grows p with n; ``grid_p`` is the p the grid asked for).
-    ``by_machine`` (timings): one series per machine, its construction labelled " @ host"."""
+    ``by_machine`` (timings): one series per machine and thread count, its construction labelled
+    " [T threads]" (T > 1) and " @ host"."""
     ok = [r for r in _ok(rows, dtype=dtype, r=1) if r.get("sparsity") is None
           and r.get("series") in ("n", "grid")]
     at = machine_labels(ok) if by_machine else {}
+    if not by_machine:  # counts do not depend on the thread count: one series
+        t0 = min((r.get("threads") or 1 for r in ok), default=1)
+        ok = [r for r in ok if (r.get("threads") or 1) == t0]
     out = {}
     for r in ok:
-        c = r["construction"] + at.get(r.get("machine"), "")
+        c = r["construction"]
+        if by_machine:  # timings: one series per thread count and machine
+            c = series_name(c, r.get("threads")) + at.get(r.get("machine"), "")
         out.setdefault((c, r["executor"], r.get("grid_p", r["p"])), []).append(r)
     best = {}
     for (c, e, _), rs in sorted(out.items()):  # keep the p with the most n values
         if len(rs) > len(best.get((c, e), [])):
             best[(c, e)] = sorted(rs, key=lambda r: r["n"])
     return best
+
+
+def series_name(construction: str, threads) -> str:
+    """A series' name: the construction, `` [T threads]`` added when its timings used T > 1."""
+    return construction if (threads or 1) == 1 else f"{construction} [{threads} threads]"
+
+
+def legend(c: str, slope=None) -> str:
+    """A line's legend: series name ``c``, its thread count (always shown), the fitted slope."""
+    lab = c if "threads]" in c else f"{c} [1 thread]"
+    return lab + (f" (slope {slope:.2f})" if slope is not None else "")
 
 
 def _theorem_lines(ax, series, e):
@@ -107,7 +124,8 @@ def _bounds(ax, c, rs, e, color):
             ax.plot(*zip(*pts, strict=True), ":", color=color, lw=1.4, label=text)
 
 
-def _facets(series, metric, ylabel, title, floor=False, bounds=False, extra=None):
+def _facets(series, metric, ylabel, title, floor=False, bounds=False, extra=None,
+            timed=False):
     execs = [e for e in EXECUTORS if any(k[1] == e for k in series)]
     execs += sorted({k[1] for k in series} - set(execs))
     if not execs:
@@ -125,7 +143,7 @@ def _facets(series, metric, ylabel, title, floor=False, bounds=False, extra=None
             for i, (c, rs) in enumerate(mine.items()):
                 xs, ys = [r["n"] for r in rs], [r[metric] for r in rs]
                 s = fit_slope(xs, ys)
-                lab = c + (f" (slope {s:.2f})" if s is not None else "")
+                lab = legend(c, s) if timed else c + (f" (slope {s:.2f})" if s is not None else "")
                 if c in hidden:  # drawn larger and hollow so the one beneath shows
                     lab += f" ≈ {', '.join(hidden[c])}"
                 ax.plot(xs, ys, "-", marker=mk[c], color=col[c], label=lab, lw=1.4,
@@ -175,14 +193,32 @@ def time_vs_n(rows) -> list:
 
     img = _facets(n_series(rows, by_machine=True), "batch_s_per_input", "seconds per input",
                   "Wall time per input vs n (solid: batch; dotted x: single-input latency)",
-                  extra=single)
+                  extra=single, timed=True)
     if img is None:
         return []
     return [("Wall time per input vs n", img,
-             "Batch recall time divided by the batch size (solid) and the median latency of one "
-             "single-input call (dotted), measured after compilation; shaded, where the rows "
-             "carry it, the spread of the repeated batch timings; on a sweep over several "
-             "machines, one line (and slope) per machine, labelled @ host.")]
+             "Median batch recall time divided by the batch size (solid) and median latency of "
+             "one single-input call (dotted), after compilation, with the thread count in the "
+             "legend (kernels.harness.timing); shaded, where the rows carry it, the min..max of "
+             "the repeated batch timings; on a sweep over several machines, one line (and slope) "
+             "per machine, labelled @ host.")]
+
+
+def ns_per_op_vs_n(rows) -> list:
+    """Time per counted operation (``ns_per_op``) by executor vs n: whether it runs at machine
+    speed (a few ns per operation, or below where SIMD does several at once)."""
+    series = {k: rs for k, rs in n_series(rows, by_machine=True).items()
+              if all(r.get("ns_per_op") for r in rs)}
+    img = _facets(series, "ns_per_op", "ns per counted operation",
+                  "Time per counted operation vs n (median batch time per input / mean ops)",
+                  timed=True)
+    if img is None:
+        return []
+    return [("Time per counted operation vs n", img,
+             "ns_per_op = median batch time per input ÷ mean counted operations per input "
+             "(multiplications + additions + comparisons). A few ns or less is machine speed; "
+             "far more means the executor spends its time on something the cost model does "
+             "not count (dispatch, memory stalls, bookkeeping).")]
 
 
 def energy_vs_n(rows) -> list:
@@ -215,7 +251,8 @@ def speedup_vs_sparsity(rows) -> list:
     ok = [r for r in rows if r.get("status") == "ok" and r.get("sparsity") is not None]
     by = {}
     for r in ok:
-        by.setdefault((r["construction"], r["dtype"], r["n"], r["p"]), {}).setdefault(
+        by.setdefault((r["construction"], r["dtype"], r["n"], r["p"], r.get("threads") or 1),
+                      {}).setdefault(
             r["sparsity"], {})[r["executor"]] = r
     lines = []
     for key, d in sorted(by.items(), key=lambda kv: str(kv[0])):
@@ -229,12 +266,13 @@ def speedup_vs_sparsity(rows) -> list:
     with plt.rc_context(STYLE):
         fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.6))
         colors = _colors([str(k) for k, _ in lines])
-        for (c, dt, n, p), pts in lines:
-            col = colors[str((c, dt, n, p))]
+        for (c, dt, n, p, t), pts in lines:
+            col = colors[str((c, dt, n, p, t))]
             xs = [s for s, _, _ in pts]
             wall = [d["batch_s_per_input"] / a["batch_s_per_input"] for _, d, a in pts]
             ops = [d["ops_mean"] / a["ops_mean"] for _, d, a in pts]
-            a1.plot(xs, wall, "o-", color=col, label=f"wall time, {c} {dt} n={n} p={p}")
+            a1.plot(xs, wall, "o-", color=col, label=f"wall time, {c} {dt} n={n} p={p}, "
+                    f"{t} thread{'s' if t > 1 else ''}")
             a1.plot(xs, ops, "s--", color=col, alpha=0.6, label=f"operations, {c} {dt}")
             at = _overtakes(xs, wall)
             if at is not None:
@@ -278,7 +316,7 @@ def effect_of_p(rows) -> list:
     series = {}
     for r in ok:
         if r["n"] == n0:
-            c = r["construction"] + at.get(r.get("machine"), "")
+            c = series_name(r["construction"], r.get("threads")) + at.get(r.get("machine"), "")
             series.setdefault((c, r["executor"]), {})[r["p"]] = r
     series = {k: v for k, v in series.items() if len(v) >= 2}
     if not series:
@@ -310,10 +348,11 @@ def effect_of_p(rows) -> list:
         img = png(fig)
     return [("The effect of p", img,
              f"Operations and time per input against the input dimension p, at n = {n0} "
-             "(solid: dense, dashed: active, dotted: tree; one legend for both panels).")]
+             "(solid: dense, dashed: active, dotted: tree; one legend for both panels; "
+             "[T threads]: timed with T threads, else 1).")]
 
 
-ALL = (ops_vs_n, time_vs_n, energy_vs_n, speedup_vs_sparsity, effect_of_p)
+ALL = (ops_vs_n, time_vs_n, ns_per_op_vs_n, energy_vs_n, speedup_vs_sparsity, effect_of_p)
 
 
 def all_figures(rows) -> list:

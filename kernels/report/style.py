@@ -66,9 +66,16 @@ def overlaps(series: dict, rel: float = 0.05) -> dict:
     return out
 
 
+SPREADS = {"batch_s_per_input": "batch_spread", "single_s": "single_spread"}  # harness.timing
+
+
 def spread(r: dict, metric: str):
-    """(low, high) of a timed metric where the row carries its spread (``METRIC_min``/``_max``,
-    or ``_q25``/``_q75``), else None."""
+    """(low, high) of a timed metric where the row carries its spread (kernels.harness.timing's
+    ``batch_spread``/``single_spread`` min and max, or ``METRIC_min``/``_max``, or
+    ``_q25``/``_q75``), else None."""
+    sp = r.get(SPREADS.get(metric, ""))
+    if isinstance(sp, dict) and isinstance(sp.get("min"), int | float):
+        return sp["min"], sp["max"]
     for lo, hi in (("_min", "_max"), ("_q25", "_q75")):
         a, b = r.get(metric + lo), r.get(metric + hi)
         if isinstance(a, int | float) and isinstance(b, int | float):
