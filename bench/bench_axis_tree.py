@@ -1,20 +1,21 @@
-"""``axis-tree`` paths (issue 6): the Numba build, batch recall (one thread and all threads), one
-query through the Python API, and the peers of ``scripts/pyperf_axis_tree.py`` (scikit-learn's fully
-grown tree, a ``dict`` of row bytes) on the same data.  Queries are every memorized point, in a
-seeded random order; compilation and fitting happen in ``setup``.  The issue's targets (n = 2^20
-and 2^24, ratios in one run) are measured by ``python scripts/pyperf_axis_tree.py --targets``."""
-
-import functools
+"""``axis-tree`` paths (issue 6): the Numba build, batch recall (one thread, and all threads), one
+query through the Python API, and the peers of ``scripts/pyperf_axis_tree.py`` (scikit-learn's
+fully grown tree, a ``dict`` of row bytes) on the same data.  Queries are every memorized point, in
+a seeded random order; builds and fits happen once in ``setup_cache``, compilation in ``setup``.
+The issue's targets (n = 2^20 and 2^24, ratios in one run) are measured by
+``python scripts/pyperf_axis_tree.py --targets``; here n = 2^12 and 2^16 keep a per-commit run
+short while still showing the growth with n."""
 
 import numpy as np
 
-from .common import SEED
+from kernels.harness import timing
 
-N = (1 << 14, 1 << 17)
+from .common import SEED, Pinned
+
+N = (1 << 12, 1 << 16)
 DTYPES = ("float32", "float64")
 
 
-@functools.lru_cache(maxsize=4)
 def _data(n: int, p: int):
     import kernels
 
@@ -23,84 +24,107 @@ def _data(n: int, p: int):
     return ds, order
 
 
-@functools.lru_cache(maxsize=4)
-def _built(n: int, p: int, dtype: str):
+def _trees() -> dict:
+    """{(n, dtype): (dataset, memorizer, queries)} at p = 8."""
     import kernels
 
-    ds, order = _data(n, p)
-    m = kernels.build("axis-tree", ds.X, ds.D, dtype=dtype)
-    Xq = np.ascontiguousarray(ds.X[order], dtype=dtype)
-    return m, Xq
+    out = {}
+    for n in N:
+        ds, order = _data(n, 8)
+        for dtype in DTYPES:
+            m = kernels.build("axis-tree", ds.X, ds.D, dtype=dtype)
+            out[(n, dtype)] = (ds, m, timing.prepare(ds.X[order], dtype))
+    return out
 
 
-class AxisTree:
+class AxisTree(Pinned):
     params = (N, (8,), DTYPES)
     param_names = ("n", "p", "dtype")
     timeout = 300
+    number, sample_time, repeat, min_run_count, warmup_time = 0, 0.01, (3, 10, 2.0), 2, 0.0
 
-    def setup(self, n, p, dtype):
+    def setup_cache(self):
+        return _trees()
+
+    def setup(self, cache, n, p, dtype):
         from kernels.executors.tree import axis as axis_routing
 
-        self.ds, _ = _data(n, p)
-        self.m, self.Xq = _built(n, p, dtype)
+        self.ds, self.m, self.Xq = cache[(n, dtype)]
         self.router = self.m.router
         self.x = self.Xq[0].copy()
         self.predict = axis_routing.predict
-        self.predict(self.router, self.Xq[:2048], threads=1)
-        self.predict(self.router, self.Xq[:2048])
+        self.all_threads = timing.max_threads()
+        self.pin()
+        self.predict(self.router, self.Xq, threads=1)
+        with timing.fixed_threads(self.all_threads):
+            self.predict(self.router, self.Xq)
         self.m.predict_one(self.x)
         self.m.predict(self.x)
 
-    def time_build(self, n, p, dtype):
+    def time_build(self, cache, n, p, dtype):
         import kernels
 
         kernels.build("axis-tree", self.ds.X, self.ds.D, dtype=dtype)
 
-    def time_batch_one_thread(self, n, p, dtype):
+    def time_batch_one_thread(self, cache, n, p, dtype):
         self.predict(self.router, self.Xq, threads=1)
 
-    def time_batch_threads(self, n, p, dtype):
-        self.predict(self.router, self.Xq)
+    def time_batch_threads(self, cache, n, p, dtype):
+        """Every thread Numba has (NUMBA_NUM_THREADS): noisy on a shared machine."""
+        with timing.fixed_threads(self.all_threads):
+            self.predict(self.router, self.Xq)
 
-    def time_one_query(self, n, p, dtype):
+    def time_one_query(self, cache, n, p, dtype):
         self.m.predict_one(self.x)
 
-    def time_one_query_generic_api(self, n, p, dtype):
+    def time_one_query_generic_api(self, cache, n, p, dtype):
         self.m.predict(self.x, executor="tree")
 
-    def track_ops_mean(self, n, p, dtype):
+    def track_ops_mean(self, cache, n, p, dtype):
         return float(self.m.count_ops(self.Xq)["total"].mean())
 
     track_ops_mean.unit = "ops"
 
 
-class Peers:
+class Peers(Pinned):
     """scikit-learn's fully grown DecisionTreeRegressor and a dict of row bytes, same queries."""
 
     params = (N, (8,))
     param_names = ("n", "p")
     timeout = 600
+    number, sample_time, repeat, min_run_count, warmup_time = 0, 0.01, (3, 10, 2.0), 2, 0.0
 
-    def setup(self, n, p):
+    def setup_cache(self):
         try:
             from sklearn.tree import DecisionTreeRegressor
         except ImportError:
-            raise NotImplementedError("scikit-learn is not installed") from None
-        ds, order = _data(n, p)
-        self.X32 = ds.X.astype(np.float32)
-        self.y = ds.D[:, 0]
-        self.Xq = self.X32[order]
-        self.est = DecisionTreeRegressor(random_state=SEED).fit(self.X32, self.y)
+            return None
+        out = {}
+        for n in N:
+            ds, order = _data(n, 8)
+            X32 = ds.X.astype(np.float32)
+            y = ds.D[:, 0]
+            est = DecisionTreeRegressor(random_state=SEED).fit(X32, y)
+            out[n] = (X32, y, X32[order], est)
+        return out
+
+    def setup(self, cache, n, p):
+        if cache is None:
+            raise NotImplementedError("scikit-learn is not installed")
+        from sklearn.tree import DecisionTreeRegressor
+
+        self.X32, self.y, self.Xq, self.est = cache[n]
         self.table = {row.tobytes(): v for row, v in zip(self.X32, self.y, strict=True)}
         self.keys = [row.tobytes() for row in self.Xq]
         self.cls = DecisionTreeRegressor
+        self.pin()
 
-    def time_sklearn_fit(self, n, p):
+    def time_sklearn_fit(self, cache, n, p):
         self.cls(random_state=SEED).fit(self.X32, self.y)
 
-    def time_sklearn_predict(self, n, p):
+    def time_sklearn_predict(self, cache, n, p):
         self.est.predict(self.Xq)
 
-    def time_dict_lookup(self, n, p):
+    def time_dict_lookup(self, cache, n, p):
         table = self.table
         [table[k] for k in self.keys]

@@ -1,30 +1,39 @@
-"""Peak memory (asv peakmem_: the process's maximum resident set size during the call)."""
+"""Peak memory (asv peakmem_: the process's maximum resident set size during the call), at the
+larger n of the suite."""
 
-from .common import CONSTRUCTIONS, EXECUTORS, N, P, dataset, executor, memorizer
+from .common import CASES, CONSTRUCTIONS, N, P, Pinned, cached, executor, memorizer_cache, split
+
+N_MEM = (N[-1],)
 
 
 class Memory:
-    params = (CONSTRUCTIONS, N, P)
-    param_names = ("construction", "n", "p")
+    params = (CONSTRUCTIONS, N_MEM)
+    param_names = ("construction", "n")
     timeout = 300
 
-    def setup(self, construction, n, p):
-        memorizer(construction, n, p)
-        self.ds = dataset(construction, n, p)
+    setup_cache = memorizer_cache
 
-    def peakmem_build(self, construction, n, p):
+    def setup(self, cache, construction, n):
+        self.ds = cached(cache, (construction, n, P)).dataset
+
+    def peakmem_build(self, cache, construction, n):
         import kernels
 
         kernels.build(construction, self.ds.X, self.ds.D, seed=0)
 
 
-class RecallMemory:
-    params = (CONSTRUCTIONS, EXECUTORS, N, P)
-    param_names = ("construction", "executor", "n", "p")
+class RecallMemory(Pinned):
+    params = (CASES, N_MEM)
+    param_names = ("case", "n")
     timeout = 300
 
-    def setup(self, construction, executor_name, n, p):
-        self.module, self.obj, self.X = executor(memorizer(construction, n, p), executor_name)
+    setup_cache = memorizer_cache
 
-    def peakmem_recall(self, construction, executor_name, n, p):
+    def setup(self, cache, case, n):
+        construction, name = split(case)
+        m = cached(cache, (construction, n, P))
+        self.pin()
+        self.module, self.obj, self.X = executor(m, name)
+
+    def peakmem_recall(self, cache, case, n):
         self.module.predict(self.obj, self.X)

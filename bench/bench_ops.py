@@ -1,21 +1,20 @@
-"""Tracked quantities: operations per input, energy proxy (model), exactness, active weights."""
+"""Tracked quantities: operations per input, energy proxy (model), exactness, active weights —
+over n (p = 8) and over p (n = N[0]).  Counting is deterministic: every record is computed once,
+in the suite's ``setup_cache`` (bench/common.py); each track only reads it."""
 
-from kernels.harness import energy
-from kernels.theory.verify import executor_record
-
-from .common import CONSTRUCTIONS, EXECUTORS, N, P, executor, memorizer
+from .common import CASES, P_AXIS, N, P, cached, records_cache
 
 
 class Counts:
-    params = (CONSTRUCTIONS, EXECUTORS, N, P)
-    param_names = ("construction", "executor", "n", "p")
-    timeout = 300
+    """Operations per input over n."""
 
-    def setup(self, construction, executor_name, n, p):
-        m = memorizer(construction, n, p)
-        _, obj, _ = executor(m, executor_name)
-        self.rec = executor_record(m, executor_name)
-        self.proxy = energy.proxy(self.rec["ops_by_kind"], m.dtype.name, obj.nbytes())
+    params = (CASES, N)
+    param_names = ("case", "n")
+    timeout = 600
+    setup_cache = records_cache
+
+    def setup(self, cache, case, n, p=P):
+        self.rec = cached(cache, (case, n, p))
 
     def track_ops_mean(self, *_):
         return self.rec["ops"]["mean"]
@@ -27,10 +26,21 @@ class Counts:
 
     track_ops_max.unit = "ops"
 
+
+class Quality:
+    """Energy proxy, exactness and active weights at the larger n (one job per number: asv's
+    cost is per job, so these are not repeated at every n)."""
+
+    params = (CASES, (N[-1],))
+    param_names = ("case", "n")
+    timeout = 600
+    setup_cache = records_cache
+    setup = Counts.setup
+
     def track_energy_proxy(self, *_):
         """Energy per input, the Horowitz 45 nm *model* (kernels.harness.energy), not a
         measurement."""
-        return self.proxy["total_pj"]
+        return self.rec["proxy"]["total_pj"]
 
     track_energy_proxy.unit = "pJ"
 
@@ -52,3 +62,14 @@ class Counts:
         return self.rec["active_weights"]["max"]
 
     track_active_weights_max.unit = "weights"
+
+
+class CountsP:
+    """Operations per input against the input dimension p, at n = N[0]."""
+
+    params = (CASES, (N[0],), P_AXIS)
+    param_names = ("case", "n", "p")
+    timeout = 600
+    setup_cache = records_cache
+    setup = Counts.setup
+    track_ops_mean = Counts.track_ops_mean

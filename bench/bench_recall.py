@@ -1,39 +1,81 @@
-"""Wall time: building each construction, and recall by each executor (batch and one input)."""
+"""Wall time: building each construction, and recall by each executor (batch and one input),
+one thread (bench/common.py: THREADS), n on the axis, p = 8.
 
-from .common import CONSTRUCTIONS, EXECUTORS, N, P, executor, memorizer
+Repeats chosen on purpose: a recall call lasts µs to ms, so asv calibrates ``number`` to a 10 ms
+sample and takes 3..10 samples (at most 2 s of samples); a build lasts 10 ms to 1 s, so one call
+a sample, 2..5 samples.  ``--quick`` takes one sample of each."""
+
+from kernels.harness import timing
+
+from .common import (
+    CASES,
+    CONSTRUCTIONS,
+    N,
+    P,
+    Pinned,
+    cached,
+    executor,
+    memorizer_cache,
+    one_input,
+    split,
+)
+
+RECALL = {"number": 0, "sample_time": 0.01, "repeat": (3, 10, 2.0), "min_run_count": 2,
+          "warmup_time": 0.0}
 
 
-class Build:
-    params = (CONSTRUCTIONS, N, P)
-    param_names = ("construction", "n", "p")
+class Build(Pinned):
+    params = (CONSTRUCTIONS, N)
+    param_names = ("construction", "n")
     timeout = 300
+    number = 1
+    repeat = (2, 5, 5.0)
+    min_run_count = 1
+    warmup_time = 0.0
 
-    def setup(self, construction, n, p):
-        memorizer(construction, n, p)  # validity check, and warms whatever the build compiles
-        from .common import dataset
+    setup_cache = memorizer_cache
 
-        self.ds = dataset(construction, n, p)
+    def setup(self, cache, construction, n):
+        self.ds = cached(cache, (construction, n, P)).dataset  # the data it accepts
+        self.pin()
 
-    def time_build(self, construction, n, p):
+    def time_build(self, cache, construction, n):
         import kernels
 
         kernels.build(construction, self.ds.X, self.ds.D, seed=0)
 
 
-class Recall:
-    """Recall of every memorized point (``time_batch``) and of one point (``time_one``)."""
+class Recall(Pinned):
+    """Recall of every memorized point (``time_batch``), of one point (``time_one``), and the
+    harness's median batch time per input over the mean counted operations (``track_ns_per_op``,
+    kernels.harness.timing)."""
 
-    params = (CONSTRUCTIONS, EXECUTORS, N, P)
-    param_names = ("construction", "executor", "n", "p")
+    params = (CASES, N)
+    param_names = ("case", "n")
     timeout = 300
+    number, sample_time, repeat = RECALL["number"], RECALL["sample_time"], RECALL["repeat"]
+    min_run_count, warmup_time = RECALL["min_run_count"], RECALL["warmup_time"]
 
-    def setup(self, construction, executor_name, n, p):
-        m = memorizer(construction, n, p)
-        self.module, self.obj, self.X = executor(m, executor_name)
-        self.x = self.X[:1]
+    setup_cache = memorizer_cache
 
-    def time_batch(self, construction, executor_name, n, p):
+    def setup(self, cache, case, n):
+        construction, name = split(case)
+        self.m = cached(cache, (construction, n, P))
+        self.name = name
+        self.pin()
+        self.module, self.obj, self.X = executor(self.m, name)
+        self.one, self.x = one_input(self.module, self.obj, self.X)
+
+    def time_batch(self, cache, case, n):
         self.module.predict(self.obj, self.X)
 
-    def time_one(self, construction, executor_name, n, p):
-        self.module.predict(self.obj, self.x)
+    def time_one(self, cache, case, n):
+        self.one(self.x)
+
+    def track_ns_per_op(self, cache, case, n):
+        sp = timing.time_batch(lambda: self.module.predict(self.obj, self.X), len(self.X),
+                               min_time=0.02)
+        ops = self.m.count_ops(self.X, executor=self.name)["total"].mean()
+        return timing.ns_per_op(sp["median"], ops)
+
+    track_ns_per_op.unit = "ns/op"

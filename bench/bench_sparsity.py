@@ -1,52 +1,53 @@
-"""Dense vs active on seeded random sparse ReLU networks (kernels.harness.workloads)."""
+"""Dense vs active on seeded random sparse ReLU networks (kernels.harness.workloads), one thread."""
 
-import time
+from kernels.harness import timing
 
-from .common import SPARSITY, N, executor, random_memorizer
-
-P_RANDOM = 32
+from .common import SPARSITY, N, Pinned, cached, executor, random_cache
 
 
-class Sparsity:
-    params = (("dense", "active"), N, SPARSITY)
+class Sparsity(Pinned):
+    params = (("dense", "active"), (N[-1],), SPARSITY)
     param_names = ("executor", "n", "sparsity")
     timeout = 300
+    number, sample_time, repeat, min_run_count = 0, 0.01, (3, 10, 2.0), 2
+    warmup_time = 0.0
 
-    def setup(self, executor_name, n, sparsity):
-        self.m = random_memorizer(n, P_RANDOM, sparsity)
+    setup_cache = random_cache
+
+    def setup(self, cache, executor_name, n, sparsity):
+        self.m = cached(cache, (n, sparsity))
+        self.pin()
         self.module, self.obj, self.X = executor(self.m, executor_name)
-        self.c = self.m.count_ops(self.X, executor=executor_name)
 
-    def time_recall(self, executor_name, n, sparsity):
+    def time_recall(self, cache, executor_name, n, sparsity):
         self.module.predict(self.obj, self.X)
 
-    def track_ops_mean(self, executor_name, n, sparsity):
-        return float(self.c["total"].mean())
+    def track_ops_mean(self, cache, executor_name, n, sparsity):
+        return float(self.m.count_ops(self.X, executor=executor_name)["total"].mean())
 
     track_ops_mean.unit = "ops"
 
 
-class SparsitySpeedup:
-    """Wall-time ratio dense / active measured in one process (above 1: active wins)."""
+class SparsitySpeedup(Pinned):
+    """Wall-time ratio dense / active measured in one process (above 1: active wins), the
+    harness's medians (kernels.harness.timing)."""
 
-    params = (N, SPARSITY)
+    params = ((N[-1],), SPARSITY)
     param_names = ("n", "sparsity")
     timeout = 300
 
-    def setup(self, n, sparsity):
-        m = random_memorizer(n, P_RANDOM, sparsity)
+    setup_cache = random_cache
+
+    def setup(self, cache, n, sparsity):
+        m = cached(cache, (n, sparsity))
+        self.pin()
         self.runs = {e: executor(m, e) for e in ("dense", "active")}
 
-    def _best(self, e, reps=5):
+    def _median(self, e):
         module, obj, X = self.runs[e]
-        best = float("inf")
-        for _ in range(reps):
-            t0 = time.perf_counter()
-            module.predict(obj, X)
-            best = min(best, time.perf_counter() - t0)
-        return best
+        return timing.time_batch(lambda: module.predict(obj, X), len(X), min_time=0.02)["median"]
 
-    def track_speedup(self, n, sparsity):
-        return self._best("dense") / self._best("active")
+    def track_speedup(self, cache, n, sparsity):
+        return self._median("dense") / self._median("active")
 
     track_speedup.unit = "x"

@@ -1,13 +1,18 @@
-"""Seeded, cached builders shared by the asv benchmarks (one build per process and parameter set).
+"""Seeded builders shared by the asv benchmarks, and the timing rules of the suite.
 
-Every benchmark class calls :func:`memorizer` or :func:`random_memorizer` in ``setup``; a
-combination that cannot be measured (a construction module that does not exist yet, an executor it
-does not support, an assumption the dataset breaks, a size over the limit) raises
-``NotImplementedError``, which asv records as "n/a" instead of a failure.  :func:`executor` returns
-the compiled kernel and its inputs: ``setup`` calls it once, so compilation is never timed.
+Timing follows :mod:`kernels.harness.timing` (the one method of sweep, asv and pyperf): kernels
+are compiled and inputs converted (:func:`kernels.harness.timing.prepare`) in ``setup``; every
+timed class pins the thread count to :data:`THREADS` (Numba and BLAS) in ``setup`` and restores it
+in ``teardown`` (:class:`Pinned`).  asv itself takes the repeats and keeps their spread; the
+``track_ns_per_op`` benchmarks record the harness's own median.
 
-Parameters are taken from the registry at import time, so a newly registered construction joins
-the suite by itself.
+Builds are done once per ``asv run`` in the ``setup_cache`` functions the classes share
+(:func:`memorizer_cache`, :func:`random_cache`, :func:`records_cache`: pickled by asv and handed to
+each benchmark process), so a benchmark process only loads them.  Parameters are taken from
+the registry at import time: :data:`CASES` lists the ``construction/executor`` pairs a
+construction declares, so no process is spent on a pair that cannot run.  A combination that still
+cannot be measured (an assumption the dataset breaks, a size over the limit) raises
+``NotImplementedError`` in ``setup``: asv records "n/a" instead of a failure.
 """
 
 from __future__ import annotations
@@ -17,16 +22,35 @@ import functools
 import numpy as np
 
 from kernels import constructions
+from kernels.harness import timing
 from kernels.harness.cell import RANDOM, Skip, build_random, prepare
 from kernels.model.memorizer import EXECUTORS
 
 SEED = 0
+THREADS = 1  # the thread count of every timed call (kernels.harness.timing.fixed_threads)
 MAX_BYTES = 1 << 30
 CONSTRUCTIONS = tuple(constructions.names())
 EXECUTORS = tuple(EXECUTORS)
 N = (256, 2048)
-P = (4, 16)
+P = 8  # the input dimension of the n axis
+P_AXIS = (4, 16)
 SPARSITY = (0.0, 0.5, 0.9, 0.99)
+P_RANDOM = 32  # input dimension of the random sparse networks
+
+
+def _executors_of(name: str) -> tuple[str, ...]:
+    try:
+        return tuple(constructions.get(name).EXECUTORS)
+    except Exception:  # a broken module: its cases are n/a, not errors
+        return ()
+
+
+CASES = tuple(f"{c}/{e}" for c in CONSTRUCTIONS for e in _executors_of(c))
+
+
+def split(case: str) -> tuple[str, str]:
+    c, e = case.split("/", 1)
+    return c, e
 
 
 @functools.lru_cache(maxsize=8)
@@ -53,7 +77,37 @@ def dataset(name: str, n: int, p: int):
     return _prepared(name, n, p)[1]
 
 
-@functools.lru_cache(maxsize=8)
+def built(names, ns, ps=(P,)) -> dict:
+    """{(construction, n, p): Memorizer, or the reason it cannot be built (a string)}."""
+    out = {}
+    for name in dict.fromkeys(names):
+        for n in ns:
+            for p in ps:
+                try:
+                    out[(name, n, p)] = memorizer(name, n, p)
+                except NotImplementedError as exc:
+                    out[(name, n, p)] = str(exc)
+    return out
+
+
+def _records(ms: dict) -> dict:
+    """{(case, n, p): executor record with its energy proxy, or why it cannot be measured}."""
+    from kernels.harness import energy
+    from kernels.theory.verify import executor_record
+
+    out = {}
+    for (c, n, p), m in ms.items():
+        for e in _executors_of(c):
+            if isinstance(m, str) or e not in m.executors:
+                out[(f"{c}/{e}", n, p)] = m if isinstance(m, str) else f"{c} has no {e} executor"
+                continue
+            rec = executor_record(m, e)
+            nbytes = m._executor(e)[1].nbytes()
+            rec["proxy"] = energy.proxy(rec["ops_by_kind"], m.dtype.name, nbytes)
+            out[(f"{c}/{e}", n, p)] = rec
+    return out
+
+
 def random_memorizer(n: int, p: int, sparsity: float, dtype: str = "float64"):
     """A seeded random sparse ReLU network (kernels.harness.workloads) over n Gaussian inputs."""
     try:
@@ -63,19 +117,81 @@ def random_memorizer(n: int, p: int, sparsity: float, dtype: str = "float64"):
         raise NotImplementedError(str(exc)) from None
 
 
+# asv keys a setup_cache by its function's module and line: the classes naming one of these share
+# it, so each runs once per `asv run`, and a job loads only the part it needs.
+
+def memorizer_cache(self=None) -> dict:
+    """{(construction, n, P): Memorizer or why not} over the n axis."""
+    return built(CONSTRUCTIONS, N, (P,))
+
+
+def random_cache(self=None) -> dict:
+    """{(n, sparsity): random sparse network or why not} (P_RANDOM inputs, the larger n)."""
+    nets = {}
+    for n in (N[-1],):
+        for s in SPARSITY:
+            try:
+                nets[(n, s)] = random_memorizer(n, P_RANDOM, s)
+            except NotImplementedError as exc:
+                nets[(n, s)] = str(exc)
+    return nets
+
+
+def records_cache(self=None) -> dict:
+    """{(case, n, p): executor record with its energy proxy, or why not}, over the n axis (p = P)
+    and the p axis (n = N[0]): a few kB, so the many track jobs load nothing heavy."""
+    return _records({**built(CONSTRUCTIONS, N, (P,)), **built(CONSTRUCTIONS, (N[0],), P_AXIS)})
+
+
+def cached(cache: dict, key):
+    """Entry ``key`` of a cache; NotImplementedError with the reason it is missing."""
+    v = cache.get(key, "not on the suite's grid")
+    if isinstance(v, str):
+        raise NotImplementedError(v)
+    return v
+
+
+class Pinned:
+    """Timed classes: the thread count fixed to :data:`THREADS` from ``setup`` (call
+    :meth:`pin`) to ``teardown``."""
+
+    def pin(self) -> None:
+        self._pinned = timing.fixed_threads(THREADS)
+        self._pinned.__enter__()
+
+    def teardown(self, *_):
+        pinned = getattr(self, "_pinned", None)
+        if pinned is not None:
+            pinned.__exit__(None, None, None)
+            self._pinned = None
+
+
 def executor(m, name: str):
-    """(kernel module, executor object, inputs) with the kernel compiled; NotImplementedError if
-    ``m`` does not support executor ``name``."""
+    """(kernel module, executor object, prepared inputs) with the kernel compiled on the batch and
+    on one row (call after :meth:`Pinned.pin`: the paths the pinned thread count takes);
+    NotImplementedError if ``m`` does not support executor ``name``."""
     if name not in m.executors:
         raise NotImplementedError(f"{m.name} has no {name} executor")
     try:
         module, obj = m._executor(name)
     except Exception as exc:
         raise NotImplementedError(f"executor {name} not available ({exc})") from None
-    X = np.ascontiguousarray(m.dataset.X, dtype=m.dtype)
-    module.predict(obj, X[:2])  # compile here, in setup
+    X = timing.prepare(m.dataset.X, m.dtype)
+    module.predict(obj, X)  # compile here, in setup
+    module.predict(obj, X[:1])
     return module, obj, X
 
 
-__all__ = ["CONSTRUCTIONS", "EXECUTORS", "N", "P", "RANDOM", "SPARSITY", "dataset", "executor",
-           "memorizer", "random_memorizer"]
+def one_input(module, obj, X: np.ndarray):
+    """(function of one input, that input): the executor's one-input path when it has one."""
+    one = getattr(module, "predict_one", None)
+    if one is None:
+        return (lambda x: module.predict(obj, x)), X[:1]
+    one(obj, X[0])
+    return (lambda x: one(obj, x)), X[0]
+
+
+__all__ = ["CASES", "CONSTRUCTIONS", "EXECUTORS", "N", "P", "P_AXIS", "P_RANDOM", "RANDOM",
+           "SPARSITY", "THREADS", "Pinned", "built", "cached", "dataset", "executor", "memorizer",
+           "memorizer_cache", "one_input", "random_cache", "random_memorizer", "records_cache",
+           "split"]

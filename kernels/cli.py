@@ -326,6 +326,11 @@ def _add_compare(sub) -> None:
                    help="pyperf JSON output (must not exist yet)")
     p.add_argument("--n", type=_positive, default=1024, help="points memorized (default 1024)")
     p.add_argument("--p", type=_positive, default=8, help="input dimension (default 8)")
+    p.add_argument("--threads", type=_positive, default=1,
+                   help="threads of the timed calls (default 1; recorded as memcap_threads)")
+    p.add_argument("--baseline", metavar="FILE.json",
+                   help="an earlier `memcap compare` output: print `pyperf compare_to` of it "
+                        "against this run (faster/slower, significance)")
     p.add_argument("--list", action="store_true", help="list the benchmarks and exit")
     p.set_defaults(func=cmd_compare)
 

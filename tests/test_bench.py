@@ -33,8 +33,8 @@ def benchmark_classes():
 
 def test_every_class_is_parameterised():
     classes = dict(benchmark_classes())
-    assert {"Build", "Recall", "Counts", "Memory", "RecallMemory", "Sparsity",
-            "SparsitySpeedup"} <= set(classes)
+    assert {"Build", "Recall", "Counts", "CountsP", "Quality", "Memory", "RecallMemory",
+            "Sparsity", "SparsitySpeedup", "AxisTree", "Peers"} <= set(classes)
     for name, cls in classes.items():
         assert len(cls.params) == len(cls.param_names), name
         assert all(len(p) >= 1 for p in cls.params), name
@@ -54,18 +54,46 @@ def test_tracks_have_units():
 
 
 def test_a_cheap_benchmark_runs_and_invalid_ones_are_not_implemented():
-    from bench.bench_ops import Counts
+    import numba
+
+    from bench import common
+    from bench.bench_ops import Counts, Quality
     from bench.bench_recall import Recall
 
+    m = common.memorizer("zhang", 256, common.P)
+    cache = {("zhang", 256, common.P): m}
+    before = numba.get_num_threads()
     r = Recall()
-    r.setup("zhang", "dense", 256, 4)  # compiles in setup
-    r.time_batch("zhang", "dense", 256, 4)
-    r.time_one("zhang", "dense", 256, 4)
+    r.setup(cache, "zhang/dense", 256)  # compiles in setup, threads pinned
+    assert numba.get_num_threads() == common.THREADS
+    r.time_batch(cache, "zhang/dense", 256)
+    r.time_one(cache, "zhang/dense", 256)
+    assert r.track_ns_per_op(cache, "zhang/dense", 256) > 0
+    r.teardown(cache, "zhang/dense", 256)
+    assert numba.get_num_threads() == before  # restored
+    recs = common._records(cache)
     c = Counts()
-    c.setup("zhang", "dense", 256, 4)
-    assert c.track_ops_mean() > 0 and c.track_exact() == 1.0 and c.track_energy_proxy() > 0
+    c.setup(recs, "zhang/dense", 256)
+    q = Quality()
+    q.setup(recs, "zhang/dense", 256)
+    assert c.track_ops_mean() > 0 and q.track_exact() == 1.0 and q.track_energy_proxy() > 0
     with pytest.raises(NotImplementedError):
-        Recall().setup("zhang", "tree", 256, 4)  # zhang has no tree executor
+        Recall().setup(cache, "zhang/dense", 2048)  # not in the cache
+    with pytest.raises(NotImplementedError):
+        Counts().setup({("zhang/tree", 256, 8): "zhang has no tree executor"}, "zhang/tree", 256)
+
+
+def test_cases_are_declared_pairs_and_caches_are_shared():
+    """Each class names one of the shared setup_cache functions (asv runs each once), and the
+    cases are the construction/executor pairs the registry declares."""
+    from bench import common
+
+    shared = {common.memorizer_cache, common.random_cache, common.records_cache}
+    for name, cls in benchmark_classes():
+        if cls.__module__ != "bench.bench_axis_tree":
+            assert getattr(cls, "setup_cache", None) in shared, name
+    assert "axis-tree/tree" in common.CASES and "zhang/dense" in common.CASES
+    assert "zhang/tree" not in common.CASES
 
 
 def test_no_module_in_bench_does_work_at_import():
@@ -86,7 +114,10 @@ def test_no_module_in_bench_does_work_at_import():
 @pytest.mark.skipif(shutil.which("git") is None, reason="asv check needs git")
 def test_asv_check_passes():
     pytest.importorskip("asv")
+    # asv drops PYTHONPATH; ASV_PYTHONPATH makes it import this checkout's kernels (not an
+    # installed copy)
+    env = {**os.environ, "ASV_PYTHONPATH": ROOT}
     res = subprocess.run([sys.executable, "-m", "asv", "check", "--python=same"], cwd=ROOT,
-                         capture_output=True, text=True, timeout=180, check=False)
+                         env=env, capture_output=True, text=True, timeout=180, check=False)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
     assert "No problems found" in res.stdout

@@ -65,3 +65,41 @@ def test_compare_list(capsys):
     assert cli_main(["compare", "--list", "--filter", "zhang/dense", "--n", "32", "-o",
                      "unused.json"]) == 0
     assert "zhang/dense" in capsys.readouterr().out
+
+
+def test_compare_records_threads_cpu_commit_and_prints_a_baseline_table(tmp_path):
+    """A second run read against a baseline file: `pyperf compare_to`'s table, printed."""
+    import subprocess
+    import sys
+
+    pyperf = pytest.importorskip("pyperf")
+    base = tmp_path / "base.json"
+    run = pyperf.Run([1e-6, 1.1e-6, 1.2e-6],
+                     metadata={"name": "data/dict", "loops": 1, "memcap_threads": "1"},
+                     collect_metadata=False)
+    pyperf.Benchmark([run]).dump(str(base))
+    new = tmp_path / "new.json"
+    res = subprocess.run([sys.executable, "-m", "kernels.cli", "compare", "--fast", "--filter",
+                          "^data/dict$", "--n", "64", "--p", "3", "-o", str(new), "--baseline",
+                          str(base)], capture_output=True, text=True, timeout=300, check=False)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "data/dict" in res.stdout and "base" in res.stdout and "new" in res.stdout
+    assert any(w in res.stdout for w in ("faster", "slower", "not significant"))
+    md = pyperf.BenchmarkSuite.load(str(new)).get_benchmarks()[0].get_metadata()
+    assert md["memcap_threads"] == "1" and md["memcap_cpu"] and md["memcap_commit"]
+
+
+def test_compare_bad_baseline_or_threads_fail_before_measuring(tmp_path, capsys):
+    out = tmp_path / "x.json"
+    assert cli_main(["compare", "--baseline", str(tmp_path / "missing.json"), "-o",
+                     str(out)]) == 2
+    assert "no such file" in capsys.readouterr().err
+    assert cli_main(["compare", "--threads", "999", "-o", str(out)]) == 2
+    assert "threads must be in" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_metadata_names_threads_cpu_commit():
+    md = compare.run_metadata(64, 3, 1)
+    assert md["memcap_threads"] == "1" and md["memcap_n"] == "64"
+    assert md["memcap_cpu"] and md["memcap_commit"]

@@ -31,6 +31,7 @@ import numpy as np
 from kernels import constructions
 from kernels.data import generate
 from kernels.executors._ops import activate_np
+from kernels.harness import timing
 from kernels.harness.cell import Skip, prepare
 
 # --fast: 2 worker processes × 2 values of >= 50 ms each (plus pyperf's calibration worker).
@@ -175,36 +176,39 @@ def workload(name: str, n: int, p: int):
         rows = list(X)
         return (lambda: [table[x.tobytes()] for x in rows]), len(X)
     m = _memorizer(c, n, p)
-    X = np.ascontiguousarray(m.dataset.X)
+    X = timing.prepare(m.dataset.X, np.float64)
     if kind in ("numpy-dense", "scipy-csr"):
         layers = layer_matrices(m.network, sparse=kind == "scipy-csr")
         fwd = numpy_forward if kind == "numpy-dense" else csr_forward
         net = m.network
         return (lambda: fwd(layers, net.p, net.r, X)), len(X)
     module, obj = m._executor(kind)
-    Xd = np.ascontiguousarray(X, dtype=m.dtype)
-    module.predict(obj, Xd[:2])  # compile
+    Xd = timing.prepare(X, m.dtype)  # converted once, outside the timed region
     return (lambda: module.predict(obj, Xd)), len(X)
 
 
-def _time_func(name: str, n: int, p: int):
+def _time_func(name: str, n: int, p: int, threads: int = 1):
+    """pyperf's time function: the workload built once per worker, then ``loops`` calls timed with
+    ``threads`` threads (kernels.harness.timing.fixed_threads), compiled by a first call first."""
     state = {}
 
     def time_func(loops):
-        if "fn" not in state:  # built once per worker, outside the timed region
-            state["fn"] = workload(name, n, p)[0]
-            state["fn"]()
-        fn = state["fn"]
-        t0 = time.perf_counter()
-        for _ in range(loops):
-            fn()
-        return time.perf_counter() - t0
+        with timing.fixed_threads(threads):
+            if "fn" not in state:  # built once per worker, outside the timed region
+                state["fn"] = workload(name, n, p)[0]
+                state["fn"]()  # compile / first touch of the path this thread count takes
+            fn = state["fn"]
+            t0 = time.perf_counter()
+            for _ in range(loops):
+                fn()
+            return time.perf_counter() - t0
 
     return time_func
 
 
 def _add_cmdline_args(cmd, args):
-    cmd.extend(("--n", str(args.n), "--p", str(args.p), "--selected", args.selected))
+    cmd.extend(("--n", str(args.n), "--p", str(args.p), "--threads", str(args.threads),
+                "--selected", args.selected))
 
 
 def run(argv: list[str]) -> None:
@@ -219,7 +223,9 @@ def run(argv: list[str]) -> None:
     ap.add_argument("--p", type=int, default=8)
     ap.add_argument("--filter", default=None)
     ap.add_argument("--selected", default="")
+    ap.add_argument("--threads", type=int, default=1)
     args = runner.parse_args(argv)
+    timing.check_threads(args.threads)
     if args.worker:
         names = [(t.rsplit(":", 1)[0], int(t.rsplit(":", 1)[1]))
                  for t in args.selected.split(",") if t]
@@ -229,11 +235,20 @@ def run(argv: list[str]) -> None:
         if not names:
             raise ValueError("no benchmark to run (check --filter)")
         args.selected = ",".join(f"{w}:{k}" for w, k in names)
-    runner.metadata["memcap_n"] = str(args.n)
-    runner.metadata["memcap_p"] = str(args.p)
+    runner.metadata.update(run_metadata(args.n, args.p, args.threads))
     for name, count in names:
         # every call recalls all the points memorized: inner_loops makes the value per input
-        runner.bench_time_func(name, _time_func(name, args.n, args.p), inner_loops=count)
+        runner.bench_time_func(name, _time_func(name, args.n, args.p, args.threads),
+                               inner_loops=count)
+
+
+def run_metadata(n: int, p: int, threads: int) -> dict:
+    """What a pyperf file records beside pyperf's own (cpu_model_name, cpu_count, python...): the
+    dataset, the thread count of the timed calls and the commit measured."""
+    from kernels.harness.environment import cpu_model, git_commit
+
+    return {"memcap_n": str(n), "memcap_p": str(p), "memcap_threads": str(threads),
+            "memcap_cpu": cpu_model(), "memcap_commit": git_commit() or "unknown"}
 
 
 def main(args) -> int:
@@ -248,13 +263,17 @@ def main(args) -> int:
             re.compile(args.filter)
         except re.error as exc:
             raise ValueError(f"--filter: not a regular expression ({exc})") from None
+    threads = timing.check_threads(getattr(args, "threads", 1) or 1)
+    baseline = getattr(args, "baseline", None)
+    if baseline:
+        load_suite(baseline)  # a missing or unreadable baseline fails before any measuring
     if getattr(args, "list", False):
         for name, count in candidates(args.n, args.p, args.filter,
                                       log=lambda m: print(f"memcap compare: {m}",
                                                           file=sys.stderr)):
             print(f"{name}  ({count} inputs per call)")
         return 0
-    argv = ["-o", args.output, "--n", str(args.n), "--p", str(args.p)]
+    argv = ["-o", args.output, "--n", str(args.n), "--p", str(args.p), "--threads", str(threads)]
     if args.fast:  # pyperf's own --fast still spawns >= 3 workers per benchmark: rougher here
         argv += FAST
     if args.rigorous:
@@ -267,7 +286,35 @@ def main(args) -> int:
         raise ValueError(f"pyperf: {exc}") from None
     print(f"memcap compare: wrote {args.output}; read it with `python -m pyperf show "
           f"{args.output}` or `python -m pyperf compare_to A.json B.json`")
+    if baseline:
+        print(compare_table(baseline, args.output))
     return 0
+
+
+def load_suite(path: str):
+    """The pyperf BenchmarkSuite in ``path``; ValueError (one line) when it cannot be read."""
+    import pyperf
+
+    try:
+        return pyperf.BenchmarkSuite.load(path)
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such file") from None
+    except Exception as exc:
+        raise ValueError(f"{path}: not a pyperf file ({str(exc).splitlines()[0]})") from None
+
+
+def compare_table(baseline: str, changed: str) -> str:
+    """``python -m pyperf compare_to BASELINE CHANGED --table`` (pyperf's significance test and
+    its table), and the thread counts of both files when they differ."""
+    import subprocess
+
+    res = subprocess.run([sys.executable, "-m", "pyperf", "compare_to", baseline, changed,
+                          "--table"], capture_output=True, text=True, check=False)
+    out = (res.stdout + res.stderr).rstrip()
+    meta = [load_suite(f).get_metadata().get("memcap_threads") for f in (baseline, changed)]
+    if meta[0] != meta[1]:
+        out += f"\nnote: threads differ ({meta[0]} in {baseline}, {meta[1]} in {changed})"
+    return out
 
 
 if __name__ == "__main__":
