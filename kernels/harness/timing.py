@@ -55,10 +55,9 @@ def check_threads(threads: int) -> int:
 def fixed_threads(threads: int = 1):
     """Numba's thread count and the BLAS/OpenMP pools (threadpoolctl, when installed) set to
     ``threads`` inside the block, restored after."""
-    import numba
+    from kernels.executors._ops import numba_threads
 
     t = check_threads(threads)
-    prev = numba.get_num_threads()
     limiter = contextlib.nullcontext()
     try:
         from threadpoolctl import threadpool_limits
@@ -66,12 +65,8 @@ def fixed_threads(threads: int = 1):
         limiter = threadpool_limits(limits=t)
     except ImportError:  # no BLAS control: Numba's count is still fixed
         pass
-    numba.set_num_threads(t)
-    try:
-        with limiter:
-            yield t
-    finally:
-        numba.set_num_threads(prev)
+    with numba_threads(t), limiter:
+        yield t
 
 
 def prepare(X, dtype, k: int | None = None, seed: int = 0) -> np.ndarray:
