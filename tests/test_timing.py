@@ -39,27 +39,53 @@ def test_noisy_flag_is_max_over_min_above_three():
     assert timing.is_noisy(timing.spread([0.0, 1.0]))
 
 
-def test_samples_repeat_until_min_time_with_calibrated_loops():
+def test_repeats_split_min_time_into_calibrated_short_samples():
     clock = FakeClock([1e-3])
-    vals, loops = timing.samples(clock.kernel, min_time=0.1, min_repeats=5, clock=clock)
-    assert loops * 1e-3 >= 0.1 / 5  # a sample lasts at least min_time / min_repeats
-    assert len(vals) >= 5 and sum(vals) * loops >= 0.1
-    assert vals == pytest.approx([1e-3] * len(vals))
-    one = FakeClock([10.0])  # a slow kernel: one call per sample, still min_repeats samples
-    vals, loops = timing.samples(one.kernel, min_time=0.1, min_repeats=3, clock=one)
-    assert loops == 1 and len(vals) == 3
+    vals, loops = timing.samples(clock.kernel, min_time=0.1, repeats=5, sample_s=5e-3,
+                                 clock=clock)
+    assert loops == 8  # 1, 2, 4, 8 calls: the first loop lasting >= sample_s
+    assert len(vals) == 5 and vals == pytest.approx([1e-3] * 5)
+    assert clock.t >= 0.1  # at least min_time spent sampling
+    slow = FakeClock([10.0])  # a call longer than a repeat: one call, one sample a repeat
+    vals, loops = timing.samples(slow.kernel, min_time=0.1, repeats=3, clock=slow)
+    assert loops == 1 and len(vals) == 3 and slow.calls == 1 + 3
 
 
-def test_a_slow_sample_makes_the_batch_noisy():
-    # calibration: 1 call; then samples of 1 call each, the fourth one 10x slower
-    clock = FakeClock([1.0, 1.0, 1.0, 1.0, 10.0, 1.0, 1.0])
-    sp = timing.time_batch(clock.kernel, 100, clock=clock, min_time=0.5, min_repeats=6)
+def test_an_interrupted_sample_is_an_outlier_not_the_value():
+    # calibration (1 call), then 5 repeats of >= 3 time units: 3 samples of 1 unit each, except
+    # one sample of 10 (a lost time slice) inside the second repeat
+    clock = FakeClock([1.0] + [1.0] * 3 + [1.0, 1.0, 10.0] + [1.0] * 9)
+    sp = timing.time_batch(clock.kernel, 100, clock=clock, min_time=15.0, repeats=5,
+                           sample_s=1e-9)
+    assert sp["samples"] == 5 and sp["median"] == pytest.approx(0.01)
+    assert sp["max"] == pytest.approx(0.01) and not timing.is_noisy(sp)
+
+
+def test_a_slow_repeat_makes_the_cell_noisy():
+    # the third repeat's first sample alone lasts longer than a repeat: its value is 10x
+    clock = FakeClock([1.0] + [1.0] * 6 + [10.0] + [1.0] * 6)
+    sp = timing.time_batch(clock.kernel, 100, clock=clock, min_time=15.0, repeats=5,
+                           sample_s=1e-9)
     assert sp["min"] == pytest.approx(0.01) and sp["max"] == pytest.approx(0.1)
     assert sp["median"] == pytest.approx(0.01)
     assert timing.is_noisy(sp)
-    steady = FakeClock([1.0])
-    assert not timing.is_noisy(timing.time_batch(steady.kernel, 100, clock=steady,
-                                                 min_time=0.5, min_repeats=6))
+
+
+def test_a_slow_batch_is_timed_in_chunks_covering_every_input():
+    X = np.arange(2000.0).reshape(1000, 2)
+    fast = FakeClock([timing.BATCH_S / 2])
+    assert [len(c) for c in timing.chunks(fast.kernel, X, clock=fast)] == [1000]
+    slow = FakeClock([timing.BATCH_S * 10])
+    parts = timing.chunks(slow.kernel, X, clock=slow)
+    assert [len(c) for c in parts] == [100] * 10
+    np.testing.assert_array_equal(np.concatenate(parts), X)
+    slower = FakeClock([timing.BATCH_S * 1000])
+    assert {len(c) for c in timing.chunks(slower.kernel, X, clock=slower)} == {timing.MIN_BATCH}
+    seen = []
+    call = timing._cycle(seen.append, parts)
+    for _ in range(11):
+        call()
+    assert [int(c[0, 0]) for c in seen] == [200 * i for i in range(10)] + [0]
 
 
 def test_single_latency_cycles_through_the_rows():
@@ -67,7 +93,7 @@ def test_single_latency_cycles_through_the_rows():
     clock = FakeClock([1e-6])
     rows = [np.array([i]) for i in range(3)]
     sp = timing.time_single(lambda x: (seen.append(int(x[0])), clock.kernel()), rows,
-                            clock=clock, min_time=1e-5, min_repeats=2)
+                            clock=clock, min_time=1e-5, repeats=2, sample_s=1e-9)
     assert sp["median"] == pytest.approx(1e-6)
     assert seen[:7] == [0, 1, 2, 0, 1, 2, 0]
 
@@ -118,8 +144,8 @@ def test_measure_records_threads_spreads_and_check():
 
     Xt = timing.prepare(np.arange(40.0).reshape(10, 4), np.float32, k=6, seed=1)
     assert Xt.dtype == np.float32 and Xt.flags.c_contiguous and Xt.shape == (6, 4)
-    row = timing.measure(predict, 2.0, Xt, threads=1, min_time=1e-3, min_repeats=2)
-    assert row["threads"] == 1 and set(threads_seen) == {1}
+    row = timing.measure(predict, 2.0, Xt, threads=1, min_time=1e-3, repeats=2)
+    assert row["threads"] == 1 and set(threads_seen) == {1} and row["timed_inputs"] == 6
     for key in ("batch_spread", "single_spread"):
         assert {"min", "median", "max", "samples"} <= set(row[key])
     assert row["batch_s_per_input"] == row["batch_spread"]["median"]

@@ -241,7 +241,6 @@ def evaluate(m, g: dict, executor: str, opts: dict, idle_w: dict | None) -> dict
     if "active_weights" in rec:
         row["theorem1_ops_bound"] = theorem1_bound(m.dataset.p, rec["active_weights"]["max"])
     row.update({**timed, "ns_per_op": timing.ns_per_op(batch, row["ops_mean"]),
-                "timed_inputs": k,
                 "model_bytes": model_bytes, "recall_peak_bytes": int(recall_peak),
                 "maxrss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
                 "energy_proxy_pj": proxy["total_pj"],

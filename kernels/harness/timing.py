@@ -11,11 +11,14 @@ all time a kernel this way.
    machine measured the scheduler, not the kernel: on 2 cores with the other one busy, every
    parallel region ends at a barrier that waits a time slice (milliseconds) for the thread parked
    on the busy core — axis-tree's 14 ns per input read as 5-8 µs (issue 10).
-3. **Repeats until a minimum time**: the number of calls per sample is calibrated so a sample lasts
-   ``min_time / min_repeats``; samples are taken until ``min_time`` has passed and there are at
-   least ``min_repeats`` (at most ``max_repeats``).
-4. **The spread is kept**: min, quartiles, median and max of the samples (:func:`spread`); results
-   publish the median.  A spread wider than :data:`NOISY_RATIO` (max/min) is flagged ``noisy``.
+3. **Repeats until a minimum time**, in short samples: ``min_time`` is split into ``repeats``
+   repeats; each takes samples of a loop calibrated to about ``sample_s`` (0.5 ms) and its value
+   is their median, so a sample the scheduler interrupted (a time slice lost to another process
+   is milliseconds) is an outlier, not the value.  A batch call longer than :data:`BATCH_S` is split
+   into chunks that the timed calls cycle through (:func:`chunks`) for the same reason.
+4. **The spread is kept**: min, quartiles, median and max of the repeats (:func:`spread`);
+   results publish the median.  Repeats further apart than :data:`NOISY_RATIO` (max/min) flag
+   the cell ``noisy``.
 5. **Self-check** (:func:`checked`): a batch median far above (:data:`SUSPECT_RATIO`) a direct
    re-timing of the same kernel (the best of a few back-to-back calls) is re-measured, at most
    ``retries`` times; how often is recorded, and a cell that never agrees is flagged ``suspect``.
@@ -30,9 +33,11 @@ import time
 
 import numpy as np
 
-NOISY_RATIO = 3.0  # max/min of the samples above this: the cell is flagged noisy
+NOISY_RATIO = 3.0  # max/min of the repeats above this: the cell is flagged noisy
 SUSPECT_RATIO = 2.0  # batch median above this × a direct re-timing: re-measured
-DEFAULTS = {"min_time": 0.05, "min_repeats": 5, "max_repeats": 200, "retries": 2}
+DEFAULTS = {"min_time": 0.05, "repeats": 5, "sample_s": 5e-4, "retries": 2}
+BATCH_S = 1e-3  # a timed batch call is cut to about this long (at least MIN_BATCH inputs)
+MIN_BATCH = 16
 QUANTILES = {"min": 0.0, "q25": 0.25, "median": 0.5, "q75": 0.75, "max": 1.0}
 
 
@@ -105,19 +110,25 @@ def calibrate(fn, target: float, clock=time.perf_counter, max_loops: int = 1 << 
     return loops
 
 
-def samples(fn, *, min_time: float = DEFAULTS["min_time"],
-            min_repeats: int = DEFAULTS["min_repeats"], max_repeats: int = DEFAULTS["max_repeats"],
+def samples(fn, *, min_time: float = DEFAULTS["min_time"], repeats: int = DEFAULTS["repeats"],
+            sample_s: float = DEFAULTS["sample_s"],
             clock=time.perf_counter) -> tuple[list[float], int]:
-    """(seconds per call of each sample, calls per sample): repeats of a calibrated loop of
-    ``fn`` until ``min_time`` has passed and at least ``min_repeats`` samples are taken."""
-    loops = calibrate(fn, min_time / max(min_repeats, 1), clock)
+    """(value of each repeat, calls per sample).  ``repeats`` repeats of ``min_time / repeats``
+    seconds each; a repeat takes short samples (a loop of ``fn`` calibrated to about
+    ``sample_s``) and its value is their median, in seconds per call: a sample the scheduler
+    interrupted is an outlier of its repeat, not its value.  A call longer than a repeat is one
+    sample."""
+    loops = calibrate(fn, sample_s, clock)
     out = []
-    start = clock()
-    while len(out) < max_repeats and (len(out) < min_repeats or clock() - start < min_time):
-        t0 = clock()
-        for _ in range(loops):
-            fn()
-        out.append((clock() - t0) / loops)
+    for _ in range(repeats):
+        vals = []
+        start = clock()
+        while not vals or clock() - start < min_time / repeats:
+            t0 = clock()
+            for _ in range(loops):
+                fn()
+            vals.append((clock() - t0) / loops)
+        out.append(float(np.median(vals)))
     return out, loops
 
 
@@ -128,18 +139,23 @@ def time_batch(fn, k: int, clock=time.perf_counter, **opts) -> dict:
     return {**spread([v / k for v in vals]), "loops": loops}
 
 
-def time_single(fn_one, rows, clock=time.perf_counter, **opts) -> dict:
-    """Spread of the latency of one single-input call ``fn_one(row)``; each call of a sample takes
-    the next of the pre-sliced ``rows`` (so the sample visits different inputs)."""
+def _cycle(call, items):
+    """A function of no argument calling ``call`` on the next of ``items`` each time."""
     it = {"i": 0}
-    m = len(rows)
+    m = len(items)
 
     def one():
         i = it["i"]
-        fn_one(rows[i])
+        call(items[i])
         it["i"] = i + 1 if i + 1 < m else 0
 
-    vals, loops = samples(one, clock=clock, **opts)
+    return one
+
+
+def time_single(fn_one, rows, clock=time.perf_counter, **opts) -> dict:
+    """Spread of the latency of one single-input call ``fn_one(row)``; each call of a sample takes
+    the next of the pre-sliced ``rows`` (so the sample visits different inputs)."""
+    vals, loops = samples(_cycle(fn_one, rows), clock=clock, **opts)
     return {**spread(vals), "loops": loops}
 
 
@@ -178,25 +194,43 @@ def measure(predict, obj, Xt: np.ndarray, *, threads: int = 1, predict_one=None,
     """The timing fields of a row: ``predict(obj, X)`` over the prepared batch ``Xt``, and the
     single-input latency of ``predict_one(obj, x)`` (an executor's one-input path; else
     ``predict`` on one-row batches), with ``threads`` threads.  Keys: ``threads``,
-    ``batch_s_per_input`` and ``single_s`` (medians), ``batch_spread``, ``single_spread``,
-    ``noisy``, ``timing`` (calls per sample, the re-timing check)."""
+    ``timed_inputs``, ``batch_s_per_input`` and
+    ``single_s`` (medians), ``batch_spread``, ``single_spread``, ``noisy``, ``timing`` (calls per
+    sample, the re-timing check)."""
     retries = opts.pop("retries", DEFAULTS["retries"])
-    k = len(Xt)
     one = predict_one or predict
-    rows = [Xt[i] if predict_one else Xt[i:i + 1] for i in range(min(k, 256))]
-    batch = lambda: predict(obj, Xt)  # noqa: E731
+    rows = [Xt[i] if predict_one else Xt[i:i + 1] for i in range(min(len(Xt), 256))]
     with fixed_threads(threads) as t:
-        batch()  # compile / first touch of every path the timed calls take
+        predict(obj, Xt)  # compile / first touch of every path the timed calls take
         one(obj, rows[0])
+        parts = chunks(lambda X: predict(obj, X), Xt, clock)
+        k = len(parts[0])
+        batch = _cycle(lambda X: predict(obj, X), parts)
         sp, check = checked(lambda: time_batch(batch, k, clock=clock, **opts),
                             lambda: direct(batch, k, clock=clock), retries=retries)
         single = time_single(lambda x: one(obj, x), rows, clock=clock, **opts)
-    return {"threads": t, "batch_s_per_input": sp["median"], "single_s": single["median"],
+    return {"threads": t, "timed_inputs": k * len(parts), "batch_s_per_input": sp["median"],
+            "single_s": single["median"],
             "batch_spread": _strip(sp), "single_spread": _strip(single),
             "noisy": is_noisy(sp) or is_noisy(single),
             "timing": {"batch_loops": sp["loops"], "single_loops": single["loops"],
+                       "inputs_per_call": k,
                        "min_time": opts.get("min_time", DEFAULTS["min_time"]),
                        "single_call": "predict_one" if predict_one else "predict", **check}}
+
+
+def chunks(call, Xt: np.ndarray, clock=time.perf_counter) -> list[np.ndarray]:
+    """``Xt`` in equal chunks that ``call`` recalls in about :data:`BATCH_S` each (one chunk, all
+    of ``Xt``, when it is that fast; at least :data:`MIN_BATCH` rows), from one timed call.  The
+    timed calls cycle through the chunks, so every input is visited, as in one call on the whole
+    batch (repeating one small chunk would keep its weights in cache and flatter the kernel)."""
+    t0 = clock()
+    call(Xt)
+    el = clock() - t0
+    if el <= BATCH_S or len(Xt) <= MIN_BATCH:
+        return [Xt]
+    k = max(MIN_BATCH, int(len(Xt) * BATCH_S / el))
+    return [Xt[i:i + k] for i in range(0, len(Xt) - k + 1, k)]
 
 
 def _strip(sp: dict) -> dict:
