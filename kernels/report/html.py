@@ -104,7 +104,7 @@ def summary_table(rows) -> str:
 
 
 def _timing_flag(r) -> str:
-    """``noisy`` (samples' max/min > 3), ``suspect`` (still far above a direct re-timing after
+    """``noisy`` (repeats' max/min > 3), ``suspect`` (still far above a direct re-timing after
     the re-measurements), else the spread max/min."""
     sp = r.get("batch_spread")
     if r.get("timing", {}).get("suspect"):
@@ -122,9 +122,10 @@ def timing_section(rows) -> str:
     remeasured = sum(1 for r in ok if r.get("timing", {}).get("remeasured"))
     text = (f"<p>One method for every timing (<code>kernels/harness/timing.py</code>): kernels "
             f"compiled and inputs converted before the clock runs, thread count fixed "
-            f"({', '.join(map(str, threads)) or '–'}; Numba and BLAS), samples repeated to a "
-            f"minimum time; tables and figures give the median, figures shade min..max. A cell "
-            f"whose samples spread more than {timing.NOISY_RATIO:g}× (max/min) is "
+            f"({', '.join(map(str, threads)) or '–'}; Numba and BLAS), repeats up to a minimum "
+            f"time, each the median of short samples; tables and figures give the median repeat, "
+            f"figures shade min..max. A cell whose repeats spread more than "
+            f"{timing.NOISY_RATIO:g}× (max/min) is "
             f"<b>noisy</b>; a batch median more than {timing.SUSPECT_RATIO:g}× a direct "
             f"re-timing is re-measured ({remeasured} cells were), and <b>suspect</b> if it "
             f"never agrees. {len(flagged)} of {len(ok)} cells are flagged.</p>")
