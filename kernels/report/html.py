@@ -18,9 +18,10 @@ import re
 import shlex
 import struct
 
-from kernels.harness import cache, energy, results, sweep, timing
+from kernels.harness import cache, energy, results, sweep
 from kernels.report import figures, figures_size, headline
 from kernels.report.style import LAYOUT_DPI, SAVE_DPI
+from kernels.report.timings import timing_flag, timing_section
 
 CACHE_DIR = "cache"  # DIR/cache/: the measured cells, reused on the same commit and machine
 
@@ -92,7 +93,7 @@ def summary_table(rows) -> str:
         out.append([_e(c), _e(e), _num(r["n"]), _num(r["p"]), _num(r["ops_mean"]),
                     _num(r["ops_max"]), _num(s_ops, 2), _num(r["batch_s_per_input"] * 1e6),
                     _num(r["single_s"] * 1e6), _num(s_t, 2), _num(r.get("ns_per_op")),
-                    _num(r.get("threads") or 1), _timing_flag(r), _num(r["energy_proxy_pj"]),
+                    _num(r.get("threads") or 1), timing_flag(r), _num(r["energy_proxy_pj"]),
                     _num(r.get("active_weights_max")), _num(r.get("neurons")),
                     _num(r["build_s"]), _verdict(r)])
     if not out:
@@ -101,41 +102,6 @@ def summary_table(rows) -> str:
                   "ops slope", "µs/input (batch, median)", "µs (single, median)", "time slope",
                   "ns/op", "threads", "timing", "pJ/input (model)", "active weights max",
                   "neurons", "build s", "exact"], out, left=2)
-
-
-def _timing_flag(r) -> str:
-    """``noisy`` (repeats' max/min > 3), ``suspect`` (still far above a direct re-timing after
-    the re-measurements), else the spread max/min."""
-    sp = r.get("batch_spread")
-    if r.get("timing", {}).get("suspect"):
-        return '<span class="bad">suspect</span>'
-    if r.get("noisy"):
-        return '<span class="bad">noisy</span>'
-    return f"±{sp['max'] / sp['min']:.2g}×" if sp and sp.get("min") else "–"
-
-
-def timing_section(rows) -> str:
-    """How the timings were taken, and every cell flagged noisy or suspect."""
-    ok = [r for r in rows if r.get("status") == "ok" and "batch_spread" in r]
-    threads = sorted({r.get("threads") or 1 for r in ok})
-    flagged = [r for r in ok if r.get("noisy") or r.get("timing", {}).get("suspect")]
-    remeasured = sum(1 for r in ok if r.get("timing", {}).get("remeasured"))
-    text = (f"<p>One method for every timing (<code>kernels/harness/timing.py</code>): kernels "
-            f"compiled and inputs converted before the clock runs, thread count fixed "
-            f"({', '.join(map(str, threads)) or '–'}; Numba and BLAS), repeats up to a minimum "
-            f"time, each the median of short samples; tables and figures give the median repeat, "
-            f"figures shade min..max. A cell whose repeats spread more than "
-            f"{timing.NOISY_RATIO:g}× (max/min) is "
-            f"<b>noisy</b>; a batch median more than {timing.SUSPECT_RATIO:g}× a direct "
-            f"re-timing is re-measured ({remeasured} cells were), and <b>suspect</b> if it "
-            f"never agrees. {len(flagged)} of {len(ok)} cells are flagged.</p>")
-    out = [[_e(r["construction"]), _e(r["executor"]), _num(r["n"]), _num(r["p"]),
-            _e(r["dtype"]), _num(r.get("threads") or 1), _num(r["batch_spread"]["min"] * 1e6),
-            _num(r["batch_s_per_input"] * 1e6), _num(r["batch_spread"]["max"] * 1e6),
-            _num(r.get("timing", {}).get("remeasured")), _timing_flag(r)] for r in flagged]
-    return text + (table(["construction", "executor", "n", "p", "dtype", "threads",
-                          "µs/input min", "median", "max", "re-measured", "flag"], out, left=2)
-                   if out else "")
 
 
 def _checked(r) -> tuple[int, int]:
