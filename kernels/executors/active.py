@@ -169,6 +169,37 @@ def _reset(L, layer_ptr, pend, cnt, state, units, p):
         cnt[ell] = 0
 
 
+@njit(cache=True, inline="always")
+def _neuron_counts(j, u, pull, state, bias, w_ptr, w_src, units, uact, out_ptr, act, act_cmp):
+    """One neuron's counts in :func:`_count_batch`: (mul, add, cmp, computed weights, Definition 1's
+    active weights).  Its field is formed from the scattered products (sources with a non-zero
+    output) and the bias, or from all its weights when it pulls."""
+    live = 0
+    from_active = 0
+    for e in range(w_ptr[j], w_ptr[j + 1]):
+        if units[w_src[e]] != 0:
+            live += 1
+        if uact[w_src[e]]:
+            from_active += 1
+    mul = 0
+    add = 0
+    cmp = 0
+    terms = 0
+    if pull[j]:
+        terms = w_ptr[j + 1] - w_ptr[j]
+        mul = terms
+    elif state[j] == 2:
+        terms = live + (1 if bias[j] != 0 else 0)
+        mul = live
+    if pull[j] or state[j] == 2:  # computed
+        if terms > 1:
+            add = terms - 1
+        cmp = act_cmp[act[j]]
+        if out_ptr[u + 1] > out_ptr[u]:
+            cmp += 1  # the output-configuration test
+    return mul, add, cmp, terms, from_active + (1 if bias[j] != 0 else 0)
+
+
 @njit(cache=True)
 def _count_batch(X, p, layer_ptr, act, bias, w_ptr, w_src, w_val, out_ptr, out_dst, out_val,
                  layer_of, always, pull, phi0, act_cmp):
@@ -205,36 +236,16 @@ def _count_batch(X, p, layer_ptr, act, bias, w_ptr, w_src, w_val, out_ptr, out_d
             for t in range(a0, a0 + cnt[ell]):
                 j = pend[t]
                 u = p + j
-                # the terms this neuron's field was formed from: scattered products (sources
-                # with a non-zero output) and the bias; Definition 1's active weights
-                live = 0
-                from_active = 0
-                for e in range(w_ptr[j], w_ptr[j + 1]):
-                    if units[w_src[e]] != 0:
-                        live += 1
-                    if uact[w_src[e]]:
-                        from_active += 1
-                computed = True
-                if pull[j]:
-                    terms = w_ptr[j + 1] - w_ptr[j]
-                    mul += terms
-                elif state[j] == 2:
-                    terms = live + (1 if bias[j] != 0 else 0)
-                    mul += live
-                else:
-                    terms = 0
-                    computed = False
-                if computed:
-                    if terms > 1:
-                        add += terms - 1
-                    cmp += act_cmp[act[j]]
-                    w_cmp += terms
-                    if out_ptr[u + 1] > out_ptr[u]:
-                        cmp += 1  # the output-configuration test
+                dm, da, dc, dw, wa = _neuron_counts(j, u, pull, state, bias, w_ptr, w_src, units,
+                                                    uact, out_ptr, act, act_cmp)
+                mul += dm
+                add += da
+                cmp += dc
+                w_cmp += dw
                 if state[j] == 2:  # Definition 1: an active neuron and its active weights
                     uact[u] = True
                     n_act += 1
-                    w_act += from_active + (1 if bias[j] != 0 else 0)
+                    w_act += wa
                 units[u] = _output(j, act, bias, w_ptr, w_src, w_val, units, acc, state, pull,
                                    phi0)
                 y = units[u]
