@@ -1,6 +1,6 @@
 """What every report figure shares: the matplotlib style (2× resolution, legends ≥ 9 pt), the PNG
 encoder (deterministic bytes), colours and markers per series, legends outside the data, the human
-names of the bounds, and the marking of series that lie on top of each other."""
+names of the bounds, and the marking of series that lie on top of each other; and the page's CSS."""
 
 from __future__ import annotations
 
@@ -18,6 +18,26 @@ STYLE = {"figure.dpi": LAYOUT_DPI, "savefig.dpi": SAVE_DPI, "font.size": 10,
          "axes.titlesize": 11, "axes.labelsize": 10, "xtick.labelsize": 9, "ytick.labelsize": 9,
          "axes.grid": True, "grid.alpha": 0.3, "legend.fontsize": 9, "svg.hashsalt": "memcap"}
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "*")
+
+# the HTML page's inline stylesheet (print rules included)
+CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1180px;
+margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
+h1{font-size:1.6em}h2{font-size:1.25em;border-bottom:1px solid #ccc;padding-bottom:.2em;
+margin-top:2em}table{border-collapse:collapse;font-size:.85em;margin:.5em 0}
+td,th{border:1px solid #ddd;padding:.2em .5em;text-align:left;vertical-align:top}
+th{background:#f4f4f4}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
+.ok{color:#070}.bad{color:#b00;font-weight:bold}
+.model{background:#fff4d6;padding:.1em .3em;border-radius:3px}
+.measured{background:#dff3df;padding:.1em .3em;border-radius:3px}
+#headline{background:#f5f8fc;border:1px solid #d6e2f0;border-radius:6px;padding:.2em 1.2em 1em}
+#headline h2{border:0;margin-top:.6em}#headline p{font-size:1.05em}
+figure{margin:1em 0}figcaption{font-size:.9em;color:#444;max-width:60em}
+img{max-width:100%;height:auto}
+code,pre{background:#f6f6f6;padding:.1em .3em}pre{padding:.6em;overflow-x:auto}
+@media print{body{max-width:none;margin:0;font-size:10pt}h2{break-after:avoid}
+figure,tr,#headline{break-inside:avoid}pre{white-space:pre-wrap}a{color:inherit}}
+"""
 
 # The bounds a construction states (Memorizer.bounds()) that the ops figure draws, by executor, with
 # their human names; every other key (measured maxima, depths, per-level constants) is not drawn.
