@@ -10,8 +10,7 @@ random order.  Peers: scikit-learn's fully grown ``DecisionTreeRegressor`` (``fi
 only the lookups are timed; ``dict+tobytes`` also makes each key from the query row).  memcap:
 ``kernels.build("axis-tree", X, D, dtype="float32")`` (validation included; ``construction only``
 excludes it), batch recall by :func:`kernels.executors.tree.axis.predict` on one thread, one query
-by
-``Memorizer.predict_one``.  Times are wall clock and this thread's CPU time (best of several
+by ``Memorizer.predict_one``.  Times are wall clock and this thread's CPU time (best of several
 repeats); on a shared machine the CPU-time ratios are the steadier ones.
 
 ``--targets`` prints each target with the measured ratio and whether it is met, then runs the scale

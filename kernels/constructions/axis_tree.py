@@ -10,8 +10,7 @@ multiplications and p additions per output), within an additive O(qr) of Theorem
 log2(n/p) — the gap Corollary 1's O(q log n + qr) leaves open.
 
 The build is :func:`kernels.executors.tree.axis_build.build_tree` (Numba, O(p·n·log n), no Python
-per vertex);
-see its docstring for the split rule (ties and lattices), the exact leaf solve and the
+per vertex); see its docstring for the split rule (ties and lattices), the exact leaf solve and the
 certification.  The result is an ordinary :class:`~kernels.model.network.ConditionalNetwork` (tests
 ``<`` on inputs, identity leaf ops over inputs), so executor ``tree`` — the general interpreter —
 runs it; :mod:`kernels.executors.tree.axis` is its fast path (batched, parallel, single-query).

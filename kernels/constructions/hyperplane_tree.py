@@ -1,8 +1,7 @@
 """``hyperplane-tree`` — Corollary 1 of seed 000 by its direct proof: the balanced hyperplane
 partition of Fig. 1 (:mod:`.partition`, on x̄ = [1; x] itself) run as if-else tests, a
 :class:`~kernels.model.network.ConditionalNetwork` in BFS order.  Executor ``tree`` (its fast
-routing
-kernel recognises this shape, :mod:`kernels.executors.tree.hyperplane`).
+routing kernel recognises this shape, :mod:`kernels.executors.tree.hyperplane`).
 
 Shape.  Internal vertex v: one op ``v = relu(w_v0 + Σ_k w_vk x_k)`` over the inputs (bias = w_v0,
 zero weights not stored) and the test ``v > 0`` — ``child_true`` is the partition's pos side

@@ -115,3 +115,11 @@ def aligned(shape, dtype, align: int = 64) -> np.ndarray:
     buf = np.zeros(nbytes + align, np.uint8)
     off = (-buf.ctypes.data) % align
     return buf[off:off + nbytes].view(dtype).reshape(shape)
+
+
+def batch_inputs(net, X) -> np.ndarray:
+    """X as a C-contiguous (m, p) array in the network's dtype (the executors' one input check)."""
+    X = np.ascontiguousarray(X, dtype=net.w_val.dtype)
+    if X.ndim != 2 or X.shape[1] != net.p:
+        raise ValueError(f"X must have shape (m, {net.p}); got {X.shape}")
+    return X

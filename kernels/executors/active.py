@@ -66,7 +66,7 @@ import numpy as np
 from numba import njit
 
 from kernels.executors import active_batch, active_push, blocks
-from kernels.executors._ops import activate, local_field
+from kernels.executors._ops import activate, batch_inputs, local_field
 from kernels.model.network import ACT_CMP, Network
 
 _VIEW_KEY = "active_view"
@@ -265,13 +265,6 @@ def _count_batch(X, p, layer_ptr, act, bias, w_ptr, w_src, w_val, out_ptr, out_d
     return counts
 
 
-def _inputs(net: Network, X) -> np.ndarray:
-    X = np.ascontiguousarray(X, dtype=net.w_val.dtype)
-    if X.ndim != 2 or X.shape[1] != net.p:
-        raise ValueError(f"X must have shape (m, {net.p}); got {X.shape}")
-    return X
-
-
 # Cost model of the route (ns per input, one thread, development machine): the per-input kernel
 # costs about PUSH_NS per counted operation; the batched path about the dense plan's estimate.
 PUSH_NS = 2.0
@@ -296,7 +289,7 @@ def predict(net: Network, X: np.ndarray, path: str | None = None,
     """Active forward pass of a batch ``X`` (m, p) in the network's dtype; returns (m, r).
     ``path`` = "per-input" or "batched" overrides :func:`route`; ``force`` ("gemm"/"csr") fixes
     the batched path's block kinds."""
-    X = _inputs(net, X)
+    X = batch_inputs(net, X)
     path = path or route(net, X)
     if path == "batched":
         return active_batch.predict(net, X, force)
@@ -306,7 +299,7 @@ def predict(net: Network, X: np.ndarray, path: str | None = None,
 
 
 def predict_one(net: Network, x: np.ndarray) -> np.ndarray:
-    return active_push.predict(net, _inputs(net, np.asarray(x).reshape(1, -1)))[0]
+    return active_push.predict(net, batch_inputs(net, np.asarray(x).reshape(1, -1)))[0]
 
 
 COUNT_KEYS = ("mul", "add", "cmp", "active_neurons", "active_weights", "computed_weights")
@@ -315,7 +308,7 @@ COUNT_KEYS = ("mul", "add", "cmp", "active_neurons", "active_weights", "computed
 def count(net: Network, X: np.ndarray) -> dict[str, np.ndarray]:
     """Counted twin: per-input ``mul, add, cmp, total, active_neurons, active_weights`` (Definition
     1, biases included) and ``computed_weights`` (see module docstring)."""
-    c = _count_batch(_inputs(net, X), *_args(net), ACT_CMP)
+    c = _count_batch(batch_inputs(net, X), *_args(net), ACT_CMP)
     out = {k: c[:, i].copy() for i, k in enumerate(COUNT_KEYS)}
     out["total"] = c[:, :3].sum(axis=1)
     return out

@@ -30,7 +30,7 @@ import numpy as np
 from numba import njit
 
 from kernels.executors import blocks
-from kernels.executors._ops import activate, counts_dict, field_cost, local_field
+from kernels.executors._ops import activate, batch_inputs, counts_dict, field_cost, local_field
 from kernels.model.network import ACT_CMP, Network
 
 
@@ -70,28 +70,21 @@ def _count_batch(X, p, act, bias, w_ptr, w_src, w_val, act_cmp):
     return counts
 
 
-def _inputs(net: Network, X) -> np.ndarray:
-    X = np.ascontiguousarray(X, dtype=net.w_val.dtype)
-    if X.ndim != 2 or X.shape[1] != net.p:
-        raise ValueError(f"X must have shape (m, {net.p}); got {X.shape}")
-    return X
-
-
 def predict(net: Network, X: np.ndarray, force: str | None = None) -> np.ndarray:
     """Dense forward pass of a batch ``X`` (m, p) in the network's dtype; returns (m, r).
     ``force`` = "gemm" or "csr" overrides the per-layer block choice (tests use both)."""
-    return blocks.forward(blocks.plan(net, force), net, _inputs(net, X))
+    return blocks.forward(blocks.plan(net, force), net, batch_inputs(net, X))
 
 
 def predict_one(net: Network, x: np.ndarray) -> np.ndarray:
     """Dense forward pass of one input ``x`` (p,) by the matrix–vector path; returns (r,)."""
-    X = _inputs(net, np.asarray(x).reshape(1, -1))
+    X = batch_inputs(net, np.asarray(x).reshape(1, -1))
     return blocks.matvec(blocks.plan(net), net, X)[0]
 
 
 def count(net: Network, X: np.ndarray) -> dict[str, np.ndarray]:
     """Counted twin: per-input ``mul, add, cmp, total`` for the dense executor."""
-    X = _inputs(net, X)
+    X = batch_inputs(net, X)
     return counts_dict(_count_batch(X, net.p, net.act, net.bias, net.w_ptr, net.w_src, net.w_val,
                                     ACT_CMP))
 

@@ -2,9 +2,8 @@
 
 A *group* is one build (construction, n, p, r, dtype, sparsity, seed); it yields one row per
 executor.  Exactness and operation counts come from :func:`kernels.theory.verify.executor_record`
-(the same
-code as ``memcap verify``), on every input or a seeded sample of ``exact_checked`` inputs (its
-verdict then reads "exact on k sampled of n"); this module adds wall time, memory and energy.
+(the same code as ``memcap verify``), on every input or a seeded sample of ``exact_checked`` inputs
+(its verdict then reads "exact on k sampled of n"); this module adds wall time, memory and energy.
 
 Timing: the executor's kernel is called directly (``Memorizer._executor``) by
 :func:`kernels.harness.timing.measure` — compiled first, inputs pre-converted, the group's thread

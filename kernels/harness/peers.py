@@ -12,11 +12,10 @@ Benchmarks (time per recalled input; each recalls all n memorized points, ``inne
   output; ``data/dict`` — a Python ``dict`` from each row's bytes to its output: the O(1) floor.
 
 pyperf spawns worker processes that run this module (``python -m kernels.harness.peers``); the
-manager
-decides once which benchmarks can run (builds that fail and missing peers are skipped with a
+manager decides once which benchmarks can run (builds that fail and missing peers are skipped with a
 message) and hands the list to the workers.  Each worker builds only what its benchmark needs,
-outside the timed region.  The module lives in the package, not in ``bench/``, so asv never
-imports it.
+outside the timed region.  The module lives in the package, not in ``bench/``, so asv never imports
+it.
 """
 
 from __future__ import annotations

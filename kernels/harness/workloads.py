@@ -2,8 +2,7 @@
 sparsity.
 
 :func:`random_network` builds a feedforward :class:`~kernels.model.network.Network` of ``depth``
-hidden
-layers of ``width`` neurons and an output layer of ``r`` neurons:
+hidden layers of ``width`` neurons and an output layer of ``r`` neurons:
 
 * **weight sparsity** ``sparsity`` = s: every entry of every weight block is zero with probability s
   (independently); the non-zero ones are N(0, 2 / (fan_in·(1 − s))) (He scaling on the kept

@@ -215,8 +215,7 @@ def hyperplane_network(child_true, child_false, H, h0=None, *, act="relu", test=
                        leaf_g0, leaf_G=None, leaf_act="identity", dtype="float64",
                        drop_zeros: bool = True) -> ConditionalNetwork:
     """Build a hyperplane-shaped (:mod:`kernels.executors.tree.hyperplane`) ConditionalNetwork from
-    flat arrays,
-    vectorised (no Python loop over vertices), validated.
+    flat arrays, vectorised (no Python loop over vertices), validated.
 
     ``child_true, child_false`` (V,): the tree in BFS order, −1 at leaves.  ``H`` (Vi, p) and
     ``h0`` (Vi,): internal vertex i (in index order) runs ``v = act(h0_i + H_i·x)`` and tests

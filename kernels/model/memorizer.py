@@ -1,8 +1,7 @@
 """Memorizer: what a construction returns — the dataset, the network(s) it built, and the
 executors that run them (seed 000: ``dense`` §2.1–2.2, ``active`` Theorem 1, ``tree`` §2.3;
-``exact``
-for Python-integer networks).  Executors are imported here, so the route of a query reads top-down:
-``Memorizer.predict`` -> ``EXECUTORS[name]`` -> ``kernels.executors.<name>.predict``."""
+``exact`` for Python-integer networks).  Executors are imported here, so the route of a query reads
+top-down: ``Memorizer.predict`` -> ``EXECUTORS[name]`` -> ``kernels.executors.<name>.predict``."""
 
 from __future__ import annotations
 

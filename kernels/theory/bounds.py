@@ -4,8 +4,7 @@ Bound formulas (array-friendly; ``log2`` is the real base-2 logarithm):
 
 * Theorem 1 — the synthesized conditional network performs ≤ ``p + 4ω`` operations on an input with
   ω active weights: :func:`theorem1_ops_bound`.  (``kernels.executors.active`` documents how its
-  accounting
-  meets this constant: a multiplication, an addition, the activation comparison and one
+  accounting meets this constant: a multiplication, an addition, the activation comparison and one
   output-configuration test per active weight.)
 * Theorem 2 — the switch network has, for every dataset input,
   A ≤ 2(q+1)·log2 n + q + r (:func:`theorem2_active_neurons_bound`; ``ceil_log2=True`` reads
@@ -22,8 +21,7 @@ Bound formulas (array-friendly; ``log2`` is the real base-2 logarithm):
 Measured quantities: :func:`active_sets` gives A(x; f) and W(x; f) of Definition 1 per input by
 plain NumPy from the dense unit values — independent of the ``active`` kernel, so tests can hold its
 counted twin to it.  Definition 1 is read as in ``kernels.executors.active`` (a non-zero bias is a
-weight from
-the constant input 1 of x̄ = [1; x]; an input unit is active iff it is non-zero).
+weight from the constant input 1 of x̄ = [1; x]; an input unit is active iff it is non-zero).
 """
 
 from __future__ import annotations

@@ -1,44 +1,33 @@
-"""The ``tree`` executor: runs any §2.3 :class:`~kernels.model.network.ConditionalNetwork` (seed
-000).
+"""The ``tree`` executor: runs any §2.3 ConditionalNetwork (seed 000) by the fastest route.
 
-Faces of one computation:
+The router (this module) tries, in order:
 
-* :func:`interpret` / :func:`interpret_count` / :func:`interpret_leaves` — the **general
-  interpreter**, ``@njit(cache=True)``: from the root, run the vertex's neuron ops (each
-  ``φ(b + Σ β_k v_k)``, bias first, then the stored sources in order — the dense executor's
-  order), then, at an internal vertex, test ``v ⋚ β`` and move to ``child_true`` or
-  ``child_false``; at a leaf, read the ``r`` output variables.  The counted twin is the same loop
-  with counters.
-* :func:`reference` / :func:`reference_count` — plain Python, one input at a time, scalar by scalar
-  in the network's dtype: obviously correct, slow.
-* :mod:`kernels.executors.tree.hyperplane` — the **fast routing kernel** for hyperplane-shaped
-trees (one affine test
-  per internal vertex, affine/constant leaves; see its docstring for the exact shapes).
-  :func:`predict`, :func:`count`, :func:`leaves` and :func:`predict_one` dispatch to it
-  automatically when :func:`kernels.executors.tree.hyperplane.form` recognises the shape (cached in
-  ``cond._cache``) and to the interpreter otherwise; tests hold both to the same outputs and the
-  same counts.
-* :mod:`kernels.executors.tree.axis` — the batched, prefetching, parallel fast path for
-**axis-shaped**
-  trees (tests ``x_k < β`` on inputs, affine leaves: the ``axis-tree`` construction); tried first.
-  :mod:`kernels.executors.tree.hyperplane_batch` routes batches of hyperplane-shaped trees the same
-  way.
+1. :mod:`.axis` — batched, prefetching, parallel routing for **axis-shaped** trees (tests
+   ``x_k < β`` on inputs, affine leaves: the ``axis-tree`` construction);
+2. :mod:`.hyperplane` — the per-query routing kernel for **hyperplane-shaped** trees (one affine
+   test per internal vertex, affine/constant leaves; :func:`.hyperplane.form` recognises the shape,
+   cached in ``cond._cache``), with :mod:`.hyperplane_batch` for batches;
+3. :mod:`.interpreter` — the general §2.3 interpreter (``@njit(cache=True)``): from the root, run
+   the vertex's neuron ops ``φ(b + Σ β_k v_k)`` (bias first, then the stored sources in order — the
+   dense executor's order), test ``v ⋚ β`` at an internal vertex, read the ``r`` output variables
+   at a leaf.
 
-Cost model (seed 000 §2.2–2.3), per input, over the vertices on its root-to-leaf path: each op
-costs what a dense neuron costs — one multiplication per stored weight, (terms − 1) additions where
-the terms are the products plus the bias when it is non-zero, ``ACT_CMP`` comparisons for its
-activation (ReLU/threshold 1, sign 2, identity 0) — and each test costs one comparison.  A constant
-(bias-only identity op) costs nothing.  Besides ``mul, add, cmp, total`` the counts give
-``active_neurons`` (ops executed), ``active_weights`` (weights those ops used) and ``tests`` (the
-path length in edges).
+Each route has a counted twin; the plain-Python references live in ``tests/naive.py`` and tests
+hold every route to the same outputs and the same counts.
+
+Cost model (seed 000 §2.2–2.3, :mod:`.costs`), per input, over the vertices on its root-to-leaf
+path: each op costs what a dense neuron costs — one multiplication per stored weight, (terms − 1)
+additions where the terms are the products plus the bias when it is non-zero, ``ACT_CMP``
+comparisons for its activation (ReLU/threshold 1, sign 2, identity 0) — and each test one
+comparison.  A constant (bias-only identity op) costs nothing.  Besides ``mul, add, cmp, total``
+the counts give ``active_neurons`` (ops executed), ``active_weights`` (weights those ops used) and
+``tests`` (the path length in edges).
 
 Tie rule: :func:`kernels.model.conditional.holds` — a test is evaluated literally in the network's
-dtype;
-a value on the boundary goes to ``child_true`` iff the test includes equality (``<=, >=, ==``).
-
-Every network is checked once by :func:`kernels.model.conditional.validate` (cached) before a
-kernel runs
-it, so malformed arrays are a ``ValueError``, never an out-of-bounds read or an endless loop.
+dtype; a value on the boundary goes to ``child_true`` iff the test includes equality
+(``<=, >=, ==``).  Every network is checked once by :func:`kernels.model.conditional.validate`
+(cached) before a kernel runs it, so malformed arrays are a ``ValueError``, never an out-of-bounds
+read or an endless loop.
 """
 
 from __future__ import annotations

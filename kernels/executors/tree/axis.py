@@ -2,20 +2,17 @@
 output neuron per leaf and output) — the ``axis-tree`` fast path of executor ``tree``.
 
 Layout (:class:`AxisRouter`, derived once from a :class:`~kernels.model.network.ConditionalNetwork`
-and
-cached on it).  Vertices stay in BFS order, one 16-byte record each in a 64-byte aligned int32
+and cached on it).  Vertices stay in BFS order, one 16-byte record each in a 64-byte aligned int32
 array: ``[feature, child, β, leaf id]`` with β a float32, or ``[feature, child, β]`` with β a
-float64 (leaf ids then in a separate array).  A test ``x_k < β`` sends x to
-``child + (0 if x[k] < β else 1)``: ``child_true``, or ``child_false`` right after it (the
-complement, NaN included, exactly as :func:`kernels.model.conditional.holds`).  A leaf i stores
-child
-i − 1 and β = −inf, so ``x < −inf`` is false and a query that reached a leaf stays there: routing
-a batch is ``depth`` branch-free sweeps.  Each leaf owns one 64-byte aligned row of ``Wp``:
-``r × [b, w_1..w_p]``, then the r activation codes, then padding; output o is
-b + w_1·x_1 + … + w_p·x_p in that order — the interpreter's order (bias, then sources
-ascending); the dense zeros add exact zeros.
+float64 (leaf ids then in a separate array).  A test ``x_k < β`` sends x to ``child + (0 if x[k] < β
+else 1)``: ``child_true``, or ``child_false`` right after it (the complement, NaN included, exactly
+as :func:`kernels.model.conditional.holds`).  A leaf i stores child i − 1 and β = −inf, so ``x <
+−inf`` is false and a query that reached a leaf stays there: routing a batch is ``depth``
+branch-free sweeps.  Each leaf owns one 64-byte aligned row of ``Wp``: ``r × [b, w_1..w_p]``, then
+the r activation codes, then padding; output o is b + w_1·x_1 + … + w_p·x_p in that order — the
+interpreter's order (bias, then sources ascending); the dense zeros add exact zeros.
 
-Kernels (each with the same outputs as :func:`reference`):
+Kernels (each with the same outputs as the reference ``tests/naive.py:axis_route``):
 
 * batch — blocks of ``BLOCK`` queries routed level-synchronously: every sweep advances all queries
   of the block one level, so their record loads are independent, and each next record is

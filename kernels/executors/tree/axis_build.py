@@ -286,8 +286,7 @@ def certify_points(X, D, rec, thr64, thrdt, leaf_id, Wp, f32, tol, slack):
     (:func:`kernels.theory.verify.within` with ``tol``, ``slack``); and the vertex
     of the first disagreeing test (-1 if none).  ``rec``, ``leaf_id`` and the leaf rows ``Wp`` are
     an axis router's (:mod:`kernels.executors.tree.axis`), ``thr64`` the exact thresholds and
-    ``thrdt``
-    the stored ones (by vertex)."""
+    ``thrdt`` the stored ones (by vertex)."""
     p = X.shape[1]
     r = D.shape[1]
     n = X.shape[0]

@@ -3,10 +3,9 @@
 ``tree`` for them.
 
 The per-query kernel of :mod:`kernels.executors.tree.hyperplane` walks one input at a time over
-struct-of-arrays
-(``child_true``, ``row``, ``H``, ``h0``, ``thr`` … each a separate cache line per step), so at
-large n every step waits for several misses in a row.  Here every vertex is one record of
-``w = 3 + 2 + p`` slots, padded to whole 64-byte lines and aligned:
+struct-of-arrays (``child_true``, ``row``, ``H``, ``h0``, ``thr`` … each a separate cache line per
+step), so at large n every step waits for several misses in a row.  Here every vertex is one record
+of ``w = 3 + 2 + p`` slots, padded to whole 64-byte lines and aligned:
 
     int slots   [child_true, child_false, meta]       meta = axis + 1 | t_op << 32 | act << 40
     float slots [β, h0, H_1 .. H_p]                    (the same memory, viewed as floats)
