@@ -24,6 +24,8 @@ import warnings
 from importlib.metadata import EntryPoint, entry_points
 from types import ModuleType
 
+import numpy as np
+
 from kernels.constructions import (
     axis_tree,
     bubeck,
@@ -123,11 +125,16 @@ def preflight(name: str, n: int, p: int, r: int, options: dict) -> dict:
 
 
 def build(name: str, X, D, *, seed: int = 0, dtype="float64", **options) -> Memorizer:
-    """Validate the options and (X, D), check memory, and build construction ``name``."""
+    """Validate the options and (X, D), check memory, and build construction ``name``.
+
+    Floating-point overflow inside a build is not a warning: data whose scale overflows the dtype
+    (outputs near 1e308, margins near 1e-310) give non-finite weights or outputs, and the one
+    exactness rule (:mod:`kernels.theory.verify`) then says NOT EXACT — NaN is never exact."""
     mod = get(name)
     dtype = check_dtype(dtype)
     options = check_options(name, options)
     ds = validate(X, D, require_nonnegative=name if mod.NONNEGATIVE else None)
     check_memory(mod.estimate_bytes(ds.n, ds.p, ds.r, **options),
                  f"{name} with n={ds.n}, p={ds.p}, r={ds.r}")
-    return mod.build(ds, seed=seed, dtype=dtype, **options)
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        return mod.build(ds, seed=seed, dtype=dtype, **options)
