@@ -25,11 +25,11 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 test-fast: $(STAMP)
-	$(BIN)/ruff check kernels tests bench
+	$(BIN)/ruff check kernels tests bench scripts
 	$(BIN)/python -m pytest -q -m "not slow"
 
 report: $(STAMP)
-	$(BIN)/memcap report --out reports/
+	$(BIN)/memcap report --out reports/ $(if $(FRESH),--fresh)
 
 lint: $(STAMP)
 	$(BIN)/ruff check kernels tests bench scripts
