@@ -71,18 +71,18 @@ def summary_table(rows) -> str:
         r = rs[-1]
         s_ops = figures.fit_slope([x["n"] for x in rs], [x["ops_mean"] for x in rs])
         s_t = figures.fit_slope([x["n"] for x in rs], [x["batch_s_per_input"] for x in rs])
-        out.append([_e(c), _e(e), _num(r["n"]), _num(r["p"]), _num(r["ops_mean"]),
+        out.append([_e(c), _e(e), _verdict(r), _num(r["n"]), _num(r["p"]), _num(r["ops_mean"]),
                     _num(r["ops_max"]), _num(s_ops, 2), _num(r["batch_s_per_input"] * 1e6),
                     _num(r["single_s"] * 1e6), _num(s_t, 2), _num(r.get("ns_per_op")),
                     _num(r.get("threads") or 1), timing_flag(r), _num(r["energy_proxy_pj"]),
                     _num(r.get("active_weights_max")), _num(r.get("neurons")),
-                    _num(r["build_s"]), _verdict(r)])
+                    _num(r["build_s"])])
     if not out:
         return "<p>No cell was measured.</p>"
-    return table(["construction", "executor", "largest n", "p", "ops mean", "ops max",
+    return table(["construction", "executor", "exact", "largest n", "p", "ops mean", "ops max",
                   "ops slope", "µs/input (batch, median)", "µs (single, median)", "time slope",
                   "ns/op", "threads", "timing", "pJ/input (model)", "active weights max",
-                  "neurons", "build s", "exact"], out, left=2)
+                  "neurons", "build s"], out, left=3)
 
 
 def _checked(r) -> tuple[int, int]:

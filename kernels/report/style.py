@@ -24,10 +24,11 @@ CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1180px;
 margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
 h1{font-size:1.6em}h2{font-size:1.25em;border-bottom:1px solid #ccc;padding-bottom:.2em;
-margin-top:2em}table{border-collapse:collapse;font-size:.85em;margin:.5em 0}
+margin-top:2em}table{border-collapse:collapse;font-size:.8em;margin:.5em 0;display:block;
+max-width:100%;overflow-x:auto}
 td,th{border:1px solid #ddd;padding:.2em .5em;text-align:left;vertical-align:top}
 th{background:#f4f4f4}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
-.ok{color:#070}.bad{color:#b00;font-weight:bold}
+.ok{color:#070}.bad{color:#b00;font-weight:bold}td .ok,td .bad{white-space:nowrap}
 .model{background:#fff4d6;padding:.1em .3em;border-radius:3px}
 .measured{background:#dff3df;padding:.1em .3em;border-radius:3px}
 #headline{background:#f5f8fc;border:1px solid #d6e2f0;border-radius:6px;padding:.2em 1.2em 1em}
@@ -35,7 +36,8 @@ th{background:#f4f4f4}td.n,th.n{text-align:right;font-variant-numeric:tabular-nu
 figure{margin:1em 0}figcaption{font-size:.9em;color:#444;max-width:60em}
 img{max-width:100%;height:auto}
 code,pre{background:#f6f6f6;padding:.1em .3em}pre{padding:.6em;overflow-x:auto}
-@media print{body{max-width:none;margin:0;font-size:10pt}h2{break-after:avoid}
+@media print{body{max-width:none;margin:0;font-size:10pt}table{display:table;font-size:7.5pt}
+h2{break-after:avoid}
 figure,tr,#headline{break-inside:avoid}pre{white-space:pre-wrap}a{color:inherit}}
 """
 
