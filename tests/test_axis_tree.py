@@ -41,7 +41,7 @@ def assert_same_as_interpreter(m, X=None):
     c, c_int = axis_routing.count(r, X), tree.interpret_count(cn, X)
     for k in COUNT_KEYS:
         np.testing.assert_array_equal(c[k], c_int[k], err_msg=k)
-    for i in range(min(len(X), 40)):
+    for i in range(min(len(X), 400)):  # the node layout of one query: every leaf kind
         np.testing.assert_array_equal(m.predict_one(X[i]), Y[i])
     return Y, c
 
@@ -276,6 +276,36 @@ def test_predict_one_validates():
         m.predict_one(np.array([np.nan, 0.0, 0.0], np.float32))
     with pytest.raises(ValueError, match="shape"):
         m.predict_one(np.zeros(4))
+
+
+def test_predict_one_checked_path_and_wide_features():
+    """Rows that are not already C-contiguous 1-D arrays of the dtype take the converting path and
+    give the same outputs; p >= 2^16 stores the node features as int32."""
+    ds = kernels.generate("gaussian", 500, 4, 2, seed=3)
+    m = build(ds.X, ds.D, "float32", leaf_size=2)
+    Y = m.predict(ds.X)
+    X2 = np.asfortranarray(ds.X.astype(np.float32))
+    for i in range(0, 500, 7):
+        np.testing.assert_array_equal(m.predict_one(X2[i]), Y[i])  # strided row
+        np.testing.assert_array_equal(m.predict_one(ds.X[i]), Y[i])  # float64 row
+        np.testing.assert_array_equal(m.predict_one(ds.X[i].tolist()), Y[i])
+    with pytest.raises(ValueError, match="shape"):
+        m.predict_one(ds.X[:2])
+    p = 2**16 + 3  # too wide to build here; the tree's arrays written by hand
+    W = np.zeros((3, 1, p + 1))
+    W[:, 0, 0] = (10.0, 20.0, 30.0)
+    cn = axis_tree.to_conditional(p, 1, feat=np.array([p - 1, -1, p - 2, -1, -1]),
+                                  thr=np.array([0.5, 0, 0.5, 0, 0]),
+                                  child=np.array([1, -1, 3, -1, -1]),
+                                  leaf_of=np.array([-1, 0, -1, 1, 2]), W=W)
+    router = axis_routing.axis_router(cn)
+    assert router.buf[axis_routing.H_FW] == 4
+    X = np.zeros((3, p))
+    X[1:, p - 1] = 1
+    X[2, p - 2] = 1
+    np.testing.assert_array_equal(tree.interpret(cn, X)[:, 0], [10, 20, 30])
+    for x, y in zip(X, (10, 20, 30), strict=True):
+        assert axis_routing.predict_one(router, x)[0] == y
 
 
 def test_memory_estimate_refuses_too_large(monkeypatch):

@@ -2,33 +2,50 @@
 output neuron per leaf and output) — the ``axis-tree`` fast path of executor ``tree``.
 
 Layout (:class:`AxisRouter`, derived once from a :class:`~kernels.model.network.ConditionalNetwork`
-and cached on it).  Vertices stay in BFS order, one 16-byte record each in a 64-byte aligned int32
-array: ``[feature, child, β, leaf id]`` with β a float32, or ``[feature, child, β]`` with β a
-float64 (leaf ids then in a separate array).  A test ``x_k < β`` sends x to ``child + (0 if x[k] < β
-else 1)``: ``child_true``, or ``child_false`` right after it (the complement, NaN included, exactly
-as :func:`kernels.model.conditional.holds`).  A leaf i stores child i − 1 and β = −inf, so ``x <
-−inf`` is false and a query that reached a leaf stays there: routing a batch is ``depth``
-branch-free sweeps.  Each leaf owns one 64-byte aligned row of ``Wp``: ``r × [b, w_1..w_p]``, then
-the r activation codes, then padding; output o is b + w_1·x_1 + … + w_p·x_p in that order — the
+and cached on it).  Two forms of one tree:
+
+* ``rec`` — vertices in BFS order, one 16-byte record each in a 64-byte aligned int32 array:
+  ``[feature, child, β, leaf row]`` with β a float32, or ``[feature, child, β]`` with β a float64
+  (leaf rows then in ``leaf_id``).  A test ``x_k < β`` sends x to ``child + (0 if x[k] < β else
+  1)``: ``child_true``, or ``child_false`` right after it (the complement, NaN included, exactly as
+  :func:`kernels.model.conditional.holds`).  A leaf i stores child i − 1 and β = −inf, so ``x <
+  −inf`` is false and a query that reached a leaf stays there: routing a batch is ``depth``
+  branch-free sweeps.  The batch kernel, the counted twin, :func:`leaves`, the certificate and
+  ``tests/naive.py`` read it.
+* ``buf`` — what one query reads: a 64-byte header, then *nodes* of three tree levels (seven tests,
+  eight exits; 64 bytes with float32 β and p < 2^16, else 128), then the leaf rows.  A node holds
+  the seven β (heap order: test j's children are 2j + 1 and 2j + 2), the first child node and the
+  first leaf it exits to, the seven features (uint16, or int32 when p ≥ 2^16) and eight exit bytes
+  (bit 7: a leaf; low bits: its rank among the node's child nodes or leaves, numbered consecutively
+  in node BFS order).  A leaf above a node's bottom level is padded with tests ``x_0 < −inf``
+  (always false: the right child) whose exits all name that leaf.  One cache line per three levels
+  (S+-tree style B-ary nodes), the three tests branch-free arithmetic on it.
+
+Leaf rows are numbered in node order; each is 64-byte aligned: ``r × [b, w_1..w_p]``, then the r
+activation codes, then padding; output o is b + w_1·x_1 + … + w_p·x_p in that order — the
 interpreter's order (bias, then sources ascending); the dense zeros add exact zeros.
 
 Kernels (each with the same outputs as the reference ``tests/naive.py:axis_route``):
 
-* batch — blocks of ``BLOCK`` queries routed level-synchronously: every sweep advances all queries
-  of the block one level, so their record loads are independent, and each next record is
-  prefetched (``llvm.prefetch``) a whole sweep before it is read; then the block's leaf rows are
+* batch — blocks of ``BLOCK`` queries routed level-synchronously over ``rec``: every sweep advances
+  all queries of the block one level, so their record loads are independent, and each next record
+  is prefetched (``llvm.prefetch``) a whole sweep before it is read; then the block's leaf rows are
   prefetched and evaluated.  Hot loops index with uint64 (no negative-index wraparound code).
-  ``prange`` over chunks of blocks when more than one thread is allowed;
-* one query — a plain loop, for the smallest dispatch cost (:func:`predict_one`);
+  ``prange`` over chunks of blocks when more than one thread is allowed.  (Node-synchronous sweeps
+  over ``buf`` were measured a third slower here: the three dependent tests per node cost more than
+  the records' cache misses the prefetch already hides.)
+* one query — a loop over the nodes of ``buf`` (:func:`predict_one`): about a third as many cache
+  lines as records; its compiled entry point is called directly for an already valid row (a
+  C-contiguous 1-D array of the router's dtype), which skips Numba's type dispatch;
 * counted twin — the cost rows of :func:`kernels.executors.tree.hyperplane.vertex_costs` (the
-interpreter's cost
-  model) summed along the path, so counts equal the interpreter's input by input.
+  interpreter's cost model) summed along the path, so counts equal the interpreter's input by input.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 from numba import njit, prange
 
@@ -38,6 +55,8 @@ from kernels.model.network import TESTS, ConditionalNetwork
 
 BLOCK = 128
 LT = TESTS["<"]
+HEADER = 16  # int32 words before the first node: the fields below
+H_P, H_R, H_FW, H_NW, H_ROOT, H_WOFF, H_WS = range(7)
 
 
 @dataclass(eq=False)
@@ -46,12 +65,14 @@ class AxisRouter:
 
     p: int
     r: int
-    rec: np.ndarray  # int32 (4V,), 64-byte aligned: feature, child, β (, leaf id in float32)
+    rec: np.ndarray  # int32 (4V,), 64-byte aligned: feature, child, β (, leaf row in float32)
     thr: np.ndarray  # float32 (4V,) or float64 (2V,) view of rec
-    leaf_id: np.ndarray  # int32 (V,), -1 at internal vertices
-    Wp: np.ndarray  # (L, ws), 64-byte aligned rows: r × [b, w_1..w_p], r activation codes, pad
+    leaf_id: np.ndarray  # int32 (V,): the leaf row of each leaf vertex, -1 at internal vertices
+    buf: np.ndarray  # int32, 64-byte aligned: header, nodes, leaf rows (module docstring)
+    Wp: np.ndarray  # (L, ws) view of buf's leaf rows: r × [b, w_1..w_p], r activation codes, pad
     cost: np.ndarray  # (V, 6): the interpreter's cost row of each vertex (routing.vertex_costs)
     depth: int
+    entry: object = None  # the compiled single-query kernel for this dtype (dispatch skipped)
 
     @property
     def dtype(self) -> np.dtype:
@@ -62,7 +83,8 @@ class AxisRouter:
         return self.leaf_id.size
 
     def nbytes(self) -> int:
-        return sum(a.nbytes for a in (self.rec, self.leaf_id, self.Wp))
+        """Bytes recall reads: records, leaf rows and nodes."""
+        return sum(a.nbytes for a in (self.rec, self.leaf_id, self.buf))
 
 
 def _records(feat, child, thr, leaf_id, dtype) -> tuple[np.ndarray, np.ndarray]:
@@ -119,26 +141,28 @@ def _derive(cn: ConditionalNetwork) -> AxisRouter | None:
     if ((o_op < lo) | (o_op >= hi)).any() or np.bincount(o_op.ravel(), minlength=K).max() > 1:
         return None
     dt = cn.op_w.dtype
+    feat = np.zeros(V, np.int64)
+    feat[internal] = tv
+    thr = np.full(V, -np.inf)
+    thr[internal] = cn.test_thr[internal]
+    thr = thr.astype(dt)
+    buf, row_of_vertex = _node_buffer(cn.child_true, feat, thr, p, r, dt)
     L = leaves.size
-    slot = np.empty(K, np.int64)  # op -> (leaf, output) of its [b, w] block, flattened
-    slot[o_op.ravel()] = np.arange(L * r)
-    per = 64 // dt.itemsize
-    ws = -(-r * (p + 2) // per) * per
-    Wp = aligned((L, ws), dt)
+    Wp = buf[buf[H_WOFF]:].view(dt).reshape(L, -1)
+    row = row_of_vertex[leaves]
+    slot = np.empty(K, np.int64)  # op -> (leaf row, output) of its [b, w] block, flattened
+    slot[o_op.ravel()] = (row[:, None] * r + np.arange(r)).ravel()
     blocks = Wp[:, :r * (p + 1)].reshape(L, r, p + 1)  # a view
     blocks[slot // r, slot % r, 0] = cn.op_bias
     blocks[slot[op_of_nz] // r, slot[op_of_nz] % r, cn.op_src + 1] = cn.op_w
-    Wp[:, r * (p + 1):r * (p + 2)] = cn.op_act[o_op]
-    feat = np.zeros(V, np.int64)
-    feat[internal] = tv
+    Wp[row, r * (p + 1):r * (p + 2)] = cn.op_act[o_op]
     child = np.arange(V, dtype=np.int64) - 1
     child[internal] = ct
-    thr = np.full(V, -np.inf)
-    thr[internal] = cn.test_thr[internal]
     leaf_id = np.full(V, -1, np.int32)
-    leaf_id[leaves] = np.arange(L, dtype=np.int32)
-    rec, tview = _records(feat, child, thr.astype(dt), leaf_id, dt)
-    return AxisRouter(p, r, rec, tview, leaf_id, Wp, vertex_costs(cn), _depth(cn.child_true))
+    leaf_id[leaves] = row
+    rec, tview = _records(feat, child, thr, leaf_id, dt)
+    return AxisRouter(p, r, rec, tview, leaf_id, buf, Wp, vertex_costs(cn), _depth(cn.child_true),
+                      _one_entry(dt))
 
 
 def _depth(child_true: np.ndarray) -> int:
@@ -153,17 +177,88 @@ def _depth(child_true: np.ndarray) -> int:
         d += 1
 
 
+def _node_buffer(child_true, feat, thr, p, r, dt) -> tuple[np.ndarray, np.ndarray]:
+    """``buf`` (header, nodes, zeroed leaf rows) and the leaf row of every leaf vertex."""
+    ts = dt.itemsize // 4  # int32 words per β
+    fw = 2 if p < 2**16 else 4  # bytes per feature
+    nw = 16 if 4 * (7 * ts + 2) + 7 * fw + 8 <= 64 else 32  # int32 words per node
+    n_nodes = _count_nodes(child_true)
+    L = int(np.count_nonzero(child_true < 0))
+    per = 64 // dt.itemsize
+    ws = -(-r * (p + 2) // per) * per  # leaf row: a multiple of 64 bytes
+    woff = HEADER + n_nodes * nw
+    buf = aligned(woff + L * ws * ts, np.int32)
+    buf[:H_WS + 1] = (p, r, fw, nw, 0, woff, ws)
+    row, root = _fill_nodes(child_true, feat, thr, buf, buf.view(dt), buf.view(np.uint16),
+                            buf.view(np.uint8), nw, ts, fw)
+    buf[H_ROOT] = root
+    return buf, row
+
+
+@njit(cache=True)
+def _count_nodes(ct):
+    """Nodes of three levels: one per internal vertex at a depth divisible by 3 (BFS order puts
+    parents first)."""
+    depth = np.zeros(ct.size, np.int64)
+    n = 0
+    for v in range(ct.size):
+        if ct[v] >= 0:
+            depth[ct[v]] = depth[ct[v] + 1] = depth[v] + 1
+            n += depth[v] % 3 == 0
+    return n
+
+
+@njit(cache=True)
+def _fill_nodes(ct, feat, thr, buf, th, u16, u8, nw, ts, fw):
+    """Write the nodes (module docstring) into ``buf``; returns (leaf row of each leaf vertex,
+    the root's code: 0, or ~0 when the root is a leaf)."""
+    row = np.full(ct.size, -1, np.int64)
+    if ct[0] < 0:
+        row[0] = 0
+        return row, -1
+    roots = np.empty((buf.size - HEADER) // nw + 1, np.int64)
+    pv = np.empty(15, np.int64)  # vertex at each heap position of the node (padding repeats)
+    roots[0] = 0
+    nn, nl, k = 1, 0, 0
+    while k < nn:
+        w = HEADER + k * nw
+        fb = w + 7 * ts + 2
+        pv[0] = roots[k]
+        for j in range(7):
+            u = pv[j]
+            real = ct[u] >= 0
+            f = feat[u] if real else 0
+            if fw == 2:
+                u16[2 * fb + j] = f
+            else:
+                buf[fb + j] = f
+            th[w // ts + j] = thr[u] if real else -np.inf
+            pv[2 * j + 1] = ct[u] if real else u
+            pv[2 * j + 2] = ct[u] + 1 if real else u
+        buf[w + 7 * ts] = nn
+        buf[w + 7 * ts + 1] = nl
+        nr = 0
+        for e in range(8):
+            u = pv[7 + e]
+            if ct[u] >= 0:
+                roots[nn] = u
+                nn += 1
+                code = nr
+                nr += 1
+            else:
+                if row[u] < 0:
+                    row[u] = nl
+                    nl += 1
+                code = 128 + row[u] - buf[w + 7 * ts + 1]
+            u8[4 * fb + 7 * fw + e] = code
+        k += 1
+    return row, 0
+
+
 # ---- kernels -------------------------------------------------------------------------------------
-# uint64 indices: a child of -1 (a leaf at the root) wraps to 2^64 - 1, and back to 0 plus 1.
-U0, U1, U3, U4 = (np.uint64(k) for k in (0, 1, 3, 4))
-
-
-@njit(cache=True, inline="always")
-def _leaf_source(rec, thr, leaf_id):
-    """Where leaf ids live: slot 3 of the record (float32), or the leaf_id array (float64)."""
-    if thr.itemsize == 4:
-        return rec, U4, U3
-    return leaf_id, U1, U0
+# uint64 indices: no wraparound code for negative indices.
+U0, U1, U2, U3, U4, U7 = (np.uint64(k) for k in (0, 1, 2, 3, 4, 7))
+UH = np.uint64(HEADER)
 
 
 @njit(cache=True, inline="always")
@@ -176,6 +271,31 @@ def _leaf_eval(Xf, xo, Wf, w0, p, r, out, oo):
             s += Wf[w0 + U1 + k] * Xf[xo + k]
         out[oo + o] = activate(np.int64(Wf[wa + o]), s)
         w0 += p + U1
+
+
+@njit(cache=True, inline="always")
+def _descend(Xf, xo, buf, th, u16, u8, node, nw, ts, fw):
+    """The code of the exit x = Xf[xo:xo+p] takes from ``node``: a node ≥ 0, or ~(its leaf row).
+    Three tests, no branch: test j's children are 2j+1 (x < β) and 2j+2."""
+    w = UH + node * nw
+    tb = w // ts
+    fb = w + U7 * ts + U2
+    j = U0
+    for _ in range(3):
+        f = np.uint64(u16[U2 * fb + j]) if fw == 2 else np.uint64(buf[fb + j])
+        j = U2 * j + (U1 if Xf[xo + f] < th[tb + j] else U2)
+        # (NaN and x ≥ β take the right child, as the interpreter's complement test)
+    code = np.int64(u8[U4 * fb + U7 * np.uint64(fw) + j - U7])
+    nxt = np.int64(buf[w + U7 * ts + np.uint64(code >> 7)]) + (code & 127)
+    return nxt ^ -(code >> 7)  # ~nxt for a leaf
+
+
+@njit(cache=True, inline="always")
+def _leaf_source(rec, thr, leaf_id):
+    """Where leaf ids live: slot 3 of the record (float32), or the leaf_id array (float64)."""
+    if thr.itemsize == 4:
+        return rec, U4, U3
+    return leaf_id, U1, U0
 
 
 @njit(cache=True)
@@ -237,28 +357,42 @@ def _predict_parallel(X, rec, thr, depth, leaf_id, Wp, r, block, chunk):
 
 
 @njit(cache=True)
-def _one(x, p, rec, leaf_id, Wp, out):
-    """One query into ``out``; returns 0, or 1 if x has a non-finite entry, 2 if not p entries.
-    (β is read through a view of the records: one argument less to dispatch.)"""
-    thr = rec.view(Wp.dtype)
+def _one(x, buf, out):
+    """One query into ``out``; returns 0, or 1 if x has a non-finite entry, 2 if not p entries."""
+    p = np.uint64(buf[H_P])
     if x.size != p:
         return 2
     for k in range(p):
         if not np.isfinite(x[k]):
             return 1
-    ts = np.uint64(thr.size * 4 // rec.size)
-    to = ts >> U1
-    i = U0
-    while True:
-        c = np.uint64(rec[i * U4 + U1])
-        if c + U1 <= i:  # a leaf: its child slot holds i - 1
-            break
-        i = c + (U0 if x[np.uint64(rec[i * U4])] < thr[i * ts + to] else U1)
-    lsrc, ls, lo = _leaf_source(rec, thr, leaf_id)
-    ws = np.uint64(Wp.shape[1])
-    _leaf_eval(x, U0, Wp.reshape(-1), np.uint64(lsrc[i * ls + lo]) * ws, np.uint64(p),
-               np.uint64(out.size), out, U0)
+    th = buf.view(out.dtype)
+    u16 = buf.view(np.uint16)
+    u8 = buf.view(np.uint8)
+    nw, fw = np.uint64(buf[H_NW]), buf[H_FW]
+    ts = np.uint64(th.itemsize // 4)
+    c = np.int64(buf[H_ROOT])
+    while c >= 0:
+        c = _descend(x, U0, buf, th, u16, u8, np.uint64(c), nw, ts, fw)
+    Wf = buf[buf[H_WOFF]:].view(out.dtype)
+    _leaf_eval(x, U0, Wf, np.uint64(~c) * np.uint64(buf[H_WS]), p, np.uint64(out.size), out, U0)
     return 0
+
+
+_ONE_ENTRY: dict = {}
+
+
+def _one_entry(dt: np.dtype):
+    """The compiled ``_one`` for a C-contiguous 1-D row of ``dt`` (compiled once, then cached):
+    calling it skips Numba's dispatcher, which a row already known to have that type does not
+    need."""
+    if dt not in _ONE_ENTRY:
+        row = np.zeros(1, dt)
+        buf = np.zeros(HEADER, np.int32)
+        buf[H_P] = 2  # x.size != p: returns at once
+        _one(row, buf, row)
+        sig = next(s for s in _one.signatures if s[0].dtype == numba.from_dtype(dt))
+        _ONE_ENTRY[dt] = _one.overloads[sig].entry_point
+    return _ONE_ENTRY[dt]
 
 
 @njit(cache=True)
@@ -312,14 +446,22 @@ def predict(router: AxisRouter, X, threads: int | None = None) -> np.ndarray:
     return _predict_serial(X, *args)
 
 
+_ndarray = np.ndarray
+_empty = np.empty
+
+
 def predict_one(router: AxisRouter, x) -> np.ndarray:
     """Output (r,) of one query ``x`` (p,) — the lowest-overhead path (shape and finiteness are
-    checked inside the kernel; anything but an ndarray of the router's dtype is converted)."""
+    checked inside the kernel; anything but a C-contiguous 1-D ndarray of the router's dtype is
+    converted first, and only such a row reaches the compiled entry point)."""
     dt = router.Wp.dtype
-    if type(x) is not np.ndarray or x.dtype is not dt:
-        x = np.asarray(x, dtype=dt)
-    out = np.empty(router.r, dt)
-    code = _one(x, router.p, router.rec, router.leaf_id, router.Wp, out)
+    if type(x) is not _ndarray or x.dtype is not dt or x.ndim != 1 or \
+            not x.flags.c_contiguous:
+        x = np.ascontiguousarray(x, dtype=dt)
+        if x.ndim != 1:
+            raise ValueError(f"x must have shape ({router.p},); got {x.shape}")
+    out = _empty(router.r, dt)
+    code = router.entry(x, router.buf, out)
     if code:
         raise ValueError("x has a non-finite value (NaN or inf)" if code == 1 else
                          f"x must have shape ({router.p},); got {np.shape(x)}")
