@@ -1,4 +1,4 @@
-"""Executors at machine speed (issue 9): the target ratios, measured in one run on one thread.
+"""Executors at machine speed: the target ratios, measured in one run on one thread.
 
     python scripts/pyperf_executors.py [--fast] [--json-out FILE]        # the targets, one process
     python scripts/pyperf_executors.py --pyperf [pyperf options]          # the same workloads as
@@ -185,7 +185,7 @@ def one_row(repeat: int, calls: int = 20_000) -> dict:
 
 
 def verdicts(res: dict) -> list[str]:
-    """Each target of the issue with its measured value and whether it is met."""
+    """Each target with its measured value and whether it is met."""
     out = []
     for r in res["sparsity"]:
         v = r["dense_vs_best_peer"]
