@@ -280,7 +280,7 @@ def test_oversized_verify_is_refused_fast_in_a_fresh_process(tmp_path):
 
 
 @pytest.mark.parametrize("argv", [
-    ["verify", "zhang", "--n", str(10**8), "--p", "4"],  # 13 GiB: two minutes of allocation before it was refused up front
+    ["verify", "zhang", "--n", str(10**8), "--p", "4"],  # 13 GiB: refused up front
     ["verify", "bubeck", "--n", str(10**8), "--p", "4"],
     ["verify", "axis-tree", "--n", str(10**8), "--p", "4"],
     ["verify", "rajput", "--n", str(10**6), "--p", "4", "--option", "hidden1=10000000"],

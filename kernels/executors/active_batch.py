@@ -92,12 +92,15 @@ def _csr_active(U, p, a, b, act, bias, pull, w_ptr, w_src, w_val, c0, n, nzc, nz
 
 
 def predict(net: Network, X: np.ndarray, force: str | None = None,
-            tile: int | None = None) -> np.ndarray:
+            tile: int | None = None, *, pl: blocks.Plan | None = None,
+            pull: np.ndarray | None = None) -> np.ndarray:
     """Outputs (m, r) of a C-contiguous batch in the network's dtype (module docstring); ``force``
     = "gemm" or "csr" fixes every layer's block kind (tests exercise both); ``tile`` overrides the
-    columns per tile."""
-    pl = blocks.plan(net, force)
-    pull = view(net)["pull"]
+    columns per tile.  ``pl`` (the blocks plan) and ``pull`` (the view's flags) come from the
+    active executor's plan; they are built here when not given."""
+    if pl is None or force is not None:
+        pl = blocks.plan(net, force)
+    pull = view(net)["pull"] if pull is None else pull
     m, p, N = X.shape[0], net.p, net.n_neurons
     if not pl.kind.any():  # CSR only: every layer per tile, the tile's units stay in cache
         T = tile or blocks.network_tile(m, p + N, X.itemsize)
