@@ -228,6 +228,7 @@ def evaluate(m, g: dict, executor: str, opts: dict, idle_w: dict | None) -> dict
     proxy = energy.proxy(rec["ops_by_kind"], m.dtype.name, model_bytes)
     row = {"exact": rec["exact"], "max_abs_error": rec["max_abs_error"],
            "max_rel_error": rec["max_rel_error"], "tolerance": rec["tolerance"],
+           "scale_limited_points": rec["scale_limited_points"],
            "inexact_points": rec["inexact_points"], "evaluated_inputs": rec["checked"],
            "exact_checked": rec["checked"], "worst": rec["worst"],
            "ops_mean": rec["ops"]["mean"], "ops_max": rec["ops"]["max"]}

@@ -22,6 +22,7 @@ from kernels.harness import cache, energy, results, sweep
 from kernels.report import figures, figures_size, headline
 from kernels.report.style import CSS, LAYOUT_DPI, SAVE_DPI
 from kernels.report.timings import timing_flag, timing_section
+from kernels.theory.verify import scale_limited_note
 
 CACHE_DIR = "cache"  # DIR/cache/: the measured cells, reused on the same commit and machine
 _NUMERIC = re.compile(r"^(–|[+\-−]?[0-9][0-9.,eE+\-]*\s*%?)$")
@@ -110,8 +111,9 @@ def machines_section(rows) -> str:
 def _verdict(r) -> str:
     if r.get("exact"):
         k, n = _checked(r)
-        return ('<span class="ok">exact</span>' if k >= n else
-                f'<span class="ok">exact on {k:,} sampled of {n:,}</span>')
+        note = _e(scale_limited_note(r.get("scale_limited_points")))
+        return (f'<span class="ok">exact{note}</span>' if k >= n else
+                f'<span class="ok">exact on {k:,} sampled of {n:,}{note}</span>')
     return f'<span class="bad">NOT exact ({r.get("inexact_points")} pts)</span>'
 
 
@@ -134,13 +136,15 @@ def exactness_table(rows) -> str:
         checked = ("all" if not sampled else
                    "; ".join("n={:,}: {:,} sampled".format(r["n"], _checked(r)[0])
                              for r in sampled))
+        limited = max((r.get("scale_limited_points") or 0) for r in rs)
         out.append([_e(c), _e(e), _e(dt), _num(max(exact_n) if exact_n else None), first_bad,
                     _num(max(r["max_rel_error"] for r in rs)), _num(rs[0]["tolerance"]),
-                    checked])
+                    _num(limited), checked])
     if not out:
         return "<p>No cell was measured.</p>"
     return table(["construction", "executor", "dtype", "largest exact n", "first inexact cell",
-                  "max rel error", "tolerance", "inputs checked"], out, left=3)
+                  "max rel error", "tolerance", "scale-limited points (max)", "inputs checked"],
+                 out, left=3)
 
 
 def _pow2(n: int) -> str:
