@@ -7,8 +7,8 @@ Exact recall (per point i, per output k; NaN and ±inf are never exact), the all
 Every output is held to tol of the data's scale: a few hundred ulps of rounding on a 0/1 label is
 exact, a wrong slab, a missed leaf or a NaN is not.  :func:`within` is that comparison (``@njit``,
 scalars or arrays, so the float32 certificate of :mod:`kernels.executors.tree.axis_build` proves the
-very same inequality); :func:`rule` gives its two constants (tol, ‖D‖∞); :func:`exactness` applies it
-to outputs.  Everything that says EXACT or certified — ``verify``, ``summary()``, the sweep cell,
+very same inequality); :func:`rule` gives its two constants (tol, ‖D‖∞); :func:`exactness` applies
+it to outputs.  Everything that says EXACT or certified — ``verify``, ``summary()``, the sweep cell,
 the report, the axis-tree certificate — goes through them.
 
 ``max_rel_error`` is max over d_ik ≠ 0 of |f_k(x_i) − d_ik| / |d_ik| (inf where an output is not
