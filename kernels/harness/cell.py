@@ -28,7 +28,7 @@ from kernels import constructions
 from kernels.data import Dataset, generate
 from kernels.harness import energy, timing
 from kernels.theory import bounds as counting
-from kernels.theory.verify import executor_record
+from kernels.theory.verify import executor_record, portable_record
 
 # Data a construction needs when the gaussian/uniform default does not fit it.  A construction
 # module may instead define DATASET = {"kind": ..., "labels": ...}.
@@ -232,6 +232,10 @@ def evaluate(m, g: dict, executor: str, opts: dict, idle_w: dict | None) -> dict
            "inexact_points": rec["inexact_points"], "evaluated_inputs": rec["checked"],
            "exact_checked": rec["checked"], "worst": rec["worst"],
            "ops_mean": rec["ops"]["mean"], "ops_max": rec["ops"]["max"]}
+    if executor == "dense" and m.network is not None:  # the second summation order (NumPy/BLAS)
+        with timing.fixed_threads(timed["threads"]):
+            port = portable_record(m, rows)
+        row["portable_exact"], row["portable_max_abs_error"] = port["exact"], port["max_abs_error"]
     for kind in ("mul", "add", "cmp"):
         row[f"{kind}_mean"] = rec["ops_by_kind"][kind]["mean"]
     for key in ("active_neurons", "active_weights"):

@@ -125,6 +125,28 @@ def executor_record(m: Memorizer, executor: str, rows=None) -> dict:
     return rec
 
 
+PORTABLE_MAX_BYTES = 1 << 30  # dense per-layer matrices the portable evaluation may allocate
+
+
+def portable_record(m: Memorizer, rows=None) -> dict:
+    """``executors.dense.portable``: the dense network's stored weights evaluated in a second,
+    independent summation order (NumPy/BLAS matmul, :func:`kernels.executors.dense.
+    predict_portable`) and judged by the same rule — ``exact, max_abs_error`` (+ the rule's other
+    fields), over the dataset or its rows ``rows``.  A verdict that holds only in the executor's own
+    order is exact there, not here."""
+    module, net = m._executor("dense")
+    need = module.portable_bytes(net)
+    if need > PORTABLE_MAX_BYTES:
+        return {"exact": None, "max_abs_error": None,
+                "skipped": f"its dense layer matrices need {need / 2**30:.1f} GiB "
+                           f"(> {PORTABLE_MAX_BYTES / 2**30:.0f} GiB)"}
+    X = m.dataset.X if rows is None else m.dataset.X[rows]
+    rec = recall_errors(m, module.predict_portable(net, X), rows)
+    keys = ("exact", "max_abs_error", "max_rel_error", "scale_limited_points", "inexact_points",
+            "worst")
+    return {k: rec[k] for k in keys}
+
+
 def verdict(rec: dict, n: int | None = None) -> str:
     """One-line verdict of an exactness record: EXACT, "exact on k sampled of n", or NOT EXACT with
     the worst point."""
@@ -160,6 +182,8 @@ def verify(m: Memorizer, executors=None) -> dict:
                       # memcap's neurons carry biases: the input is x̄ = [1; x] of dimension
                       # q = p + 1, so Theorem 3's argument gives log2(n/q) for affine leaves
                       "ops_lower_affine": theorem3_floor(s["n"], s["p"] + 1), **s["bounds"]}}
+    if "dense" in out["executors"] and m.network is not None:
+        out["executors"]["dense"]["portable"] = portable_record(m)
     out["exact"] = all(rec["exact"] for rec in out["executors"].values())
     extra = {k: v for k, v in s.items() if k not in out and k not in ("executors", "bounds")}
     out["info"] = extra
