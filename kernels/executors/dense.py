@@ -127,7 +127,8 @@ def predict_portable(net: Network, X: np.ndarray) -> np.ndarray:
         units = np.zeros((min(step, X.shape[0] - c), p + N), dtype=dt)
         units[:, :p] = X[c:c + step]
         for lo, hi, cols, Wt, bias, act in layers:
-            s = units[:, cols] @ Wt + bias
+            with np.errstate(over="ignore", invalid="ignore"):  # non-finite: judged by the rule
+                s = units[:, cols] @ Wt + bias
             for code in np.unique(act):
                 sel = act == code
                 s[:, sel] = activate_np(int(code), s[:, sel])
