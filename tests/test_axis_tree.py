@@ -14,7 +14,7 @@ import kernels
 from kernels.constructions import axis_tree
 from kernels.executors import tree
 from kernels.executors.tree import axis as axis_routing
-from kernels.theory.verify import recall_errors, verify
+from kernels.verify import recall_errors, verify
 
 DTYPES = ("float64", "float32")
 COUNT_KEYS = ("mul", "add", "cmp", "total", "active_neurons", "active_weights", "tests")
@@ -221,7 +221,7 @@ def test_certificate_proves_the_same_rule_as_verify():
     cond = axis_tree.to_conditional(1, 1, np.array([-1]), np.array([0.0]), np.array([-1]),
                                     np.array([0]), np.array([[[D[0] - w * X[0, 0], w]]]))
     cert = axis_tree.certify(cond, X, D, "float32")
-    one_leaf = axis_tree.AxisTreeMemorizer("axis-tree", kernels.data.validate(X, D),
+    one_leaf = axis_tree.AxisTreeMemorizer("axis-tree", kernels.model.data.validate(X, D),
                                            conditional=cond, executors=("tree",),
                                            dtype="float32")
     rec = recall_errors(one_leaf, one_leaf.predict(X))
@@ -230,7 +230,7 @@ def test_certificate_proves_the_same_rule_as_verify():
     # the same leaf with the small output off by more than tol·‖D‖∞: neither certified nor exact
     D_off = np.array([1e4, 1e-3 + 3.0])
     assert not axis_tree.certify(cond, X, D_off, "float32")["certified"]
-    bad = axis_tree.AxisTreeMemorizer("axis-tree", kernels.data.validate(X, D_off),
+    bad = axis_tree.AxisTreeMemorizer("axis-tree", kernels.model.data.validate(X, D_off),
                                       conditional=cond, executors=("tree",), dtype="float32")
     assert not recall_errors(bad, bad.predict(X))["exact"]
     m32 = build(X, D, "float32")
@@ -283,8 +283,8 @@ def test_predict_one_validates():
 
 
 def test_memory_estimate_refuses_too_large(monkeypatch):
-    import kernels.data
-    monkeypatch.setattr(kernels.data, "available_memory", lambda: 1 << 20)
+    import kernels.model.data
+    monkeypatch.setattr(kernels.model.data, "available_memory", lambda: 1 << 20)
     ds = kernels.generate("gaussian", 5000, 4, 1, seed=0)
     with pytest.raises(ValueError, match="axis-tree .* needs about"):
         build(ds.X, ds.D)

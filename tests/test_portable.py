@@ -11,7 +11,8 @@ from naive import dense as naive_dense
 
 import kernels
 from kernels.executors import dense
-from kernels.theory.verify import exactness, portable_record, verify
+from kernels.theory.verify import exactness
+from kernels.verify import portable_record, verify
 
 
 def _build(name, dtype="float64"):

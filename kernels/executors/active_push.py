@@ -4,7 +4,7 @@ follows its counted operations.
 The synthesis is :mod:`kernels.executors.active`'s (read its docstring): inputs scatter into their
 successors, layers run in order, each reached neuron completes its field, applies φ, and scatters a
 non-zero output.  What differs is only where the bytes live — the counted twin and the reference
-still read the plain arrays of ``active.view``:
+still read the plain arrays of ``active_view.view``:
 
 * per neuron one record (field/output ``acc``, ``stamp``, bias, out-edge range, activation): a
   scatter and the later evaluation touch one cache line, not eight arrays;
@@ -13,8 +13,8 @@ still read the plain arrays of ``active.view``:
   input's epoch; 2e + 1: it has an input, i.e. it is active), so nothing of width N is cleared per
   input; the records live in a workspace kept on the network, one per thread, allocated once;
 * a neuron first reached by a scatter has b = +0 (every neuron with b ≠ 0 or φ(0) ≠ 0 is queued
-  at the start; no bias is stored as −0.0), so its field starts at +0, the reference's first term; a queued
-  neuron without input keeps its field b = +0 and φ(+0) = φ(0) needs no branch.
+  at the start; no bias is stored as −0.0), so its field starts at +0, the reference's first
+  term; a queued neuron without input keeps its field b = +0 and φ(+0) = φ(0) needs no branch.
 
 Each layer's queue is put in increasing id (a scan of the stamps over the queue's span when that
 is short, an insertion sort when the queue is short, else a sort) so every field is summed in the
@@ -29,6 +29,7 @@ import numpy as np
 from numba import njit
 
 from kernels.executors._ops import activate, aligned
+from kernels.executors.active_view import view
 from kernels.model.network import Network
 
 
@@ -49,8 +50,6 @@ def plan(net: Network) -> dict:
     got = net._cache.get("active_push")
     if got is not None:
         return got
-    from kernels.executors.active import view
-
     v = view(net)
     rec_t, edge_t = _dtypes(net.w_val.dtype)
     p = net.p

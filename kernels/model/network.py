@@ -7,8 +7,8 @@ layer (``layer_ptr``); neuron ``j`` computes ``φ_j(b_j + Σ_k w_jk v_k)`` over 
 skip connections (eq. 1 feeds layer ℓ the concatenation of all earlier outputs) cost nothing extra.
 Incoming weights are CSR (``w_ptr, w_src, w_val``), stored non-zeros only; a zero bias is stored as
 +0.0 (±0 is zero: Definition 1).  A bias ``b_j`` is the weight on the paper's constant input 1 of
-the augmented pattern x̄ = [1; x].  The output is the last layer.  Activations: ``identity`` (linear output), ``relu`` max(0, s), ``threshold`` 1[s ≥ 0],
-``sign`` (−1, 0, +1).
+the augmented pattern x̄ = [1; x].  The output is the last layer.  Activations: ``identity``
+(linear output), ``relu`` max(0, s), ``threshold`` 1[s ≥ 0], ``sign`` (−1, 0, +1).
 
 ``ConditionalNetwork`` — a rooted full binary tree, stored in BFS order (root 0).  Each vertex
 runs a short program of neuron operations ``v_new ← φ(b + Σ β_k v_k)`` whose sources are inputs or
