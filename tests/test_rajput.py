@@ -253,7 +253,7 @@ def test_active_counts_equal_an_independent_count_with_zero_biases():
     _, c_ref = naive.active_run(net, ds.X)
     for key in c_ref:
         assert np.array_equal(c[key], c_ref[key]), key
-    from kernels.theory.bounds import active_sets
+    from kernels.executors.measure import active_sets
 
     A = active_sets(net, ds.X)["neurons"]
     assert (~A[:, zero_bias]).any()  # some zero-bias neuron is inactive on some input
