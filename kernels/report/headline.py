@@ -15,6 +15,7 @@ import html
 import math
 
 from kernels.report.figures import STYLE, fit_slope, n_series, plt, png, spread
+from kernels.report.figures_size import SIZE
 
 # (construction, executor) in order of preference; the first measured one of each executor is shown
 PREFERRED = (("switch-net", "dense"), ("switch-net", "active"), ("hyperplane-tree", "tree"),
@@ -98,7 +99,19 @@ def _count(field: str, k: int) -> str:
 
 def recall_cells(rows) -> list[dict]:
     """The measured recall cells (size-only rows excluded): what the headline's counts count."""
-    return [r for r in rows if r.get("status") == "ok" and r.get("executor") != "size"]
+    return [r for r in rows if r.get("status") == "ok" and r.get("executor") != SIZE]
+
+
+def counts_line(rows) -> str:
+    """How many cells were measured, skipped or failed, by the same rule the headline counts by."""
+    recall = len(recall_cells(rows))
+    size = sum(r.get("status") == "ok" and r.get("executor") == SIZE for r in rows)
+    other = sum(r.get("status") != "ok" for r in rows)
+    return (f"<p>{recall:,} recall cells and {size:,} size-only builds measured, {other:,} "
+            f"cells skipped or failed, over {len({r['construction'] for r in rows})} "
+            "constructions. Energy numbers are a "
+            '<span class="model">model</span> unless marked <span class="measured">measured'
+            "</span>.</p>")
 
 
 def _exactness(rows) -> str:

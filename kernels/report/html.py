@@ -61,23 +61,17 @@ def table(head, rows, left=1) -> str:
     return f"<table><tr>{h}</tr>{''.join(body)}</table>"
 
 
-def _summary_rows(rows) -> list:
-    """[(construction, executor, rows by n)] of the float64, r = 1 series over n (one per
-    machine and thread count), sorted."""
-    return [(c, e, rs) for (c, e), rs in sorted(figures.n_series(rows, by_machine=True).items())]
-
-
 def summary_table(rows) -> str:
     """Per construction/executor (float64, r=1) at the largest n measured, in two tables that fit
     the page: exactness and operations, then time and energy."""
-    series = _summary_rows(rows)
+    series = sorted(figures.n_series(rows, by_machine=True).items())  # one per machine, threads
     if not series:
         k = len(headline.recall_cells(rows))
         return ("<p>No float64 series over n (r = 1) was measured, so there is no summary; "
                 + (f"the {k:,} measured cells are in the sections below.</p>" if k else
                    "nothing else was measured either.</p>"))
     ops, times = [], []
-    for c, e, rs in series:
+    for (c, e), rs in series:
         r = rs[-1]
         s_ops = figures.fit_slope([x["n"] for x in rs], [x["ops_mean"] for x in rs])
         s_t = figures.fit_slope([x["n"] for x in rs], [x["batch_s_per_input"] for x in rs])
@@ -96,18 +90,6 @@ def summary_table(rows) -> str:
             + table(["construction", "executor", "largest n", "µs/input (batch, median)",
                      "µs (single, median)", "time slope", "ns/op", "threads", "timing",
                      "pJ/input (model)", "build s"], times, left=2))
-
-
-def counts_line(rows) -> str:
-    """How many cells were measured, skipped or failed, by the same rule the headline counts by."""
-    recall = len(headline.recall_cells(rows))
-    size = sum(r.get("status") == "ok" and r.get("executor") == figures_size.SIZE for r in rows)
-    other = sum(r.get("status") != "ok" for r in rows)
-    return (f"<p>{recall:,} recall cells and {size:,} size-only builds measured, {other:,} "
-            f"cells skipped or failed, over {len({r['construction'] for r in rows})} "
-            "constructions. Energy numbers are a "
-            '<span class="model">model</span> unless marked <span class="measured">measured'
-            "</span>.</p>")
 
 
 def _checked(r) -> tuple[int, int]:
@@ -265,7 +247,7 @@ def render(doc: dict, command: str, compare: str | None = None) -> str:
              '<meta name="viewport" content="width=device-width, initial-scale=1">',
              "<title>memcap report</title>", f"<style>{CSS}</style></head><body>",
              "<h1>memcap report</h1>", headline.section(rows),
-             counts_line(rows),
+             headline.counts_line(rows),
              "<h2>Summary (float64, largest n measured)</h2>", summary_table(rows)]
     seen = set()
     size_tab = size_table(rows)
@@ -307,9 +289,6 @@ def figure_html(title: str, img: str, caption: str) -> str:
     k = SAVE_DPI // LAYOUT_DPI
     return (f'<figure><img alt="{_e(title)}" width="{w // k}" height="{h // k}" '
             f'src="data:image/png;base64,{img}"><figcaption>{_e(caption)}</figcaption></figure>')
-
-
-_figure = figure_html  # the older name
 
 
 def _env_value(v) -> str:
