@@ -10,9 +10,9 @@ import os
 import sys
 
 from kernels import constructions
-from kernels.data import KINDS, generate, load_npz, npz_shapes
 from kernels.harness.results import json_default
-from kernels.model.memorizer import EXECUTORS
+from kernels.memorizer import EXECUTORS
+from kernels.model.data import KINDS, generate, load_npz, npz_shapes
 from kernels.model.network import DTYPES
 
 EXIT_NOT_EXACT = 1
@@ -94,7 +94,7 @@ def cmd_list(args) -> int:
 
 
 def _fmt_verify(rec: dict) -> str:
-    from kernels.theory.verify import verdict as exact_verdict
+    from kernels.verify import verdict as exact_verdict
 
     s = rec["size"]
     lines = [f"{rec['construction']}: n={rec['n']} p={rec['p']} r={rec['r']} dtype={rec['dtype']}"
@@ -120,7 +120,7 @@ def _fmt_verify(rec: dict) -> str:
 
 
 def cmd_verify(args) -> int:
-    from kernels.theory.verify import verify
+    from kernels.verify import verify
 
     constructions.get(args.name)  # an unknown name first
     X, D, options = _load_data(args, _options(args.option))
@@ -152,7 +152,7 @@ def _options(pairs) -> dict:
 
 
 def cmd_report(args) -> int:
-    from kernels.report.html import main as report_main
+    from kernels.report.build import main as report_main
 
     return report_main(args)
 

@@ -90,7 +90,7 @@ def targets(n: int, p: int) -> dict:
     import kernels
     from kernels.constructions import axis_tree
     from kernels.executors.tree import axis as axis_routing
-    from kernels.theory.verify import recall_errors
+    from kernels.verify import recall_errors
 
     numba.set_num_threads(1)
     _warm_up(p)
@@ -163,7 +163,7 @@ def ratios(t: dict) -> list[tuple[str, float, float, bool, str]]:
 def scale(n: int, p: int) -> dict:
     """n points: build, certify and recall every point exactly (run in a child process)."""
     import kernels
-    from kernels.theory.verify import recall_errors
+    from kernels.verify import recall_errors
 
     t0 = time.perf_counter()
     ds = kernels.generate("gaussian", n, p, 1, seed=SEED)

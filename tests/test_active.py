@@ -8,13 +8,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kernels.data import validate
-from kernels.executors import active, active_batch, dense
-from kernels.harness.workloads import random_network
-from kernels.model.memorizer import Memorizer
+from kernels.executors import active, active_batch, active_view, dense, measure
+from kernels.memorizer import Memorizer
+from kernels.model.data import validate
 from kernels.model.network import Layer, Network
+from kernels.random_networks import random_network
 from kernels.theory import bounds as counting
-from kernels.theory.verify import verify
+from kernels.verify import verify
 
 ACTS = ("relu", "threshold", "sign", "identity")
 
@@ -76,7 +76,7 @@ def test_active_equals_reference_and_counts(kw):
     c = active.count(net, X)
     for key in c:
         assert np.array_equal(c[key], c_ref[key]), key
-    sets = counting.active_sets(net, X)
+    sets = measure.active_sets(net, X)
     for key in ("active_neurons", "active_weights", "computed_weights"):
         assert np.array_equal(c[key], sets[key]), key
     assert np.array_equal(c["active_neurons"], sets["neurons"].sum(axis=1))
@@ -154,7 +154,7 @@ def test_hand_counted_example():
         "active_weights": 4,  # x1->h1, x1->h2, h1->o, h2->o (h2 active with output 0)
         "computed_weights": 3}
     assert dense.count(net, np.array([[1.0, 0.0]]))["total"][0] == 13
-    sets = counting.active_sets(net, np.array([[1.0, 0.0]]), weights=True)
+    sets = measure.active_sets(net, np.array([[1.0, 0.0]]), weights=True)
     assert sets["neurons"].tolist() == [[True, True, False, True]]
     # stored weights in CSR order: h1<-x1, h1<-x2, h2<-x1, h3<-x2, o<-h1, o<-h2, o<-h3
     assert sets["weights"].tolist() == [[True, False, True, False, True, True, False]]
@@ -166,8 +166,8 @@ def test_hand_counted_example():
 
 def test_view_is_cached_and_outgoing_adjacency():
     net = hand_network()
-    v = active.view(net)
-    assert active.view(net) is v and net._cache[active._VIEW_KEY] is v
+    v = active_view.view(net)
+    assert active_view.view(net) is v and net._cache[active_view._VIEW_KEY] is v
     assert v["out_ptr"].tolist() == [0, 2, 4, 5, 6, 7, 7]
     assert v["out_dst"].tolist() == [0, 1, 0, 2, 3, 3, 3]
 

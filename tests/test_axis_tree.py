@@ -14,7 +14,7 @@ import kernels
 from kernels.constructions import axis_tree
 from kernels.executors import tree
 from kernels.executors.tree import axis as axis_routing
-from kernels.theory.verify import recall_errors, verify
+from kernels.verify import recall_errors, verify
 
 DTYPES = ("float64", "float32")
 COUNT_KEYS = ("mul", "add", "cmp", "total", "active_neurons", "active_weights", "tests")
@@ -222,7 +222,7 @@ def test_certificate_proves_the_per_point_rule_not_a_global_one():
                                     np.array([0]), np.array([[[D[0] - w * X[0, 0], w]]]))
     cert = axis_tree.certify(cond, X, D, "float32")
     assert not cert["certified"] and cert["uncertified_leaf_points"] >= 1
-    one_leaf = axis_tree.AxisTreeMemorizer("axis-tree", kernels.data.validate(X, D),
+    one_leaf = axis_tree.AxisTreeMemorizer("axis-tree", kernels.model.data.validate(X, D),
                                            conditional=cond, executors=("tree",),
                                            dtype="float32")
     rec = recall_errors(one_leaf, one_leaf.predict(X))
@@ -279,8 +279,8 @@ def test_predict_one_validates():
 
 
 def test_memory_estimate_refuses_too_large(monkeypatch):
-    import kernels.data
-    monkeypatch.setattr(kernels.data, "available_memory", lambda: 1 << 20)
+    import kernels.model.data
+    monkeypatch.setattr(kernels.model.data, "available_memory", lambda: 1 << 20)
     ds = kernels.generate("gaussian", 5000, 4, 1, seed=0)
     with pytest.raises(ValueError, match="axis-tree .* needs about"):
         build(ds.X, ds.D)

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import kernels
-from kernels.theory.verify import exactness, verdict, verify, within
+from kernels.theory.verify import exactness, within
+from kernels.verify import verdict, verify
 
 EPS = {"float64": 2.0**-52, "float32": 2.0**-23}
 TOL = {"float64": 1e-9, "float32": 1e-4}
@@ -187,7 +188,7 @@ def test_sampled_cell_says_exact_on_k_sampled_of_n():
     from kernels.harness import cell
     from kernels.report import html
 
-    ds = kernels.data.generate("gaussian", 600, 3, 1, seed=0)
+    ds = kernels.model.data.generate("gaussian", 600, 3, 1, seed=0)
     m = kernels.build("axis-tree", ds.X, ds.D)
     opts = {"min_time": 0.002, "time_inputs": 16, "eval_seconds": 1e-9}
     row = cell.evaluate(m, {"seed": 0}, "tree", opts, None)

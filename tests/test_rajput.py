@@ -9,8 +9,8 @@ import pytest
 import kernels
 from kernels import constructions
 from kernels.constructions import rajput
-from kernels.data import generate, min_separation, validate
-from kernels.theory.verify import recall_errors
+from kernels.model.data import generate, min_separation, validate
+from kernels.verify import recall_errors
 
 
 def _build(ds, **kw):

@@ -14,7 +14,7 @@ from matplotlib import pyplot as plt
 from kernels.constructions import get, names
 from kernels.harness import presets
 from kernels.harness.cell import RANDOM
-from kernels.report import figures, geometry, headline
+from kernels.report import build, figures, geometry, headline
 from kernels.report import html as report
 
 
@@ -238,7 +238,7 @@ def test_quick_report_figures_read_and_its_headline_is_its_results(tmp_path, che
     out = tmp_path / "r"
     args = argparse.Namespace(quick=True, out=str(out), results=None, compare=None,
                               fresh=False, grid=QUICK, argv=["report", "--quick"])
-    assert report.main(args) == 0
+    assert build.main(args) == 0
     assert len(checked) >= 7  # headline, ops, time, ns/op, energy, sparsity, p, size, budgets
     assert [p for p in checked if p[1]] == []
     page = (out / "index.html").read_text()

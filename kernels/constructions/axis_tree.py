@@ -9,7 +9,7 @@ after ⌈log2(n/q)⌉ tests, so recall costs about log2(n/q) + 2pr operations pe
 multiplications and p additions per output), within an additive O(qr) of Theorem 3's
 log2(n/p) — the gap Corollary 1's O(q log n + qr) leaves open.
 
-The build is :func:`kernels.executors.tree.axis_build.build_tree` (Numba, O(p·n·log n), no Python
+The build is :func:`kernels.constructions.axis_build.build_tree` (Numba, O(p·n·log n), no Python
 per vertex); see its docstring for the split rule (ties and lattices), the exact leaf solve and the
 certification.  The result is an ordinary :class:`~kernels.model.network.ConditionalNetwork` (tests
 ``<`` on inputs, identity leaf ops over inputs), so executor ``tree`` — the general interpreter —
@@ -34,11 +34,11 @@ import math
 
 import numpy as np
 
+from kernels.constructions.axis_build import build_tree, certify_points
 from kernels.constructions.options import Range, check
-from kernels.data import Dataset
 from kernels.executors.tree import axis as axis_routing
-from kernels.executors.tree.axis_build import build_tree, certify_points
-from kernels.model.memorizer import Memorizer
+from kernels.memorizer import Memorizer
+from kernels.model.data import Dataset
 from kernels.model.network import ConditionalNetwork, check_dtype
 from kernels.theory.verify import check_range, rule
 

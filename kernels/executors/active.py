@@ -67,32 +67,8 @@ from numba import njit
 
 from kernels.executors import active_batch, active_push, blocks
 from kernels.executors._ops import activate, batch_inputs, local_field
+from kernels.executors.active_view import view
 from kernels.model.network import ACT_CMP, Network
-
-_VIEW_KEY = "active_view"
-
-
-def view(net: Network) -> dict:
-    """The executor's cached arrays: outgoing CSC adjacency and per-neuron flags."""
-    v = net._cache.get(_VIEW_KEY)
-    if v is not None:
-        return v
-    N, p = net.n_neurons, net.p
-    dt = net.w_val.dtype
-    rows = np.repeat(np.arange(N, dtype=np.int64), np.diff(net.w_ptr))
-    order = np.lexsort((rows, net.w_src))  # by source unit, then target
-    out_ptr = np.zeros(p + N + 1, dtype=np.int64)
-    np.add.at(out_ptr, net.w_src + 1, 1)
-    np.cumsum(out_ptr, out=out_ptr)
-    layer_of = (np.searchsorted(net.layer_ptr, np.arange(N), side="right")).astype(np.int64)
-    phi0 = np.array([activate.py_func(int(a), dt.type(0)) for a in net.act], dtype=dt)
-    pull = (net.bias == 0) & np.signbit(net.bias)
-    always = np.flatnonzero((net.bias != 0) | pull | (phi0 != 0)).astype(np.int64)
-    v = {"out_ptr": out_ptr, "out_dst": np.ascontiguousarray(rows[order]),
-         "out_val": np.ascontiguousarray(net.w_val[order]), "layer_of": layer_of,
-         "always": always, "pull": pull.astype(np.bool_), "phi0": phi0}
-    net._cache[_VIEW_KEY] = v
-    return v
 
 
 def _args(net: Network):

@@ -25,6 +25,7 @@ import numpy as np
 from numba import njit
 
 from kernels.executors import blocks
+from kernels.executors.active_view import view
 from kernels.executors.blocks import GEMM, act_row
 from kernels.model.network import Network
 
@@ -95,8 +96,6 @@ def predict(net: Network, X: np.ndarray, force: str | None = None,
     """Outputs (m, r) of a C-contiguous batch in the network's dtype (module docstring); ``force``
     = "gemm" or "csr" fixes every layer's block kind (tests exercise both); ``tile`` overrides the
     columns per tile."""
-    from kernels.executors.active import view
-
     pl = blocks.plan(net, force)
     pull = view(net)["pull"]
     m, p, N = X.shape[0], net.p, net.n_neurons

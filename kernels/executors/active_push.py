@@ -4,7 +4,7 @@ follows its counted operations.
 The synthesis is :mod:`kernels.executors.active`'s (read its docstring): inputs scatter into their
 successors, layers run in order, each reached neuron completes its field, applies φ, and scatters a
 non-zero output.  What differs is only where the bytes live — the counted twin and the reference
-still read the plain arrays of ``active.view``:
+still read the plain arrays of ``active_view.view``:
 
 * per neuron one record (field/output ``acc``, ``stamp``, bias, out-edge range, activation, −0.0
   bias flag): a scatter and the later evaluation touch one cache line, not eight arrays;
@@ -29,6 +29,7 @@ import numpy as np
 from numba import njit
 
 from kernels.executors._ops import activate, aligned
+from kernels.executors.active_view import view
 from kernels.model.network import Network
 
 
@@ -49,8 +50,6 @@ def plan(net: Network) -> dict:
     got = net._cache.get("active_push")
     if got is not None:
         return got
-    from kernels.executors.active import view
-
     v = view(net)
     rec_t, edge_t = _dtypes(net.w_val.dtype)
     p = net.p

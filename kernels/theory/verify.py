@@ -1,11 +1,11 @@
-"""Exactness of recall — the design's one rule — and the ``verify`` record (the CLI's JSON).
+"""Exactness of recall — the design's one rule (``kernels.verify`` builds the CLI's record on it).
 
 Exact recall (per point i, per output k; NaN and ±inf are never exact)::
 
     |f_k(x_i) − d_ik| ≤ tol·|d_ik| + ε·‖D‖∞      tol = 1e-9 (float64), 1e-4 (float32)
 
 with ε the storage dtype's machine epsilon.  :func:`within` is that comparison (``@njit``, scalars
-or arrays, so the float32 certificate of :mod:`kernels.executors.tree.axis_build` proves the very
+or arrays, so the float32 certificate of :mod:`kernels.constructions.axis_build` proves the very
 same inequality); :func:`rule` gives its two constants; :func:`exactness` applies it to outputs.
 Everything that says EXACT or certified — ``verify``, the sweep cell, the report, the axis-tree
 certificate — goes through them.
@@ -18,15 +18,8 @@ that is not exact says so here; nothing is rounded away.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 from numba import njit
-
-from kernels.theory.bounds import theorem3_floor
-
-if TYPE_CHECKING:
-    from kernels.model.memorizer import Memorizer
 
 TOLERANCE = {"float64": 1e-9, "float32": 1e-4}
 
@@ -90,56 +83,3 @@ def exactness(Y, D, dtype, *, rows=None) -> dict:
                         "f": float(Y[i, k]), "abs_error": float(err[i, k]),
                         "rel_error": float(rel[i, k])}
     return rec
-
-
-def recall_errors(m: Memorizer, Y: np.ndarray, rows=None) -> dict:
-    """Exactness of outputs ``Y`` (of rows ``rows``, default all) against the memorized ``D``."""
-    return exactness(Y, m.dataset.D, m.dtype, rows=rows)
-
-
-def executor_record(m: Memorizer, executor: str, rows=None) -> dict:
-    """Exactness and per-input costs of one executor over the dataset (or its rows ``rows``: a
-    sample, whose verdict is then "exact on ``checked`` sampled of n")."""
-    X = m.dataset.X if rows is None else m.dataset.X[rows]
-    rec = recall_errors(m, m.predict(X, executor=executor), rows)
-    c = m.count_ops(X, executor=executor)
-    rec["ops"] = {"mean": float(c["total"].mean()), "max": int(c["total"].max())}
-    for key in ("mul", "add", "cmp"):
-        rec.setdefault("ops_by_kind", {})[key] = {"mean": float(c[key].mean()),
-                                                  "max": int(c[key].max())}
-    for key in ("active_neurons", "active_weights"):
-        if key in c:
-            rec[key] = {"mean": float(c[key].mean()), "max": int(c[key].max())}
-    return rec
-
-
-def verdict(rec: dict, n: int | None = None) -> str:
-    """One-line verdict of an exactness record: EXACT, "exact on k sampled of n", or NOT EXACT with
-    the worst point."""
-    if rec["exact"]:
-        k = rec.get("checked", n)
-        return "EXACT" if n is None or k >= n else f"exact on {k} sampled of {n}"
-    w = rec["worst"]
-    return (f"NOT EXACT ({rec['inexact_points']} points; worst i={w['index']} "
-            f"d={w['d']:.6g} f={w['f']:.6g})")
-
-
-def verify(m: Memorizer, executors=None) -> dict:
-    """The ``memcap verify --json`` record for memorizer ``m``."""
-    executors = m.executors if not executors else tuple(executors)
-    for e in executors:
-        if e not in m.executors:
-            raise ValueError(f"unknown executor {e!r} for {m.name}; choose from "
-                             f"{', '.join(m.executors)}")
-    s = m.summary()
-    out = {"construction": m.name, "n": s["n"], "p": s["p"], "r": s["r"], "dtype": s["dtype"],
-           "duplicates_dropped": s["duplicates_dropped"], "size": s["size"],
-           "executors": {e: executor_record(m, e) for e in executors},
-           "bounds": {"ops_lower": theorem3_floor(s["n"], s["p"]),
-                      # memcap's neurons carry biases: the input is x̄ = [1; x] of dimension
-                      # q = p + 1, so Theorem 3's argument gives log2(n/q) for affine leaves
-                      "ops_lower_affine": theorem3_floor(s["n"], s["p"] + 1), **s["bounds"]}}
-    out["exact"] = all(rec["exact"] for rec in out["executors"].values())
-    extra = {k: v for k, v in s.items() if k not in out and k not in ("executors", "bounds")}
-    out["info"] = extra
-    return out

@@ -32,7 +32,7 @@ class Memorizer:
         self.dataset = dataset
         self.network = network
         self.conditional = conditional
-        self.exact_network = exact_network  # executors.exact.ExactNetwork (Python-int weights)
+        self.exact_network = exact_network  # model.exact.ExactNetwork (Python-int weights)
         self.executors = tuple(executors)
         self.dtype = check_dtype(dtype)
         self.info = dict(info or {})
