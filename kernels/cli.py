@@ -110,6 +110,8 @@ def _fmt_verify(rec: dict) -> str:
         lines.append(f"  {e:<7} {verdict:<10} max|err|={er['max_abs_error']:.3g} "
                      f"(rel {er['max_rel_error']:.3g}, tol {er['tolerance']:g})  "
                      f"ops mean {er['ops']['mean']:.1f} max {er['ops']['max']}{extra}")
+        if "portable" in er:
+            lines.append("          portable (NumPy/BLAS order): " + _fmt_portable(er["portable"]))
     if "certified" in rec.get("info", {}):
         lines.append(f"  recall certified (every test and leaf proven in {rec['dtype']}): "
                      f"{'yes' if rec['info']['certified'] else 'no'}")
@@ -117,6 +119,14 @@ def _fmt_verify(rec: dict) -> str:
     lines.append("  bounds: " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                                           for k, v in b.items()))
     return "\n".join(lines)
+
+
+def _fmt_portable(rec: dict) -> str:
+    if rec["exact"] is None:
+        return f"not evaluated ({rec['skipped']})"
+    from kernels.verify import verdict as exact_verdict
+
+    return f"{exact_verdict(rec)} max|err|={rec['max_abs_error']:.3g}"
 
 
 def cmd_verify(args) -> int:

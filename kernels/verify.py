@@ -1,10 +1,10 @@
 """``kernels.verify``: the ``memcap verify`` record — every executor of a Memorizer held to the one
 exactness rule (:mod:`kernels.theory.verify`), with its per-input costs and the theorems' bounds.
 
-``max_rel_error`` is max_ik |f_k(x_i) − d_ik| / (|d_ik| + (ε/tol)·‖D‖∞), so recall is exact iff
-every output is finite and ``max_rel_error ≤ tol``; ``worst`` names the point that attains it
-(a non-finite output first).  A construction that is not exact says so here; nothing is rounded
-away.
+Per executor: the rule's record (``exact, max_abs_error, max_rel_error`` over d ≠ 0,
+``scale_limited_points``, ``worst`` …), and for a dense network also ``portable``: the same weights
+in a second summation order (NumPy/BLAS).  A construction that is not exact says so here; nothing is
+rounded away.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import numpy as np
 
 from kernels.memorizer import Memorizer
 from kernels.theory.bounds import theorem3_floor
-from kernels.theory.verify import exactness
+from kernels.theory.verify import exactness, scale_limited_note
 
 
 def recall_errors(m: Memorizer, Y: np.ndarray, rows=None) -> dict:
@@ -25,7 +25,8 @@ def executor_record(m: Memorizer, executor: str, rows=None) -> dict:
     """Exactness and per-input costs of one executor over the dataset (or its rows ``rows``: a
     sample, whose verdict is then "exact on ``checked`` sampled of n")."""
     X = m.dataset.X if rows is None else m.dataset.X[rows]
-    rec = recall_errors(m, m.predict(X, executor=executor), rows)
+    rec = (dict(m.recall(executor)) if rows is None
+           else recall_errors(m, m.predict(X, executor=executor), rows))
     c = m.count_ops(X, executor=executor)
     rec["ops"] = {"mean": float(c["total"].mean()), "max": int(c["total"].max())}
     for key in ("mul", "add", "cmp"):
@@ -37,12 +38,35 @@ def executor_record(m: Memorizer, executor: str, rows=None) -> dict:
     return rec
 
 
+PORTABLE_MAX_BYTES = 1 << 30  # dense per-layer matrices the portable evaluation may allocate
+
+
+def portable_record(m: Memorizer, rows=None) -> dict:
+    """``executors.dense.portable``: the dense network's stored weights evaluated in a second,
+    independent summation order (NumPy/BLAS matmul, :func:`kernels.executors.dense.
+    predict_portable`) and judged by the same rule — ``exact, max_abs_error`` (+ the rule's other
+    fields), over the dataset or its rows ``rows``.  A verdict that holds only in the executor's own
+    order is exact there, not here."""
+    module, net = m._executor("dense")
+    need = module.portable_bytes(net)
+    if need > PORTABLE_MAX_BYTES:
+        return {"exact": None, "max_abs_error": None,
+                "skipped": f"its dense layer matrices need {need / 2**30:.1f} GiB "
+                           f"(> {PORTABLE_MAX_BYTES / 2**30:.0f} GiB)"}
+    X = m.dataset.X if rows is None else m.dataset.X[rows]
+    rec = recall_errors(m, module.predict_portable(net, X), rows)
+    keys = ("exact", "max_abs_error", "max_rel_error", "scale_limited_points", "inexact_points",
+            "worst")
+    return {k: rec[k] for k in keys}
+
+
 def verdict(rec: dict, n: int | None = None) -> str:
     """One-line verdict of an exactness record: EXACT, "exact on k sampled of n", or NOT EXACT with
     the worst point."""
     if rec["exact"]:
         k = rec.get("checked", n)
-        return "EXACT" if n is None or k >= n else f"exact on {k} sampled of {n}"
+        out = "EXACT" if n is None or k >= n else f"exact on {k} sampled of {n}"
+        return out + scale_limited_note(rec.get("scale_limited_points", 0))
     w = rec["worst"]
     return (f"NOT EXACT ({rec['inexact_points']} points; worst i={w['index']} "
             f"d={w['d']:.6g} f={w['f']:.6g})")
@@ -55,7 +79,7 @@ def verify(m: Memorizer, executors=None) -> dict:
         if e not in m.executors:
             raise ValueError(f"unknown executor {e!r} for {m.name}; choose from "
                              f"{', '.join(m.executors)}")
-    s = m.summary()
+    s = m.summary(recall=False)
     out = {"construction": m.name, "n": s["n"], "p": s["p"], "r": s["r"], "dtype": s["dtype"],
            "duplicates_dropped": s["duplicates_dropped"], "size": s["size"],
            "executors": {e: executor_record(m, e) for e in executors},
@@ -63,6 +87,8 @@ def verify(m: Memorizer, executors=None) -> dict:
                       # memcap's neurons carry biases: the input is x̄ = [1; x] of dimension
                       # q = p + 1, so Theorem 3's argument gives log2(n/q) for affine leaves
                       "ops_lower_affine": theorem3_floor(s["n"], s["p"] + 1), **s["bounds"]}}
+    if "dense" in out["executors"] and m.network is not None:
+        out["executors"]["dense"]["portable"] = portable_record(m)
     out["exact"] = all(rec["exact"] for rec in out["executors"].values())
     extra = {k: v for k, v in s.items() if k not in out and k not in ("executors", "bounds")}
     out["info"] = extra

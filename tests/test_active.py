@@ -118,23 +118,49 @@ def test_exact_cancellation_and_ties():
     assert (c["total"] <= net.p + 4 * c["computed_weights"]).all()
 
 
-def test_negative_zero_bias_is_exact():
-    """A bias stored as −0.0 would let a skipped +0 product flip a zero's sign; such neurons are
-    evaluated in full and stay bit-identical."""
+def test_negative_zero_is_zero_definition_1():
+    """±0 is zero (Definition 1): a −0.0 bias is stored as +0.0 and is no input; a neuron whose
+    pre-activation is −0.0 because none of its inputs is non-zero is inactive; counts equal the
+    independent reference (adjacency rebuilt from the dense weights)."""
     W1 = np.array([[-1.0, 0.0], [1.0, -1.0], [0.0, -2.0]])
     W2 = np.array([[-1.0, -1.0, 1.0]])
     net = Network.from_layers(2, [Layer(W1, np.array([-0.0, -0.0, 0.0]), "identity"),
                                   Layer(W2, np.array([-0.0]), "relu")])
-    net.bias[:] = np.array([-0.0, -0.0, 0.0, -0.0])  # from_coo may canonicalise; force it
+    assert not np.signbit(net.bias).any()
+    assert not np.signbit(Network.from_layers(1, [Layer([[1.0]], [-1e-60], "relu")])
+                          .astype("float32").bias).any()  # an underflow to float32: +0.0
     X = np.array([[0.0, 0.0], [-0.0, 0.0], [0.0, -0.0], [-0.0, -0.0], [1.0, 0.0], [0.0, 1.0],
                   [-1.0, -0.0]])
-    Y_ref = naive.active(net, X)
+    Y_ref, c_ref = naive.active_run(net, X)
     paths_agree(net, X, Y_ref)
-    assert np.array_equal(bits(dense.predict(net, X, force="csr")), bits(Y_ref))
     c = active.count(net, X)
-    _, c_ref = naive.active_run(net, X)
     for key in c:
         assert np.array_equal(c[key], c_ref[key]), key
+    assert c["active_neurons"][0] == 0 and c["total"][0] == 2  # all-zero input: nothing active
+    # a −0.0 forced into the stored bias still counts as zero: the same counts, equal outputs
+    net.bias[:] = np.array([-0.0, -0.0, 0.0, -0.0])
+    net._cache.clear()
+    c = active.count(net, X)
+    for key in c:
+        assert np.array_equal(c[key], c_ref[key]), key
+    np.testing.assert_array_equal(active.predict(net, X), Y_ref)
+
+
+def test_negative_zero_pre_activation_from_an_underflow():
+    """x = 1e-200 times w = −1e-200 underflows to −0.0: h1 is active (its input is non-zero) with
+    pre-activation −0.0, outputs zero, and its successor, reached by nothing else, is inactive."""
+    net = Network.from_layers(1, [Layer([[-1e-200], [1.0]], None, "identity"),
+                                  Layer([[3.0, 0.0]], None, "relu"),
+                                  Layer([[1.0]], None, "identity")])
+    X = np.array([[1e-200], [0.0], [2.0]])
+    Y_ref, c_ref = naive.active_run(net, X)
+    assert np.signbit(-1e-200 * 1e-200) and Y_ref[0, 0] == 0.0
+    c = active.count(net, X)
+    for key in c:
+        assert np.array_equal(c[key], c_ref[key]), key
+    # input 0: h1 (−0.0) and h2 (1e-200) active; h3 reached by h1 only: inactive, o inactive
+    assert c["active_neurons"].tolist() == [2, 0, 3]  # input 2: h3 active, outputs 0
+    paths_agree(net, X, Y_ref)
 
 
 def hand_network(bias_h2=0.0):

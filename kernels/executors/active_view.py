@@ -26,10 +26,9 @@ def view(net: Network) -> dict:
     np.cumsum(out_ptr, out=out_ptr)
     layer_of = (np.searchsorted(net.layer_ptr, np.arange(N), side="right")).astype(np.int64)
     phi0 = np.array([activate.py_func(int(a), dt.type(0)) for a in net.act], dtype=dt)
-    pull = (net.bias == 0) & np.signbit(net.bias)
-    always = np.flatnonzero((net.bias != 0) | pull | (phi0 != 0)).astype(np.int64)
+    always = np.flatnonzero((net.bias != 0) | (phi0 != 0)).astype(np.int64)
     v = {"out_ptr": out_ptr, "out_dst": np.ascontiguousarray(rows[order]),
          "out_val": np.ascontiguousarray(net.w_val[order]), "layer_of": layer_of,
-         "always": always, "pull": pull.astype(np.bool_), "phi0": phi0}
+         "always": always, "phi0": phi0}
     net._cache[_VIEW_KEY] = v
     return v

@@ -41,7 +41,7 @@ def active_sets(net: Network, X, *, weights: bool = False, chunk: int = 1 << 24)
     Returns ``neurons`` (m, N) bool — the set A(x; f) — and per-input counts ``active_neurons``
     (|A|), ``active_weights`` (W(x; f): non-zero weights, biases included, from an active unit to an
     active neuron), ``computed_weights`` (what the active executor forms: biases of active neurons
-    and weights whose source output is non-zero; a −0.0-bias neuron is evaluated in full).  With
+    and weights whose source output is non-zero).  With
     ``weights=True`` also ``weights`` (m, nnz) bool over the stored weights and ``biases`` (m, N).
     """
     X = np.asarray(X)
@@ -49,7 +49,6 @@ def active_sets(net: Network, X, *, weights: bool = False, chunk: int = 1 << 24)
     nnz = max(1, net.n_weights)
     step = max(1, chunk // nnz)
     has_b = net.bias != 0
-    pull = (net.bias == 0) & np.signbit(net.bias)
     indeg = np.diff(net.w_ptr)
     out = {"neurons": np.zeros((m, net.n_neurons), dtype=bool),
            "active_neurons": np.zeros(m, dtype=np.int64),
@@ -68,7 +67,7 @@ def active_sets(net: Network, X, *, weights: bool = False, chunk: int = 1 << 24)
         W_edge = src_active & A[:, tgt]
         W = W_edge.sum(axis=1) + (A & has_b).sum(axis=1)
         live = _per_neuron_sums(net, nz[:, net.w_src])
-        comp = np.where(pull, indeg, np.where(A, live + has_b, 0)).sum(axis=1)
+        comp = np.where(A, live + has_b, 0).sum(axis=1)
         out["neurons"][a:a + step] = A
         out["active_neurons"][a:a + step] = A.sum(axis=1)
         out["active_weights"][a:a + step] = W

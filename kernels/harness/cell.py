@@ -31,7 +31,7 @@ from kernels.memorizer import Memorizer
 from kernels.model.data import Dataset, generate
 from kernels.random_networks import random_network
 from kernels.theory import bounds as counting
-from kernels.verify import executor_record
+from kernels.verify import executor_record, portable_record
 
 # Data a construction needs when the gaussian/uniform default does not fit it.  A construction
 # module may instead define DATASET = {"kind": ..., "labels": ...}.
@@ -226,9 +226,14 @@ def evaluate(m, g: dict, executor: str, opts: dict, idle_w: dict | None) -> dict
     proxy = energy.proxy(rec["ops_by_kind"], m.dtype.name, model_bytes)
     row = {"exact": rec["exact"], "max_abs_error": rec["max_abs_error"],
            "max_rel_error": rec["max_rel_error"], "tolerance": rec["tolerance"],
+           "scale_limited_points": rec["scale_limited_points"],
            "inexact_points": rec["inexact_points"], "evaluated_inputs": rec["checked"],
            "exact_checked": rec["checked"], "worst": rec["worst"],
            "ops_mean": rec["ops"]["mean"], "ops_max": rec["ops"]["max"]}
+    if executor == "dense" and m.network is not None:  # the second summation order (NumPy/BLAS)
+        with timing.fixed_threads(timed["threads"]):
+            port = portable_record(m, rows)
+        row["portable_exact"], row["portable_max_abs_error"] = port["exact"], port["max_abs_error"]
     for kind in ("mul", "add", "cmp"):
         row[f"{kind}_mean"] = rec["ops_by_kind"][kind]["mean"]
     for key in ("active_neurons", "active_weights"):

@@ -18,6 +18,7 @@ from kernels.report import figures, figures_size, headline
 from kernels.report.markup import _e, _num, figure_html, table
 from kernels.report.style import CSS
 from kernels.report.timings import timing_flag, timing_section
+from kernels.theory.verify import scale_limited_note
 
 
 def summary_table(rows) -> str:
@@ -34,21 +35,30 @@ def summary_table(rows) -> str:
         r = rs[-1]
         s_ops = figures.fit_slope([x["n"] for x in rs], [x["ops_mean"] for x in rs])
         s_t = figures.fit_slope([x["n"] for x in rs], [x["batch_s_per_input"] for x in rs])
-        ops.append([_e(c), _e(e), _verdict(r), _num(r["n"]), _num(r["p"]), _num(r["ops_mean"]),
-                    _num(r["ops_max"]), _num(s_ops, 2), _num(r.get("active_weights_max")),
-                    _num(r.get("neurons"))])
+        ops.append([_e(c), _e(e), _verdict(r), _portable(r), _num(r["n"]), _num(r["p"]),
+                    _num(r["ops_mean"]), _num(r["ops_max"]), _num(s_ops, 2),
+                    _num(r.get("active_weights_max")), _num(r.get("neurons"))])
         times.append([_e(c), _e(e), _num(r["n"]), _num(r["batch_s_per_input"] * 1e6),
                       _num(r["single_s"] * 1e6), _num(s_t, 2), _num(r.get("ns_per_op")),
                       _num(r.get("threads") or 1), timing_flag(r), _num(r["energy_proxy_pj"]),
                       _num(r["build_s"])])
     return ("<h3>Exactness and operations</h3>"
-            + table(["construction", "executor", "exact", "largest n", "p", "ops mean",
-                     "ops max", "ops slope", "active weights max (with biases)",
-                     "neurons"], ops, left=3)
+            + table(["construction", "executor", "exact", "portable", "largest n", "p",
+                     "ops mean", "ops max", "ops slope", "active weights max (with biases)",
+                     "neurons"], ops, left=4)
             + "<h3>Time and energy</h3>"
             + table(["construction", "executor", "largest n", "µs/input (batch, median)",
                      "µs (single, median)", "time slope", "ns/op", "threads", "timing",
                      "pJ/input (model)", "build s"], times, left=2))
+
+
+def _portable(r) -> str:
+    """The dense network's verdict in a second summation order (NumPy/BLAS): blank elsewhere."""
+    if r.get("portable_exact") is None:
+        return ""
+    if r["portable_exact"]:
+        return '<span class="ok">exact</span>'
+    return f'<span class="bad">NOT exact (|err| {r["portable_max_abs_error"]:.2g})</span>'
 
 
 def _checked(r) -> tuple[int, int]:
@@ -76,8 +86,9 @@ def machines_section(rows) -> str:
 def _verdict(r) -> str:
     if r.get("exact"):
         k, n = _checked(r)
-        return ('<span class="ok">exact</span>' if k >= n else
-                f'<span class="ok">exact on {k:,} sampled of {n:,}</span>')
+        note = _e(scale_limited_note(r.get("scale_limited_points")))
+        return (f'<span class="ok">exact{note}</span>' if k >= n else
+                f'<span class="ok">exact on {k:,} sampled of {n:,}{note}</span>')
     return f'<span class="bad">NOT exact ({r.get("inexact_points")} pts)</span>'
 
 
@@ -100,13 +111,15 @@ def exactness_table(rows) -> str:
         checked = ("all" if not sampled else
                    "; ".join("n={:,}: {:,} sampled".format(r["n"], _checked(r)[0])
                              for r in sampled))
+        limited = max((r.get("scale_limited_points") or 0) for r in rs)
         out.append([_e(c), _e(e), _e(dt), _num(max(exact_n) if exact_n else None), first_bad,
                     _num(max(r["max_rel_error"] for r in rs)), _num(rs[0]["tolerance"]),
-                    checked])
+                    _num(limited), checked])
     if not out:
         return "<p>No recall cell was measured.</p>"
     return table(["construction", "executor", "dtype", "largest exact n", "first inexact cell",
-                  "max rel error", "tolerance", "inputs checked"], out, left=3)
+                  "max rel error", "tolerance", "scale-limited points (max)", "inputs checked"],
+                 out, left=3)
 
 
 def _pow2(n: int) -> str:
@@ -223,9 +236,10 @@ def render(doc: dict, command: str, compare: str | None = None) -> str:
     parts += ["<h2>Timing method and noisy cells</h2>", timing_section(rows)]
     parts += ["<h2>Exactness</h2>",
               "<p>Exact recall, per point and output (NaN and inf never are): "
-              "|f<sub>k</sub>(x<sub>i</sub>) − d<sub>ik</sub>| ≤ tol·|d<sub>ik</sub>| + "
-              "ε·‖D‖<sub>∞</sub>, tol 1e-9 (float64), 1e-4 (float32), ε the dtype's machine "
-              "epsilon; max rel error is the largest |f − d| / (|d| + (ε/tol)·‖D‖<sub>∞</sub>). "
+              "|f<sub>k</sub>(x<sub>i</sub>) − d<sub>ik</sub>| ≤ tol·(|d<sub>ik</sub>| + "
+              "‖D‖<sub>∞</sub>), tol 1e-9 (float64), 1e-4 (float32); max rel error is the "
+              "largest |f − d| / |d| over d ≠ 0; scale-limited points have an output d ≠ 0 exact "
+              "only through the ‖D‖<sub>∞</sub> term. "
               "A cell checked on a sample is exact only on the inputs it checked.</p>",
               exactness_table(rows), machines_section(rows),
               "<h2>Energy: model and measurement</h2>",
