@@ -10,7 +10,7 @@ all time a kernel this way.
    restored after; the count is recorded in every result.  Timing with all threads on a shared
    machine measured the scheduler, not the kernel: on 2 cores with the other one busy, every
    parallel region ends at a barrier that waits a time slice (milliseconds) for the thread parked
-   on the busy core — axis-tree's 14 ns per input read as 5-8 µs (issue 10).
+   on the busy core — axis-tree's 14 ns per input read as 5-8 µs.
 3. **Repeats until a minimum time**, in short samples: ``min_time`` is split into ``repeats``
    repeats; each takes samples of a loop calibrated to about ``sample_s`` (0.5 ms) and its value
    is their median, so a sample the scheduler interrupted (a time slice lost to another process
