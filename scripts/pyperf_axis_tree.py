@@ -83,6 +83,98 @@ def _one_query_seconds(m, Xq, calls: int = 100_000) -> tuple[float, float]:
     return w / len(rows), c / len(rows)
 
 
+def _trivial_njit():
+    from numba import njit
+
+    @njit(cache=False)
+    def trivial(x):
+        return 0
+
+    return trivial
+
+
+def _one_query_split(m, Xq, calls: int = 50_000) -> dict:
+    """One query's cost, split: a trivial ``@njit`` call with the same row (Numba's dispatch), the
+    compiled kernel called directly (traversal + argument unboxing), the public call (+ the
+    wrapper's validation and output allocation); every timing interleaved in one loop."""
+    router = m.router
+    rows = [np.array(Xq[i]) for i in range(min(calls, len(Xq)))]
+    trivial = _trivial_njit()
+    trivial(rows[0])
+    out = np.empty(router.r, router.dtype)
+    entry, buf, one = router.entry, router.buf, m.predict_one
+    cases = {"trivial_njit_s": trivial, "one_query_kernel_s": lambda x: entry(x, buf, out),
+             "one_query_api_s": one}
+    best = {k: (math.inf, math.inf) for k in cases}
+    for _ in range(5):
+        for k, f in cases.items():
+            def loop(f=f):
+                for x in rows:
+                    f(x)
+            w, c = _clock(loop, 1)
+            best[k] = (min(best[k][0], w / len(rows)), min(best[k][1], c / len(rows)))
+    return best
+
+
+def _float64_batch(ds, Xq) -> tuple[tuple[float, float], bool]:
+    """Batch recall of the same data built in float64, every query checked by the rule."""
+    import kernels
+    from kernels.executors.tree import axis as axis_routing
+    from kernels.verify import recall_errors
+
+    m = kernels.build("axis-tree", ds.X, ds.D, dtype="float64")
+    order = np.random.default_rng(SEED + 1).permutation(len(Xq))
+    X64 = ds.X[order]
+    Y = axis_routing.predict(m.router, X64, threads=1)
+    t = _clock(lambda: axis_routing.predict(m.router, X64, threads=1), 5)
+    return t, recall_errors(m, Y[np.argsort(order)])["exact"]
+
+
+def _p1_vs_searchsorted(n: int) -> dict:
+    """p = 1: the axis-tree's batch recall against numpy ``searchsorted`` on the same sorted keys
+    (then the stored output), one batch of every key in a random order.  float64: distinct keys
+    stay distinct (float32 rounding merges a few of 2^20 Gaussian keys, which neither can tell
+    apart)."""
+    import kernels
+    from kernels.executors.tree import axis as axis_routing
+    from kernels.verify import recall_errors
+
+    ds = kernels.generate("gaussian", n, 1, 1, seed=SEED)
+    m = kernels.build("axis-tree", ds.X, ds.D, dtype="float64")
+    order = np.random.default_rng(SEED + 1).permutation(n)
+    Xq = ds.X[order]
+    srt = np.argsort(ds.X[:, 0])
+    keys, vals = ds.X[srt, 0], ds.D[srt, 0]
+    q = Xq[:, 0].copy()
+    Y = axis_routing.predict(m.router, Xq, threads=1)
+    found = vals[np.searchsorted(keys, q)]
+    return {"p1_batch_s": _clock(lambda: axis_routing.predict(m.router, Xq, threads=1), 5),
+            "p1_searchsorted_s": _clock(lambda: vals[np.searchsorted(keys, q)], 5),
+            "p1_exact": recall_errors(m, Y[np.argsort(order)])["exact"],
+            "p1_searchsorted_exact": bool(np.array_equal(found, ds.D[order, 0]))}
+
+
+def _kdtree(X32, Xq, y, queries: int = 1 << 16) -> dict:
+    """scipy cKDTree: exact nearest neighbour of each query, then its stored output (a subset of
+    the queries; per query)."""
+    try:
+        from scipy.spatial import cKDTree
+    except ImportError:
+        return {}
+    kd = cKDTree(X32)
+    sub = Xq[:queries]
+    w, c = _clock(lambda: y[kd.query(sub, k=1)[1]], 3)
+    return {"ckdtree_s": (w * len(Xq) / len(sub), c * len(Xq) / len(sub))}
+
+
+def _missing_peers() -> list[str]:
+    """The named peers that are not installed here (reported, never faked)."""
+    import importlib.util
+
+    return [name for name in ("pygm", "treelite", "tl2cgen")
+            if importlib.util.find_spec(name) is None]
+
+
 def targets(n: int, p: int) -> dict:
     """The n = 2^20 targets as ratios, from one run of this process."""
     import numba
@@ -122,6 +214,12 @@ def targets(n: int, p: int) -> dict:
     out["dict_s"] = _clock(lambda: [table[k] for k in keys], 3)
     out["dict_tobytes_s"] = _clock(lambda: [table[x.tobytes()] for x in Xq], 3)
     out["one_query_s"] = _one_query_seconds(m, Xq)
+    out.update(_one_query_split(m, Xq))
+    out["float64_batch_s"], out["float64_exact"] = _float64_batch(ds, Xq)
+    out.update(_p1_vs_searchsorted(n))
+    out.update(_kdtree(X32, Xq, y))
+    out["peers_missing"] = _missing_peers()
+    out["index_bytes_per_point"] = m.router.nbytes() / n
     x = np.array(Xq[0])
     out["one_query_generic_api_s"] = tuple(
         t / 20_000 for t in _clock(lambda: [m.predict(x) for _ in range(20_000)]))
@@ -137,26 +235,49 @@ def targets(n: int, p: int) -> dict:
     return out
 
 
-def ratios(t: dict) -> list[tuple[str, float, float, bool, str]]:
-    """(target, measured by wall, by CPU, met (CPU), goal) for the one-run table."""
-    def r(a, b, k):
-        return t[a][k] / t[b][k]
+def ratios(t: dict, s: dict | None = None) -> list[tuple[str, float, str, str, bool]]:
+    """(target, measured, its peer and ratio, goal, met) from one run; times are this thread's CPU
+    time (the steadier figure on a shared machine)."""
+    n = t["n"]
 
-    rows = []
-    for name, num, den, goal in (("batch recall vs sklearn predict", "sklearn_predict_s",
-                                  "batch_s", 20.0),
-                                 ("batch recall vs dict lookup", "dict_s", "batch_s", 2.0),
-                                 ("batch recall vs dict+tobytes", "dict_tobytes_s", "batch_s", 2.0),
-                                 ("build vs sklearn fit", "sklearn_fit_s", "build_s", 30.0),
-                                 ("build (construction only) vs sklearn fit", "sklearn_fit_s",
-                                  "build_construction_only_s", 30.0)):
-        rows.append((name, r(num, den, 0), r(num, den, 1), r(num, den, 1) >= goal,
-                     f">= {goal:g}x"))
-    one = t["one_query_s"]
-    rows.append(("one query via Python API (us)", one[0] * 1e6, one[1] * 1e6, one[1] <= 2e-6,
-                 "<= 2 us"))
-    rows.append(("mean ops per input", t["ops_mean"], t["ops_mean"],
-                 t["ops_mean"] <= t["ops_target"], f"<= {t['ops_target']:.2f}"))
+    def ns(k):
+        return t[k][1] / n * 1e9
+
+    def x(a, b):
+        return t[a][1] / t[b][1]
+
+    rows = [("batch recall float32 (ns/query)", ns("batch_s"),
+             f"sklearn predict {x('sklearn_predict_s', 'batch_s'):.1f}x slower, dict "
+             f"{x('dict_s', 'batch_s'):.1f}x" + (f", cKDTree {x('ckdtree_s', 'batch_s'):.0f}x"
+                                                  if "ckdtree_s" in t else ""),
+             "<= 20", ns("batch_s") <= 20),
+            ("batch recall float64 (ns/query)", ns("float64_batch_s"),
+             f"exact={t['float64_exact']}", "<= 20", ns("float64_batch_s") <= 20),
+            ("p=1 batch vs numpy searchsorted (x)", x("p1_searchsorted_s", "p1_batch_s"),
+             f"searchsorted {ns('p1_searchsorted_s'):.1f} ns, axis-tree {ns('p1_batch_s'):.1f} ns",
+             ">= 6x", x("p1_searchsorted_s", "p1_batch_s") >= 6)]
+    one, triv, kern = (t[k][1] * 1e9 for k in ("one_query_api_s", "trivial_njit_s",
+                                               "one_query_kernel_s"))
+    rows += [("one query via Python API (ns)", one,
+              f"split: Numba dispatch {triv:.0f} (trivial @njit), kernel {kern:.0f} (traversal + "
+              f"unboxing), wrapper {one - kern:.0f}", "<= 400", one <= 400),
+             ("one query / trivial @njit call (x)", one / triv, f"trivial {triv:.0f} ns",
+              "<= 2.5x", one / triv <= 2.5),
+             ("build vs sklearn fit (x)", x("sklearn_fit_s", "build_s"),
+              f"fit {t['sklearn_fit_s'][1]:.1f} s, build {t['build_s'][1]:.1f} s", ">= 30x",
+              x("sklearn_fit_s", "build_s") >= 30),
+             ("index bytes per point", t["index_bytes_per_point"],
+              "PGM ~0.08 B/key, RMI ~2 B/key (published)", "report", True)]
+    if s:
+        bpp = s["peak_rss_bytes_per_point"]
+        rows += [(f"build+certify n=2^{int(math.log2(s['n']))} (s)", s["build_certify_cpu_s"],
+                  f"sort one column {s['sort_column_cpu_s']:.2f} s", "<= 20",
+                  s["build_certify_cpu_s"] <= 20),
+                 ("build+certify / sort one column (x)",
+                  s["build_certify_cpu_s"] / s["sort_column_cpu_s"], "", "<= 25x",
+                  s["build_certify_cpu_s"] / s["sort_column_cpu_s"] <= 25),
+                 ("peak memory (B/point)", bpp, f"peak RSS {s['peak_rss_gib']:.2f} GiB",
+                  "<= 144", bpp <= 144)]
     return rows
 
 
@@ -167,40 +288,51 @@ def scale(n: int, p: int) -> dict:
 
     t0 = time.perf_counter()
     ds = kernels.generate("gaussian", n, p, 1, seed=SEED)
+    col = np.ascontiguousarray(ds.X[:, 0])
+    c1 = time.thread_time()
+    np.sort(col)
+    sort_cpu = time.thread_time() - c1
+    del col
+    c1 = time.thread_time()
     t1 = time.perf_counter()
     m = kernels.build("axis-tree", ds.X, ds.D, dtype="float32")
+    c2 = time.thread_time()
     t2 = time.perf_counter()
     Y = m.predict(ds.X)
     t3 = time.perf_counter()
     err = recall_errors(m, Y)
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     return {"n": n, "p": p, "generate_s": t1 - t0, "build_certify_s": t2 - t1,
+            "build_certify_cpu_s": c2 - c1, "sort_column_cpu_s": sort_cpu,
             "recall_s": t3 - t2, "total_s": t3 - t0, "build_recall_s": t3 - t1,
-            "exact": err["exact"], "certified": m.info["certified"],
+            "exact": err["exact"], "certified": m.summary()["certified"],
             "max_rel_error": err["max_rel_error"], "depth": m.conditional.depth,
-            "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
+            "peak_rss_gib": rss / 2**30, "peak_rss_bytes_per_point": rss / n}
 
 
 def _print_targets(t: dict, s: dict | None) -> None:
-    print(f"axis-tree targets, n={t['n']} p={t['p']} float32, one thread "
-          f"(exact={t['exact']}, certified={t['certified']}, depth={t['depth']})")
-    print(f"{'target':44} {'wall':>10} {'cpu':>10}  goal        met")
-    for name, w, c, ok, goal in ratios(t):
-        print(f"{name:44} {w:10.3g} {c:10.3g}  {goal:10}  {'yes' if ok else 'NO'}")
+    print(f"axis-tree targets, n={t['n']} p={t['p']} float32, one thread, CPU time of this thread "
+          f"(exact={t['exact']}, certified={t['certified']}, depth={t['depth']}, "
+          f"p=1 exact={t['p1_exact']}, searchsorted exact={t['p1_searchsorted_exact']})")
+    print(f"{'target':40} {'measured':>10}  {'goal':8} met  peer / note")
+    for name, val, peer, goal, ok in ratios(t, s):
+        print(f"{name:40} {val:10.3g}  {goal:8} {'yes' if ok else 'NO ':3}  {peer}")
     for k in ("build_s", "build_construction_only_s", "sklearn_fit_s", "batch_s",
-              "sklearn_predict_s", "dict_s", "dict_tobytes_s"):
+              "float64_batch_s", "sklearn_predict_s", "dict_s", "dict_tobytes_s", "ckdtree_s"):
+        if k not in t:
+            continue
         per = t[k] if k.endswith("fit_s") or k.startswith("build") else \
             tuple(v / t["n"] * 1e9 for v in t[k])
         unit = "s" if per is t[k] else "ns/query"
         print(f"  {k:32} wall {per[0]:9.3f} cpu {per[1]:9.3f} {unit}")
     print(f"  ops mean {t['ops_mean']:.2f} max {t['ops_max']} (target {t['ops_target']:.2f}, "
           f"Theorem 3 floor log2(n/p) = {t['ops_floor_log2_n_over_p']:.2f})")
+    for name in t.get("peers_missing", []):
+        print(f"  peer {name}: not installed here, skipped (pip install {name})")
     if s:
-        ok = s["exact"] and s["certified"] and s["build_recall_s"] <= 300 and \
-            s["peak_rss_gib"] <= 8
-        print(f"scale n={s['n']}: build+certify {s['build_certify_s']:.1f} s, recall "
+        print(f"scale n={s['n']}: build+certify {s['build_certify_s']:.1f} s wall, recall "
               f"{s['recall_s']:.1f} s (generate {s['generate_s']:.1f} s), exact={s['exact']}, "
-              f"certified={s['certified']}, peak RSS {s['peak_rss_gib']:.2f} GiB "
-              f"-> {'met' if ok else 'NOT met'} (<= 300 s, <= 8 GiB)")
+              f"certified={s['certified']}, peak RSS {s['peak_rss_gib']:.2f} GiB")
 
 
 def _pyperf(argv) -> None:
@@ -301,7 +433,7 @@ def main(argv=None) -> int:
     _print_targets(t, s)
     if args.json_out:
         with open(args.json_out, "w") as f:
-            json.dump({"targets": t, "ratios": ratios(t), "scale": s}, f, indent=2)
+            json.dump({"targets": t, "ratios": ratios(t, s), "scale": s}, f, indent=2)
     return 0
 
 

@@ -36,7 +36,7 @@ Kernels (each with the same outputs as the reference ``tests/naive.py:axis_route
   the records' cache misses the prefetch already hides.)
 * one query — a loop over the nodes of ``buf`` (:func:`predict_one`): about a third as many cache
   lines as records; its compiled entry point is called directly for an already valid row (a
-  C-contiguous 1-D array of the router's dtype), which skips Numba's type dispatch;
+  1-D array of the router's dtype, any stride), which skips Numba's type dispatch;
 * counted twin — the cost rows of :func:`kernels.executors.tree.hyperplane.vertex_costs` (the
   interpreter's cost model) summed along the path, so counts equal the interpreter's input by input.
 """
@@ -380,15 +380,16 @@ _ONE_ENTRY: dict = {}
 
 
 def _one_entry(dt: np.dtype):
-    """The compiled ``_one`` for a C-contiguous 1-D row of ``dt`` (compiled once, then cached):
+    """The compiled ``_one`` for a 1-D row of ``dt`` with any stride (compiled once, then cached):
     calling it skips Numba's dispatcher, which a row already known to have that type does not
     need."""
     if dt not in _ONE_ENTRY:
-        row = np.zeros(1, dt)
+        row = np.zeros(4, dt)[::2]  # layout "A": any 1-D row of dt unboxes as it is
         buf = np.zeros(HEADER, np.int32)
-        buf[H_P] = 2  # x.size != p: returns at once
-        _one(row, buf, row)
-        sig = next(s for s in _one.signatures if s[0].dtype == numba.from_dtype(dt))
+        buf[H_P] = 3  # x.size != p: returns at once
+        _one(row, buf, np.zeros(1, dt))
+        sig = next(s for s in _one.signatures
+                   if s[0].dtype == numba.from_dtype(dt) and s[0].layout == "A")
         _ONE_ENTRY[dt] = _one.overloads[sig].entry_point
     return _ONE_ENTRY[dt]
 
@@ -450,11 +451,10 @@ _empty = np.empty
 
 def predict_one(router: AxisRouter, x) -> np.ndarray:
     """Output (r,) of one query ``x`` (p,) — the lowest-overhead path (shape and finiteness are
-    checked inside the kernel; anything but a C-contiguous 1-D ndarray of the router's dtype is
-    converted first, and only such a row reaches the compiled entry point)."""
+    checked inside the kernel; anything but a 1-D ndarray of the router's dtype is converted
+    first, and only such a row reaches the compiled entry point)."""
     dt = router.Wp.dtype
-    if type(x) is not _ndarray or x.dtype is not dt or x.ndim != 1 or \
-            not x.flags.c_contiguous:
+    if type(x) is not _ndarray or x.dtype is not dt or x.ndim != 1:
         x = np.ascontiguousarray(x, dtype=dt)
         if x.ndim != 1:
             raise ValueError(f"x must have shape ({router.p},); got {x.shape}")
