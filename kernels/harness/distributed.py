@@ -143,7 +143,9 @@ def _host(address: str) -> str | None:
 
 
 class DaskRunner:
-    """The sweep's runner on a Dask cluster (``submit``/``next``/``cancel``/``slots``)."""
+    """The sweep's runner on a Dask cluster: the protocol of :class:`kernels.harness.runner.Runner`
+    (``slots``/``submit``/``next``/``cancel``), each task running :func:`~kernels.harness.runner.
+    run_group` on a worker."""
 
     def __init__(self, client, cluster=None):
         self.client, self.cluster = client, cluster
