@@ -5,8 +5,8 @@ A *runner* executes groups (:class:`kernels.harness.runner.Runner`): ``slots()``
 holds at once), ``submit(i, g, execs, opts)``, ``next()`` -> ``(i, (rows, times))`` for a finished
 group, or ``(i, exception)`` for one the cluster lost, and ``cancel()``.  ``times`` is ``(n,
 build s, evaluation s)`` (None when nothing was built).  A group waits for the previous n of its
-series, since its cost is projected from that one's times; among the ready groups the lowest index goes first, so a runner of one slot
-runs the grid in its order.
+series, since its cost is projected from that one's times; among the ready groups the lowest index
+goes first, so a runner of one slot runs the grid in its order.
 """
 
 from __future__ import annotations
