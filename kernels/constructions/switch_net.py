@@ -78,9 +78,11 @@ import numpy as np
 
 from kernels.constructions import partition as part_mod
 from kernels.constructions.options import Range, check
+from kernels.executors.dense import analytic_cost
 from kernels.memorizer import Memorizer
 from kernels.model.data import Dataset
 from kernels.model.network import Network
+from kernels.theory import bounds as counting
 from kernels.theory.verify import check_range
 
 NAME = "switch-net"
@@ -315,9 +317,6 @@ def _path_bounds(part, q: int, r: int, t_w: int):
 
 
 def _bounds(m: Memorizer) -> dict:
-    from kernels.executors.dense import analytic_cost
-    from kernels.theory import bounds as counting
-
     n, p, r = m.dataset.n, m.dataset.p, m.dataset.r
     q, qr = m.info["q"], m.info["q_route"]
     part = m.partition
