@@ -179,6 +179,28 @@ def cmd_compare(args) -> int:
     return compare_main(args)
 
 
+def cmd_history(args) -> int:
+    from kernels.report.history import main as history_main
+
+    return history_main(args)
+
+
+def _add_history(sub) -> None:
+    p = sub.add_parser("history", help="asv (and memcap) results across commits as one offline "
+                                       "HTML page",
+                       description="Read asv's results folder (and memcap results files when "
+                                   "given) and write OUT/history.html: per benchmark the value "
+                                   "at every commit with its spread, and the steps asv's step "
+                                   "detection finds, listed as regressions and improvements "
+                                   "with their commit range. No script, nothing from the "
+                                   "network (asv publish's pages load theirs from CDNs).")
+    p.add_argument("--asv", metavar="DIR", help="asv results folder (default .asv/results)")
+    p.add_argument("--results", metavar="FILE.json", nargs="+",
+                   help="memcap results files, one per commit (batch time per input)")
+    p.add_argument("--out", default="reports/", help="output folder (default reports/)")
+    p.set_defaults(func=cmd_history)
+
+
 def _add_list(sub) -> None:
     p = sub.add_parser("list", help="list the constructions",
                        description="List the registered constructions, the executors each "
@@ -371,6 +393,7 @@ def make_parser() -> argparse.ArgumentParser:
     _add_report(sub)
     _add_sweep(sub)
     _add_compare(sub)
+    _add_history(sub)
     return ap
 
 
