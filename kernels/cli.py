@@ -98,7 +98,8 @@ def _fmt_verify(rec: dict) -> str:
 
     s = rec["size"]
     lines = [f"{rec['construction']}: n={rec['n']} p={rec['p']} r={rec['r']} dtype={rec['dtype']}"
-             f"  neurons={s.get('neurons')} weights={s.get('weights')} depth={s.get('depth')}"]
+             f"  neurons={s.get('neurons')} weights={s.get('weights')} (stored non-zero, "
+             f"biases not counted) depth={s.get('depth')}"]
     if rec.get("duplicates_dropped"):
         lines.append(f"  {rec['duplicates_dropped']} duplicate rows (same output) dropped")
     for e, er in rec["executors"].items():
@@ -106,7 +107,7 @@ def _fmt_verify(rec: dict) -> str:
         extra = ""
         if "active_neurons" in er:
             extra = (f"  active neurons max {er['active_neurons']['max']}, "
-                     f"active weights max {er['active_weights']['max']}")
+                     f"active weights max {er['active_weights']['max']} (biases counted)")
         lines.append(f"  {e:<7} {verdict:<10} max|err|={er['max_abs_error']:.3g} "
                      f"(rel {er['max_rel_error']:.3g}, tol {er['tolerance']:g})  "
                      f"ops mean {er['ops']['mean']:.1f} max {er['ops']['max']}{extra}")
