@@ -11,7 +11,7 @@ import sys
 
 from kernels import constructions
 from kernels.data import KINDS, generate, load_npz, npz_shapes
-from kernels.harness.results import json_default
+from kernels.harness.results import WriteFailed, json_default
 from kernels.model.memorizer import EXECUTORS
 from kernels.model.network import DTYPES
 
@@ -20,14 +20,14 @@ EXIT_USAGE = 2
 
 
 class UsageError(Exception):
-    """A user mistake: printed as one line, exit code 2."""
+    """A user mistake: printed as one line (``memcap: error: …``), exit code 2."""
 
 
 class _Parser(argparse.ArgumentParser):
     lazy_epilog = None  # a function making the epilog when --help asks (it imports modules)
 
     def error(self, message):  # one line, exit 2 (argparse prints usage + message by default)
-        raise UsageError(f"{self.prog}: {message}")
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
 
     def format_help(self):
         text = super().format_help()
@@ -139,7 +139,7 @@ def _options(pairs) -> dict:
     for pair in pairs or ():
         key, sep, text = pair.partition("=")
         if not sep or not key.isidentifier():
-            raise UsageError(f"memcap verify: --option needs KEY=VALUE, got {pair!r}")
+            raise UsageError(f"--option needs KEY=VALUE, got {pair!r}")
         for conv in (int, float):
             try:
                 out[key] = conv(text)
@@ -267,17 +267,18 @@ def _add_sweep(sub) -> None:
     p.add_argument("--out", required=True, metavar="FILE.json",
                    help="results file (JSON; a CSV and, while running, a .jsonl journal beside it)")
     p.add_argument("--preset", choices=("quick", "default"),
-                   help="a built-in grid (the report's); the axis options below are then ignored")
+                   help="a built-in grid (the report's); it fixes the axes, so --n, --p, --r, "
+                        "--dtype, --sparsity and --executor are refused beside it")
     p.add_argument("--construction", action="append", metavar="NAME[,NAME]",
                    help="construction(s) to sweep (repeatable; default: every registered one; "
                         "'random-sparse' is the random sparse ReLU networks of the sparsity axis)")
     p.add_argument("--executor", action="append", metavar="E[,E]",
                    help="executor(s) (default: all each construction supports)")
-    p.add_argument("--n", default="64,256,1024", metavar="N[,N]",
+    p.add_argument("--n", metavar="N[,N]",
                    help="numbers of points (default 64,256,1024)")
-    p.add_argument("--p", default="8", metavar="P[,P]", help="input dimensions (default 8)")
-    p.add_argument("--r", default="1", metavar="R[,R]", help="output dimensions (default 1)")
-    p.add_argument("--dtype", default="float64", metavar="T[,T]",
+    p.add_argument("--p", metavar="P[,P]", help="input dimensions (default 8)")
+    p.add_argument("--r", metavar="R[,R]", help="output dimensions (default 1)")
+    p.add_argument("--dtype", metavar="T[,T]",
                    help="float64 and/or float32 (default float64)")
     p.add_argument("--sparsity", metavar="S[,S]",
                    help="weight sparsities in [0, 1) for the random sparse networks")
@@ -365,14 +366,23 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    sys.stdout = _Stdout(sys.stdout)
+    try:
+        return _main(argv)
+    finally:
+        if isinstance(sys.stdout, _Stdout):
+            sys.stdout = sys.stdout.stream
+
+
+def _main(argv=None) -> int:
     ap = make_parser()
     try:
         args = ap.parse_args(argv)
         args.argv = list(sys.argv[1:] if argv is None else argv)
-        return int(args.func(args) or 0)
-    except UsageError as exc:
-        print(str(exc), file=sys.stderr)
-    except ValueError as exc:
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # a full device under stdout fails here, inside the handlers below
+        return code
+    except (UsageError, ValueError) as exc:  # the same prefix for every refusal
         print(f"memcap: error: {str(exc).splitlines()[0]}", file=sys.stderr)
     except MemoryError:
         print("memcap: error: out of memory", file=sys.stderr)
@@ -380,9 +390,65 @@ def main(argv=None) -> int:
         print("memcap: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # stdout closed early (`memcap list | head`): stop quietly
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        _silence_stdout()
         return 1
+    except OSError as exc:
+        print(f"memcap: error: {os_error_line(exc)}", file=sys.stderr)
     return EXIT_USAGE
+
+
+class _Stdout:
+    """stdout for the length of a command: a write or flush that fails (a full device, the
+    file-size limit) is a :class:`WriteFailed` naming standard output; a closed pipe stays a
+    ``BrokenPipeError`` (``memcap list | head`` stops quietly)."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def _guarded(self, method, *a):
+        try:
+            return method(*a)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            _silence_stdout()
+            raise WriteFailed(exc.errno, exc.strerror or str(exc), "standard output") from None
+
+    def write(self, text):
+        return self._guarded(self.stream.write, text)
+
+    def flush(self):
+        return self._guarded(self.stream.flush)
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that what it still buffers cannot fail again at exit."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):  # no file descriptor (a test's captured stream)
+        pass
+
+
+def os_error_line(exc: OSError) -> str:
+    """One line naming the path and the cause of an OS error (a full disk, a read-only folder, a
+    folder where a file goes, a size limit, no permission); one without a path that stdout
+    still refuses is stdout's."""
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if type(exc).__str__ is not OSError.__str__:  # it words itself (a WriteFailed)
+        return text
+    cause = exc.strerror or text
+    if exc.filename is not None:
+        also = f" -> {exc.filename2}" if exc.filename2 is not None else ""
+        return f"{exc.filename}{also}: {cause}"
+    try:
+        sys.stdout.flush()
+    except OSError:
+        _silence_stdout()
+        return f"cannot write standard output: {cause}"
+    return cause
 
 
 if __name__ == "__main__":

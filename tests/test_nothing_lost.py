@@ -167,7 +167,9 @@ def test_finished_results_are_not_overwritten_without_fresh(tmp_path, capsys):
     assert main(argv) == 0
     capsys.readouterr()
     before = snapshot(tmp_path)
-    one_line_error(capsys, argv, out, "--fresh")
+    assert main(argv) == 0  # the same grid again: complete, nothing run, nothing replaced
+    said, err = capsys.readouterr()
+    assert "this sweep is complete" in said and err == ""
     one_line_error(capsys, SWEEP + ["--n", "16", "--out", out], out, "--fresh")
     assert snapshot(tmp_path) == before
     assert main(argv + ["--fresh"]) == 0
@@ -355,10 +357,12 @@ def test_report_run_follows_the_sweep_rules(tmp_path, monkeypatch):
     monkeypatch.setattr(sweep, "_run_group", lambda *a, **k: pytest.fail("measured again"))
     assert html.main(args()) == 0  # everything cached: rendered again, nothing measured
     assert snapshot(tmp_path) == before
-    shutil.rmtree(tmp_path / "cache")  # the cells are gone: this run would measure
-    before = snapshot(tmp_path)
+    shutil.rmtree(tmp_path / "cache")  # the cells are gone, but the same grid is finished:
+    before = snapshot(tmp_path)         # it is complete, rendered again, nothing measured
+    assert html.main(args()) == 0
+    assert snapshot(tmp_path) == before
     with pytest.raises(ValueError, match="results.json: the results of a finished sweep"):
-        html.main(args())
+        html.main(args(grid={**GRID, "seed": 1}))  # another grid is not run over it
     with pytest.raises(ValueError, match="compare.json: no such file"):
         html.main(args(fresh=True, compare=str(tmp_path / "compare.json")))
     assert snapshot(tmp_path) == before

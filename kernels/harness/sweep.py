@@ -42,7 +42,16 @@ from kernels.harness.cell import (
 )
 from kernels.harness.journal import journal_path, read_journal  # noqa: F401 (re-exported)
 from kernels.harness.presets import OPTION_DEFAULTS, PRESETS, SIZE_OPTIONS, size_block  # noqa: F401 (re-exported)
-from kernels.harness.results import SCHEMA, _json, flatten, load, write_results  # noqa: F401 (re-exported)
+from kernels.harness.results import (  # noqa: F401 (re-exported)
+    SCHEMA,
+    _json,
+    check_writable,
+    csv_path,
+    flatten,
+    load,
+    write_failed,
+    write_results,
+)
 from kernels.harness.schedule import drive
 from kernels.harness.sweep_args import grid_from_args, reproduce_command  # noqa: F401 (re-exported)
 
@@ -139,13 +148,22 @@ def run(grid: dict, out: str, *, resume: bool = True, progress: bool = True,
     default; a Dask cluster with :func:`kernels.harness.distributed.connect`); this process
     alone writes the journal.  ``cache_dir``: reuse cells measured before on the same commit
     and machine (:mod:`kernels.harness.cache`; not under ``--fresh``), keep the new ones there."""
-    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    check_outputs(out)
+    folder = os.path.dirname(os.path.abspath(out))
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as exc:
+        raise write_failed(exc, out) from None
     with journal.lock(out):
+        complete = journal.finished(out, grid) if resume else None
+        if complete is not None:  # the same grid, finished: nothing to run, nothing replaced
+            return complete
         header, done_rows = journal.prepare(
             out, grid, fresh=not resume,
             header=lambda: {"type": "header", "schema": SCHEMA,
                             "environment": environment.collect(), "grid": grid,
-                            "command": command})
+                            "command": command},
+            cell_key=row_key, cells=cells(grid))
         if progress and done_rows:
             print(f"memcap sweep: resuming, {len(done_rows)} cells already done",
                   file=stream or sys.stderr)
@@ -155,6 +173,21 @@ def run(grid: dict, out: str, *, resume: bool = True, progress: bool = True,
         doc = document(grid, header["environment"], command, rows)
         journal.finish(out, doc)
     return doc
+
+
+def cells(grid: dict) -> set:
+    """The key of every cell of ``grid`` (a journal row outside them is not this sweep's)."""
+    return {row_key({**g, "executor": e}) for g in groups(grid) for e in _executors(g)}
+
+
+def check_outputs(out: str) -> None:
+    """Refuse, before anything runs, an ``out`` whose results, CSV, journal or lock cannot be
+    written (an empty path, a folder in the way, a read-only or full folder)."""
+    if not out:
+        raise ValueError("--out is empty: name the results file, e.g. --out results.json")
+    journal.regular_file(journal.journal_path(out), "journal")
+    journal.regular_file(journal.lock_path(out), "lock")
+    check_writable(out, csv_path(out))
 
 
 def document(grid: dict, env: dict, command: str | None, rows: list[dict]) -> dict:
@@ -178,7 +211,7 @@ def _run_cells(grid: dict, jpath: str, done_rows: list[dict], progress: bool, st
     if cache:  # the cached groups are not run; the others are kept as they finish
         runner = Caching(runner, cache, opts, _executors)
         hits, todo = runner.split(todo, lambda g: _pending(g, done))
-    with open(jpath, "a", encoding="utf-8") as f:
+    with journal.open_for_append(jpath) as f:
         try:
             for new in itertools.chain(hits, drive(todo, opts, runner,
                                                    lambda g: _pending(g, done), _rows)):
@@ -332,16 +365,30 @@ def _measure_group(g: dict, execs: list, opts: dict, idle_w: dict, warmed: set):
 
 
 def main(args) -> int:
-    """``memcap sweep`` (on a Dask cluster with ``--scheduler``)."""
+    """``memcap sweep`` (on a Dask cluster with ``--scheduler``).  Everything is checked before
+    anything runs: the grid's options, the output paths, and whether this very grid is already
+    finished there (then it says so and exits 0; ``--fresh`` measures it again)."""
     grid = grid_from_args(args)
+    check_outputs(args.out)
+    complete = None if args.fresh else journal.finished(args.out, grid)
+    if complete is not None:
+        print(f"{args.out}: this sweep is complete ({_tally(complete['rows'])}); nothing to "
+              "run (--fresh measures it again)")
+        return 0
     runner = None
-    if getattr(args, "scheduler", None):
+    if getattr(args, "scheduler", None) is not None:
         from kernels.harness.distributed import connect
 
         runner = connect(args.scheduler)
     with runner or contextlib.nullcontext():
         doc = run(grid, args.out, resume=not args.fresh, progress=not args.quiet,
                   command=reproduce_command(args), runner=runner)
-    ok = sum(r["status"] == "ok" for r in doc["rows"])
-    print(f"{ok} cells measured, {len(doc['rows']) - ok} skipped or failed -> {args.out}")
+    print(f"{_tally(doc['rows'])} -> {args.out}")
     return 0
+
+
+def _tally(rows: list[dict]) -> str:
+    ok = sum(r["status"] == "ok" for r in rows)
+    later = sum(r.get("final") is False for r in rows)
+    text = f"{ok} cells measured, {len(rows) - ok} skipped or failed"
+    return text + (f" ({later} of them to retry: --fresh)" if later else "")

@@ -207,14 +207,27 @@ def energy_section(doc) -> str:
             + mtxt)
 
 
+def load_compare(path: str):
+    """The pyperf suite of ``memcap compare -o FILE``, every benchmark with its values; anything
+    else is a one-line ``ValueError`` naming the file."""
+    import pyperf
+
+    try:
+        suite = pyperf.BenchmarkSuite.load(path)
+        for b in suite.get_benchmarks():
+            b.get_name(), b.mean(), b.get_values()
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such file") from None
+    except Exception as exc:  # pyperf raises what its JSON reader meets: decode, key, type
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ValueError(f"{path}: not a pyperf result file of `memcap compare` "
+                         f"({text})") from None
+    return suite
+
+
 def compare_table(path: str) -> str:
     """A table of a pyperf result file (``memcap compare -o FILE``)."""
-    try:
-        import pyperf
-
-        suite = pyperf.BenchmarkSuite.load(path)
-    except Exception as exc:
-        return f"<p>Could not read {_e(path)}: {_e(exc)}</p>"
+    suite = load_compare(path)
     out = []
     for b in sorted(suite.get_benchmarks(), key=lambda b: b.get_name()):
         vals = b.get_values()
@@ -298,7 +311,6 @@ def _env_value(v) -> str:
 def write(doc: dict, out_dir: str, command: str, compare: str | None = None) -> str:
     """Render, then replace ``out_dir/index.html`` atomically (a failed render writes nothing)."""
     text = render(doc, command, compare)
-    os.makedirs(out_dir, exist_ok=True)
     path = os.path.join(out_dir, "index.html")
     results.write_text(path, text)
     return path
@@ -309,7 +321,7 @@ def _render_checked(doc: dict, source: str, command: str, compare: str | None) -
     lack what the report reads (a file from elsewhere, or edited by hand)."""
     try:
         return render(doc, command, compare)
-    except (KeyError, TypeError, AttributeError, IndexError, ValueError) as exc:
+    except (KeyError, TypeError, AttributeError, IndexError, ValueError, ArithmeticError) as exc:
         raise ValueError(f"{source}: cannot render a report from these results "
                          f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
                          ) from None
@@ -323,6 +335,8 @@ def from_results(args, out_dir: str, command: str, compare: str | None) -> str:
     text = _render_checked(doc, args.results, command, compare)
     target = os.path.join(out_dir, "results.json")
     replace = os.path.abspath(args.results) != os.path.abspath(target)
+    if replace:
+        sweep.check_outputs(target)
     if replace and os.path.exists(target) and not getattr(args, "force", False):
         try:
             same = results.load(target) == json.loads(results.dumps(doc))
@@ -331,7 +345,6 @@ def from_results(args, out_dir: str, command: str, compare: str | None) -> str:
         if not same:
             raise ValueError(f"{target}: other results are there; --force replaces them (or "
                              "choose another --out)")
-    os.makedirs(out_dir, exist_ok=True)
     if replace:
         sweep.write_results(doc, target)
     path = os.path.join(out_dir, "index.html")
@@ -364,16 +377,21 @@ def main(args) -> int:
     """``memcap report [--quick] [--out DIR] [--results FILE] [--compare FILE] [--fresh]``.
     ``--results`` renders a results file and ``--compare`` alone renders ``DIR/results.json``:
     neither measures anything."""
-    out_dir = args.out or "reports/"
+    out_dir = args.out
+    if not out_dir or not out_dir.strip():
+        raise ValueError("--out is empty: name the report's folder, e.g. --out reports/")
     results_path = os.path.join(out_dir, "results.json")
     argv = getattr(args, "argv", None)
     command = "memcap " + (shlex.join(argv) if argv else
                            "report" + (" --quick" if args.quick else "") + f" --out {out_dir}")
     compare = getattr(args, "compare", None)
-    if compare and not os.path.isfile(compare):
-        raise ValueError(f"{compare}: no such file")
+    if compare is not None:
+        load_compare(compare)  # a file that is not one is refused before anything runs
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
         raise ValueError(f"{out_dir}: not a folder")
+    results.check_writable(os.path.join(out_dir, "index.html"))
+    if not getattr(args, "results", None) and not compare:
+        sweep.check_outputs(results_path)  # results, CSV, journal and lock: before measuring
     if compare and not getattr(args, "results", None):
         if not os.path.isfile(results_path):
             raise ValueError(f"{results_path}: no such file (run `memcap report --out "
