@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kernels.cli import main, make_parser
-from kernels.harness import journal, results, sweep
+from kernels.harness import journal, results, runner, sweep
 from kernels.harness.sweep_args import grid_from_args
 from kernels.model.network import DTYPES
 
@@ -199,7 +199,7 @@ def test_a_failed_results_write_keeps_the_old_files_and_the_journal(code, tmp_pa
     refused(capsys, SWEEP + ["--n", "8,16", "--out", out], "r.json", os.strerror(code))
     assert sorted(os.listdir(tmp_path)) == ["r.jsonl"]
     monkeypatch.undo()
-    monkeypatch.setattr(sweep, "_run_group", lambda *a, **k: pytest.fail("measured again"))
+    monkeypatch.setattr(runner, "run_group", lambda *a, **k: pytest.fail("measured again"))
     assert main(SWEEP + ["--n", "8,16", "--out", out]) == 0
     assert len(results.load(out)["rows"]) == 2 and not os.path.exists(tmp_path / "r.jsonl")
 
@@ -419,7 +419,7 @@ def test_ctrl_c_then_the_same_command_resumes_then_reports_complete(tmp_path, ca
                                                                    monkeypatch):
     out = str(tmp_path / "r.json")
     argv = SWEEP + ["--n", "8,16", "--out", out]
-    real, calls = sweep._run_group, []
+    real, calls = runner.run_group, []
 
     def stop(g, *a, **k):
         if calls:
@@ -427,11 +427,11 @@ def test_ctrl_c_then_the_same_command_resumes_then_reports_complete(tmp_path, ca
         calls.append(g)
         return real(g, *a, **k)
 
-    monkeypatch.setattr(sweep, "_run_group", stop)
+    monkeypatch.setattr(runner, "run_group", stop)
     assert main(argv) == 130
     assert capsys.readouterr().err.endswith("memcap: interrupted\n")
     assert sorted(os.listdir(tmp_path)) == ["r.jsonl"]
-    monkeypatch.setattr(sweep, "_run_group", real)
+    monkeypatch.setattr(runner, "run_group", real)
     assert main(argv) == 0
     assert len(results.load(out)["rows"]) == 2
     before = snapshot(tmp_path)

@@ -9,9 +9,9 @@ from html.parser import HTMLParser
 import pytest
 
 from kernels.cli import main as cli_main
-from kernels.harness import sweep
+from kernels.harness import runner, sweep
 from kernels.harness.cell import RANDOM
-from kernels.report import figures
+from kernels.report import build, figures, markup
 from kernels.report import html as report
 
 FAST = {"min_time": 0.002, "time_inputs": 16, "eval_seconds": 0.2, "energy": "off",
@@ -55,7 +55,7 @@ def built(tmp_path_factory):
     out = tmp_path_factory.mktemp("report")
     args = argparse.Namespace(quick=False, out=str(out), results=None, compare=None,
                               fresh=False, grid=GRID, argv=["report", "--out", str(out)])
-    assert report.main(args) == 0
+    assert build.main(args) == 0
     return out
 
 
@@ -169,7 +169,7 @@ def test_size_figures_from_known_power_laws():
         assert f"<b>{slope}</b>" in html
     assert "2^6 … 2^10" in html
     # size rows stay out of the other figures and the exactness table
-    assert figures.all_figures(rows) == [] and "No cell" in report.exactness_table(rows)
+    assert figures.all_figures(rows) == [] and "No recall cell" in report.exactness_table(rows)
     assert figures_size.all_figures([r for r in rows if r["construction"] == "lin"])[1:] == []
 
 
@@ -198,15 +198,16 @@ def test_headline_states_the_finding_with_numbers(monkeypatch):
 
     text = " ".join(headline.sentences(_finding_rows()))
     # at n = 4096: dense 245,760 ops; active 600 (410x fewer), tree 120 (2,048x fewer)
-    assert "At n = 4,096 (p = 8)" in text and "245,760" in text
-    assert "410× fewer" in text and "2,048× fewer" in text
-    assert "171× less and 3,413× less wall time" in text  # 40.96 µs / 0.24 µs, / 12 ns
-    assert "switch-net dense <b>1.00</b>" in text
+    plain = re.sub(r"<[^>]+>", "", text)
+    assert "(switch-net dense, n = 4,096, p = 8, float64) spends 245,760" in plain
+    assert "410× fewer" in plain and "2,048× fewer" in plain
+    assert "171× less and 3,413× less wall time" in plain  # 40.96 µs / 0.24 µs, / 12 ns
+    assert "switch-net dense, p = 8, float64, n = 256…4,096: 1.00" in plain
     assert "Every one of the 9 measured recall cells recalled every checked point exactly " \
-        "(float64)" in text
-    bad = " ".join(headline.sentences(_finding_rows(exact=False)))
-    assert "2 of the 9 measured recall cells were <b>NOT EXACT</b>" in bad
-    assert "hyperplane-tree tree float64 from n = 1,024 (3 points" in bad
+        "(float64)" in plain
+    bad = re.sub(r"<[^>]+>", "", " ".join(headline.sentences(_finding_rows(exact=False))))
+    assert "2 of the 9 measured recall cells were NOT EXACT" in bad
+    assert "hyperplane-tree tree, n = 1,024, p = 8, float64: 3 points" in bad
     html_text = report.render({"rows": _finding_rows(), "environment": {}}, "memcap report")
     # (the figures below the headline are rendered by the slow tests)
     head = html_text[html_text.index('<section id="headline">'):]
@@ -255,7 +256,7 @@ def test_bounds_have_human_names_and_overlaps_are_marked():
 
 
 def test_text_columns_left_numbers_right():
-    t = report.table(["name", "verdict", "ops"], [["zhang", "exact", "1,024"]], left=1)
+    t = markup.table(["name", "verdict", "ops"], [["zhang", "exact", "1,024"]], left=1)
     assert '<td class="l">zhang</td><td class="l">exact</td><td class="n">1,024</td>' in t
     assert "@media print" in report.CSS
 
@@ -275,7 +276,7 @@ TINY = {"blocks": [{"series": "n", "constructions": ["zhang"], "n": [8, 16], "p"
 
 
 def _report(out, fresh=False, grid=TINY):
-    return report.main(argparse.Namespace(quick=False, out=str(out), results=None, compare=None,
+    return build.main(argparse.Namespace(quick=False, out=str(out), results=None, compare=None,
                                           fresh=fresh, grid=grid,
                                           argv=["report", "--out", str(out)]))
 
@@ -287,8 +288,8 @@ def test_second_report_reuses_cached_cells(tmp_path, monkeypatch):
     first = (out / "results.json").read_text()
     assert list((out / "cache").glob("cells-*.jsonl"))
     calls = []
-    real = sweep._run_group
-    monkeypatch.setattr(sweep, "_run_group", lambda *a, **k: calls.append(a) or real(*a, **k))
+    real = runner.run_group
+    monkeypatch.setattr(runner, "run_group", lambda *a, **k: calls.append(a) or real(*a, **k))
     assert _report(out) == 0
     assert calls == []  # nothing measured again
     assert (out / "results.json").read_text() == first
@@ -337,7 +338,7 @@ def test_results_and_compare_never_measure(tmp_path, monkeypatch, capsys):
         raise AssertionError("the sweep ran")
 
     monkeypatch.setattr(sweep, "run", boom)
-    monkeypatch.setattr(sweep, "_run_group", boom)
+    monkeypatch.setattr(runner, "run_group", boom)
     monkeypatch.setattr(report, "figure_list", lambda rows: [])  # rendered by the slow tests
     monkeypatch.setattr(headline, "combined_figure", lambda rows: None)
     res = tmp_path / "in.json"

@@ -9,7 +9,7 @@ import math
 from kernels import constructions
 from kernels.harness.cell import RANDOM, executors_of
 from kernels.harness.presets import PRESETS
-from kernels.model.memorizer import EXECUTORS
+from kernels.memorizer import EXECUTORS
 from kernels.model.network import DTYPES
 
 # the axis options' defaults (None in the parser, so that an axis given beside --preset is seen)
