@@ -9,6 +9,7 @@ import math
 from kernels import constructions
 from kernels.harness.cell import RANDOM, executors_of
 from kernels.harness.presets import PRESETS
+from kernels.harness.timing import check_threads
 from kernels.memorizer import EXECUTORS
 from kernels.model.network import DTYPES
 
@@ -167,8 +168,6 @@ def grid_from_args(args) -> dict:
 def _set_threads(grid: dict, text: str | None) -> None:
     """The thread-count axis (``--threads N[,N]``, default 1) on every block that times recall;
     each count must be in 1..NUMBA_NUM_THREADS."""
-    from kernels.harness.timing import check_threads
-
     if text is None:
         return
     try:
