@@ -198,6 +198,24 @@ def theorem1_bound(p: int, omega_max) -> float | None:
     return None if omega_max is None else float(counting.theorem1_ops_bound(p, omega_max))
 
 
+def timed_predict(module, obj, Xt: np.ndarray):
+    """(predict, route): the executor's batch call for the timed chunks, pinned to the route the
+    whole batch ``Xt`` takes where the executor picks one by batch size (``module.route``, e.g.
+    ``active``: batched or one input at a time).  The timing harness cuts a slow batch into
+    chunks whose size comes from a clock (:func:`kernels.harness.timing.chunks`); unpinned, a
+    chunk under ``active.BATCH_MIN`` rows ran the per-input path, 38× slower at sparsity 0, only
+    when the machine was loaded enough to shrink the chunks."""
+    route = getattr(module, "route", None)
+    if route is None:
+        return module.predict, None
+    path = route(obj, Xt)
+
+    def predict(o, X):
+        return module.predict(o, X, path=path)
+
+    return predict, path
+
+
 def evaluate(m, g: dict, executor: str, opts: dict, idle_w: dict | None) -> dict:
     """The measured row of one executor on memorizer ``m``."""
     try:
@@ -208,9 +226,12 @@ def evaluate(m, g: dict, executor: str, opts: dict, idle_w: dict | None) -> dict
     rng = np.random.default_rng(g["seed"])
     Xt = timing.prepare(m.dataset.X, m.dtype, opts["time_inputs"], g["seed"])
     k = len(Xt)
-    timed = timing.measure(module.predict, obj, Xt, threads=g.get("threads") or 1,
+    with timing.fixed_threads(g.get("threads") or 1):
+        predict, route = timed_predict(module, obj, Xt)
+    timed = timing.measure(predict, obj, Xt, threads=g.get("threads") or 1,
                            predict_one=getattr(module, "predict_one", None),
                            min_time=opts["min_time"])
+    timed["timing"]["route"] = route
     batch = timed["batch_s_per_input"]
     # exactness and counts on every input, or a seeded sample when that would take too long
     cap = max(256, int(opts["eval_seconds"] / max(batch * 4, 1e-12)))

@@ -25,7 +25,7 @@ import sys
 import time
 
 from kernels import constructions
-from kernels.harness import energy, environment, journal
+from kernels.harness import energy, environment, journal, timing
 from kernels.harness.cache import Caching, CellCache, fingerprint
 from kernels.harness.cell import (
     RANDOM,
@@ -158,7 +158,15 @@ def run(grid: dict, out: str, *, resume: bool = True, progress: bool = True,
 
 
 def document(grid: dict, env: dict, command: str | None, rows: list[dict]) -> dict:
-    """The results document of a finished grid."""
+    """The results document of a finished grid.  Every row carries ``stable`` (the stability
+    rule of :mod:`kernels.harness.timing`): true/false where it was timed, None where it was
+    skipped, failed or only sized; rule (c), a cell slow against its neighbours, applies here."""
+    for r in rows:
+        if r.get("status") != "ok" or "batch_s_per_input" not in r:
+            r["stable"] = None
+        elif "stable" not in r:  # a row measured before the rule: unknown, so never stable
+            r["stable"] = False
+    timing.neighbour_check(rows)
     return {"schema": SCHEMA, "environment": env, "grid": grid, "command": command,
             "energy_model": {"source": energy.SOURCE, "table": energy.table()},
             "rows": sorted(rows, key=_order)}
