@@ -11,6 +11,7 @@ import sys
 
 from kernels import constructions
 from kernels.data import KINDS, generate, load_npz, npz_shapes
+from kernels.harness import cache, diff
 from kernels.harness.results import json_default
 from kernels.model.memorizer import EXECUTORS
 from kernels.model.network import DTYPES
@@ -232,7 +233,9 @@ def _add_report(sub) -> None:
                        description="The main job: verify every construction over a grid of "
                                    "datasets and write a self-contained HTML report. Cells "
                                    "measured before on the same commit and machine are reused "
-                                   "from OUT/cache/ (a rerun only renders) unless --fresh.")
+                                   "from the shared cell cache (`memcap cache info`; "
+                                   "$MEMCAP_CACHE_DIR overrides it), into any --out, unless "
+                                   "--fresh; cells cached as unstable are measured again.")
     p.add_argument("--quick", action="store_true", help="a small grid (about a minute)")
     p.add_argument("--out", default="reports/", help="output folder (default reports/)")
     p.add_argument("--results", metavar="FILE.json",
@@ -243,7 +246,7 @@ def _add_report(sub) -> None:
                         "--results it re-renders OUT/results.json (measures nothing)")
     p.add_argument("--fresh", action="store_true",
                    help="measure every cell again: ignore the journal of an interrupted run "
-                        "and the cells cached in OUT/cache/ for this commit and machine, and "
+                        "and the cells cached for this commit and machine, and "
                         "replace the results of a finished run (refused without it unless "
                         "the cache holds them all: then the report is only rendered again)")
     p.add_argument("--force", action="store_true",
@@ -361,6 +364,8 @@ def make_parser() -> argparse.ArgumentParser:
     _add_report(sub)
     _add_sweep(sub)
     _add_compare(sub)
+    diff.add_parser(sub)
+    cache.add_parser(sub)
     return ap
 
 

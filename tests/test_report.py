@@ -280,12 +280,12 @@ def _report(out, fresh=False, grid=TINY):
                                           argv=["report", "--out", str(out)]))
 
 
-def test_second_report_reuses_cached_cells(tmp_path, monkeypatch):
+def test_second_report_reuses_cached_cells(tmp_path, monkeypatch, stable_timings):
     monkeypatch.setattr(report, "render", lambda doc, command, compare=None: "<html></html>")
     out = tmp_path / "r"
     assert _report(out) == 0
     first = (out / "results.json").read_text()
-    assert list((out / "cache").glob("cells-*.jsonl"))
+    assert list((tmp_path / "cache").glob("cells-*.jsonl"))  # the shared folder
     calls = []
     real = sweep._run_group
     monkeypatch.setattr(sweep, "_run_group", lambda *a, **k: calls.append(a) or real(*a, **k))

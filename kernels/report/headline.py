@@ -15,6 +15,7 @@ import html
 import math
 
 from kernels.report.figures import STYLE, fit_slope, n_series, plt, png, spread
+from kernels.report.timings import is_unstable, separated, unstable_sentence
 
 # (construction, executor) in order of preference; the first measured one of each executor is shown
 PREFERRED = (("switch-net", "dense"), ("switch-net", "active"), ("hyperplane-tree", "tree"),
@@ -106,7 +107,12 @@ def sentences(rows) -> list[str]:
                 parts.append(f"{_fmt(rc['ops_mean'])} ({html.escape(k[0])} {k[1]}, "
                              f"<b>{_ratio(rd['ops_mean'] / rc['ops_mean'])} fewer</b>)")
                 t = rd["batch_s_per_input"] / rc["batch_s_per_input"]
-                tparts.append(f"{_ratio(t)} less" if t >= 1 else f"{_ratio(1 / t)} more")
+                if not separated(rd, rc):  # a conclusion only beyond the spread
+                    tparts.append(f"the same within the spread ({_ratio(t)}, "
+                                  + ("an unstable cell)" if is_unstable(rd) or is_unstable(rc)
+                                     else "quartiles overlap)"))
+                else:
+                    tparts.append(f"{_ratio(t)} less" if t >= 1 else f"{_ratio(1 / t)} more")
             out.append(
                 f"At n = {n:,} (p = {rd['p']}), the dense network ({html.escape(dense[0][0])}) "
                 f"spends {_fmt(rd['ops_mean'])} operations per recalled input; the conditional "
@@ -123,6 +129,9 @@ def sentences(rows) -> list[str]:
     ex = _exactness(rows)
     if ex:
         out.append(ex)
+    unstable = unstable_sentence(rows)
+    if unstable:
+        out.append(unstable)
     return out
 
 
