@@ -1,4 +1,4 @@
-"""Dense vs active on seeded random sparse ReLU networks (kernels.harness.workloads), one thread."""
+"""Dense vs active on seeded random sparse ReLU networks (kernels.random_networks), one thread."""
 
 from kernels.harness import timing
 

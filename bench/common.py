@@ -24,7 +24,7 @@ import numpy as np
 from kernels import constructions
 from kernels.harness import timing
 from kernels.harness.cell import RANDOM, Skip, build_random, prepare
-from kernels.model.memorizer import EXECUTORS
+from kernels.memorizer import EXECUTORS
 
 SEED = 0
 THREADS = 1  # the thread count of every timed call (kernels.harness.timing.fixed_threads)
@@ -93,7 +93,7 @@ def built(names, ns, ps=(P,)) -> dict:
 def _records(ms: dict) -> dict:
     """{(case, n, p): executor record with its energy proxy, or why it cannot be measured}."""
     from kernels.harness import energy
-    from kernels.theory.verify import executor_record
+    from kernels.verify import executor_record
 
     out = {}
     for (c, n, p), m in ms.items():
@@ -109,7 +109,7 @@ def _records(ms: dict) -> dict:
 
 
 def random_memorizer(n: int, p: int, sparsity: float, dtype: str = "float64"):
-    """A seeded random sparse ReLU network (kernels.harness.workloads) over n Gaussian inputs."""
+    """A seeded random sparse ReLU network (kernels.random_networks) over n Gaussian inputs."""
     try:
         return build_random({"n": n, "p": p, "r": 1, "sparsity": sparsity, "seed": SEED,
                              "dtype": dtype})

@@ -55,7 +55,7 @@ def clock(f, repeat: int = 5) -> tuple[float, float]:
 
 def sparsity_net(s: float, p: int = 32):
     from kernels.harness.cell import RANDOM_SHAPE
-    from kernels.harness.workloads import random_network
+    from kernels.random_networks import random_network
 
     sh = RANDOM_SHAPE
     net = random_network(p, sh["depth"], sh["width"], sparsity=s,
@@ -100,7 +100,7 @@ def sparse_activity(repeat: int) -> list[dict]:
     """dense vs active (its route) where Definition 1 leaves neurons inactive: few biases, high
     activation sparsity z (width 1,024, batch 2,048)."""
     from kernels.executors import active, dense
-    from kernels.harness.workloads import random_network
+    from kernels.random_networks import random_network
 
     rows = []
     for s, z, bf in ((0.99, 0.95, 0.0), (0.99, 0.9, 0.5), (0.95, 0.9, 0.5)):
@@ -138,7 +138,7 @@ def _per_input_ns_per_op(net, X, repeat: int) -> dict:
 def active_ns_per_op(fast: bool, repeat: int) -> list[dict]:
     """``active`` one input at a time: ns per counted operation."""
     from kernels.harness.cell import prepare
-    from kernels.harness.workloads import random_network
+    from kernels.random_networks import random_network
 
     cases = [("switch-net", 4096, 8)] + ([] if fast else [("switch-net", 1 << 14, 8)])
     cases += [("rajput", 1024 if fast else 4096, 8)]

@@ -8,8 +8,8 @@ import json
 import pytest
 
 from kernels import cli
-from kernels.harness import cache, sweep
-from kernels.report import html as report
+from kernels.harness import cache, runner
+from kernels.report import build
 
 FP = {"git_commit": "abc", "source": "s", "environment": {}}
 FAST = {"min_time": 0.002, "time_inputs": 64, "eval_seconds": 0.05, "energy": "off"}
@@ -111,18 +111,18 @@ def test_a_cache_path_that_is_a_folder_warns_and_measures(tmp_path, capsys):
 
 
 def _report(out, monkeypatch=None, fresh=False):
-    return report.main(argparse.Namespace(quick=False, out=str(out), results=None, compare=None,
+    return build.main(argparse.Namespace(quick=False, out=str(out), results=None, compare=None,
                                           fresh=fresh, grid=TINY,
                                           argv=["report", "--out", str(out)]))
 
 
 def test_cache_is_shared_by_output_folders_and_unstable_cells_are_remeasured(
         tmp_path, monkeypatch, stable_timings):
-    monkeypatch.setattr(report, "render", lambda doc, command, compare=None: "<html></html>")
+    monkeypatch.setattr(build, "render", lambda doc, command, compare=None: "<html></html>")
     assert _report(tmp_path / "x") == 0
     calls = []
-    real = sweep._run_group
-    monkeypatch.setattr(sweep, "_run_group", lambda *a, **k: calls.append(a) or real(*a, **k))
+    real = runner.run_group
+    monkeypatch.setattr(runner, "run_group", lambda *a, **k: calls.append(a) or real(*a, **k))
     assert _report(tmp_path / "y") == 0  # another folder, same commit: nothing measured
     assert calls == []
     rows_x = json.loads((tmp_path / "x" / "results.json").read_text())["rows"]

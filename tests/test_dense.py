@@ -9,11 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kernels.data import validate
 from kernels.executors import blocks, dense
-from kernels.harness.workloads import random_network
-from kernels.model.memorizer import Memorizer
+from kernels.memorizer import Memorizer
+from kernels.model.data import validate
 from kernels.model.network import ACTIVATIONS, Layer, Network
+from kernels.random_networks import random_network
 
 ACTS = tuple(ACTIVATIONS)
 

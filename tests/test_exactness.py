@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import kernels
-from kernels.theory.verify import exactness, verdict, verify, within
+from kernels.theory.verify import exactness, within
+from kernels.verify import verdict, verify
 
 EPS = {"float64": 2.0**-52, "float32": 2.0**-23}
 TOL = {"float64": 1e-9, "float32": 1e-4}
@@ -23,9 +24,9 @@ def rule_by_hand(Y, D, dtype):
     """The design's rule written out independently: (m, r) bool, True where the output is exact."""
     Y = np.asarray(Y, dtype=np.float64)
     D = np.asarray(D, dtype=np.float64).reshape(Y.shape)
-    slack = EPS[dtype] * (np.abs(D).max() if D.size else 0.0)
+    norm = np.abs(D).max() if D.size else 0.0
     with np.errstate(invalid="ignore", over="ignore"):
-        return np.isfinite(Y) & (np.abs(Y - D) <= TOL[dtype] * np.abs(D) + slack)
+        return np.isfinite(Y) & (np.abs(Y - D) <= TOL[dtype] * (np.abs(D) + norm))
 
 
 # ---- the rule ------------------------------------------------------------------------------------
@@ -37,37 +38,79 @@ def test_nan_and_inf_are_never_exact(bad):
     rec = exactness(Y, D, "float64")
     assert not rec["exact"] and rec["inexact_points"] == 1 and rec["nonfinite_outputs"] == 1
     assert rec["worst"]["index"] == 1 and rec["worst"]["output"] == 1
+    assert rec["max_rel_error"] == np.inf
     assert not within(np.nan, 1.0, 1e-9, 1.0)  # the comparison itself rejects NaN
     assert "NOT EXACT" in verdict(rec)
+    # a non-finite output where d = 0 is not exact either
+    rec = exactness([[bad], [1.0]], [[0.0], [1.0]], "float32")
+    assert not rec["exact"] and rec["worst"]["index"] == 0
 
 
-def test_small_outputs_do_not_hide_behind_large_ones():
-    D = np.array([1e6, 1.35e-6, 3.0])
-    Y = D + np.array([0.0, 1e-4, 0.0])  # within the old tol·max(1, ‖D‖∞) = 1e-3, 74× off its own d
-    rec = exactness(Y[:, None], D, "float64")
-    assert not rec["exact"] and rec["inexact_points"] == 1
-    w = rec["worst"]
-    assert (w["index"], w["d"], w["f"]) == (1, 1.35e-6, Y[1])
-    assert rec["max_rel_error"] > rec["tolerance"]
-    # float32: the slack ε·‖D‖∞ covers what float32 arithmetic at that scale cannot resolve
-    D32 = np.array([1e3, 1.35e-6])
-    assert not exactness([[1e3], [0.0625]], D32, "float32")["exact"]
-    assert exactness([[1e3], [1.35e-6 + 1e-4]], D32, "float32")["exact"]  # ≤ ε32·1e3 = 1.2e-4
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_four_ulp_noise_at_zero_is_exact(dtype):
+    """Rounding noise on one-hot labels (zhang on wine: |f − d| = 8.9e-16 where d = 0)."""
+    D = np.eye(3)[[0, 1, 2, 0]]
+    Y = D + 4 * np.finfo(np.dtype(dtype)).eps * np.array([[0, 1, -1]] * 4)
+    rec = exactness(Y, D, dtype)
+    assert rec["exact"] and rec["scale_limited_points"] == 0
+    assert rec["max_rel_error"] <= 4 * np.finfo(np.dtype(dtype)).eps  # on the ones; zeros: none
+    assert verdict(rec) == "EXACT"
 
 
-def test_zero_targets_need_exact_zeros():
-    D = np.zeros((3, 1))
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_a_wrong_output_is_not_exact(dtype):
+    D = np.array([[0.0], [1.0], [2.0]])
+    rec = exactness([[0.0], [1.0], [1.0]], D, dtype)  # a wrong slab: 1 for 2
+    assert not rec["exact"] and rec["inexact_points"] == 1 and rec["worst"]["index"] == 2
+    assert rec["max_rel_error"] == 0.5
+    rec = exactness([[1.0], [1.0], [2.0]], D, dtype)  # 1 where d = 0: |f − d| = ‖D‖∞/2
+    assert not rec["exact"] and rec["worst"]["index"] == 0 and rec["worst"]["rel_error"] is None
+
+
+@pytest.mark.parametrize("dtype,small,recalled", [("float64", 1e-9, 1e-4), ("float32", 1e-6, 0.06)])
+def test_small_output_beside_a_large_one_is_exact_and_counted(dtype, small, recalled):
+    D = np.array([[1e6], [small], [3.0]])
+    rec = exactness([[1e6], [recalled], [3.0]], D, dtype)
+    assert rec["exact"] and rec["scale_limited_points"] == 1
+    assert rec["max_rel_error"] == pytest.approx((recalled - small) / small)
+    assert rec["worst"]["index"] == 1
+    assert verdict(rec) == "EXACT, 1 small output scale-limited"
+    # the ‖D‖∞ term is tol·‖D‖∞: beyond it the same output is NOT EXACT
+    beyond = small + 2 * TOL[dtype] * 1e6
+    rec = exactness([[1e6], [beyond], [3.0]], D, dtype)
+    assert not rec["exact"] and rec["worst"]["index"] == 1 and rec["scale_limited_points"] == 0
+
+
+def test_scale_limited_count_reaches_the_cli_and_summary():
+    """The count is per point (a point with two such outputs counts once) and reaches ``verify``'s
+    record and ``summary()`` for every executor."""
+    rec = exactness([[1e6, 1e-4, 1e-4], [1e-4, 0.0, 0.0]], [[1e6, 1e-9, 1e-9], [1e-9, 0.0, 0.0]],
+                    "float64")
+    assert rec["exact"] and rec["scale_limited_points"] == 2
+    rng = np.random.default_rng(0)
+    X, D = rng.standard_normal((16, 2)), rng.integers(0, 2, 16).astype(float)
+    m = kernels.build("zhang", X, D)
+    s = m.summary()
+    v = verify(m)
+    for e in m.executors:
+        assert s["recall"][e]["scale_limited_points"] == 0 and s["recall"][e]["exact"]
+        assert isinstance(v["executors"][e]["scale_limited_points"], int)
+    assert "recall" not in v["info"]
+
+
+def test_zero_targets_need_zero_outputs():
+    D = np.zeros((3, 1))  # ‖D‖∞ = 0: nothing but 0 is within tol·(0 + 0)
     assert exactness(np.zeros((3, 1)), D, "float64")["exact"]
     rec = exactness([[0.0], [1e-300], [0.0]], D, "float64")
-    assert not rec["exact"] and rec["max_rel_error"] == np.inf and rec["worst"]["index"] == 1
+    assert not rec["exact"] and rec["worst"]["index"] == 1
 
 
 def test_rows_keep_the_whole_datasets_norm():
     D = np.array([1e6, 1.0, 2.0])
-    # only rows 1, 2 are checked; the slack ε·‖D‖∞ is the whole D's (2.2e-10), not the sample's
-    rec = exactness([[1.0 + 1.1e-9], [2.0]], D, "float64", rows=[1, 2])  # ≤ 1e-9 + 2.2e-10
-    assert rec["exact"] and rec["checked"] == 2
-    rec = exactness([[1.0 + 2e-9], [2.0]], D, "float64", rows=[1, 2])
+    # only rows 1, 2 are checked; the scale ‖D‖∞ is the whole D's (1e6), not the sample's (2)
+    rec = exactness([[1.0 + 1e-3], [2.0]], D, "float64", rows=[1, 2])  # ≤ 1e-9·(1 + 1e6)
+    assert rec["exact"] and rec["checked"] == 2 and rec["scale_limited_points"] == 1
+    rec = exactness([[1.0 + 2e-3], [2.0]], D, "float64", rows=[1, 2])
     assert not rec["exact"] and rec["worst"]["index"] == 1
     assert verdict({"exact": True, "checked": 2}, 3) == "exact on 2 sampled of 3"
 
@@ -90,8 +133,12 @@ def test_rule_matches_the_written_rule(D, noise, dtype):
     rec = exactness(Y, D, dtype)
     assert rec["exact"] == bool(ok.all())
     assert rec["inexact_points"] == int((~ok.all(axis=1)).sum())
-    assert rec["exact"] == (rec["max_rel_error"] <= rec["tolerance"] and
-                            rec["nonfinite_outputs"] == 0)
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        own = np.where(D != 0, np.abs(Y - D) / np.abs(D), 0.0)  # d ≠ 0 only; NaN: not ≤ tol
+    limited = (ok & (D != 0) & ~(own <= TOL[dtype])).any(axis=1)
+    assert rec["scale_limited_points"] == int(limited.sum())
+    if rec["nonfinite_outputs"]:
+        assert rec["max_rel_error"] == np.inf
     if not rec["exact"]:
         w = rec["worst"]
         assert not ok[w["index"], w["output"]]
@@ -187,7 +234,7 @@ def test_sampled_cell_says_exact_on_k_sampled_of_n():
     from kernels.harness import cell
     from kernels.report import html
 
-    ds = kernels.data.generate("gaussian", 600, 3, 1, seed=0)
+    ds = kernels.model.data.generate("gaussian", 600, 3, 1, seed=0)
     m = kernels.build("axis-tree", ds.X, ds.D)
     opts = {"min_time": 0.002, "time_inputs": 16, "eval_seconds": 1e-9}
     row = cell.evaluate(m, {"seed": 0}, "tree", opts, None)

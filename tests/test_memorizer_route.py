@@ -4,9 +4,9 @@ the batch's row; routes are resolved once and follow a replaced network; bad inp
 import numpy as np
 import pytest
 
-from kernels.data import validate
-from kernels.harness.workloads import random_network
-from kernels.model.memorizer import Memorizer
+from kernels.memorizer import Memorizer
+from kernels.model.data import validate
+from kernels.random_networks import random_network
 
 
 def memorizer(dtype="float64", seed=0):

@@ -9,12 +9,12 @@ import naive
 import numpy as np
 import pytest
 
-from kernels.data import validate as validate_data
 from kernels.executors import tree
 from kernels.executors.tree import hyperplane as routing
 from kernels.executors.tree.builder import TreeBuilder
+from kernels.memorizer import Memorizer
 from kernels.model.conditional import hyperplane_network, validate
-from kernels.model.memorizer import Memorizer
+from kernels.model.data import validate as validate_data
 
 ACTS = ("identity", "relu", "threshold", "sign")
 TESTS = ("<", "<=", ">", ">=", "==", "!=")

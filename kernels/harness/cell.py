@@ -1,7 +1,7 @@
 """One sweep cell, measured: build a construction on one dataset and evaluate every executor.
 
 A *group* is one build (construction, n, p, r, dtype, sparsity, seed); it yields one row per
-executor.  Exactness and operation counts come from :func:`kernels.theory.verify.executor_record`
+executor.  Exactness and operation counts come from :func:`kernels.verify.executor_record`
 (the same code as ``memcap verify``), on every input or a seeded sample of ``exact_checked`` inputs
 (its verdict then reads "exact on k sampled of n"); this module adds wall time, memory and energy.
 
@@ -25,15 +25,18 @@ import tracemalloc
 import numpy as np
 
 from kernels import constructions
-from kernels.data import Dataset, generate
+from kernels.executors import dense
 from kernels.harness import energy, timing
+from kernels.memorizer import Memorizer
+from kernels.model.data import Dataset, generate
+from kernels.random_networks import random_network
 from kernels.theory import bounds as counting
-from kernels.theory.verify import executor_record
+from kernels.verify import executor_record, portable_record
 
 # Data a construction needs when the gaussian/uniform default does not fit it.  A construction
 # module may instead define DATASET = {"kind": ..., "labels": ...}.
 DATASETS = {"sign-cube": {"kind": "cube", "labels": "parity"}}
-RANDOM = "random-sparse"  # the pseudo-construction of the sparsity axis (kernels.harness.workloads)
+RANDOM = "random-sparse"  # the pseudo-construction of the sparsity axis (kernels.random_networks)
 
 
 class Skip(Exception):
@@ -74,22 +77,17 @@ RANDOM_SHAPE = {"depth": 3, "width": 256, "zero_fraction": 0.5}
 
 
 def build_random(g: dict):
-    """A Memorizer over a seeded random sparse ReLU network (kernels.harness.workloads): its dataset
+    """A Memorizer over a seeded random sparse ReLU network (kernels.random_networks): its dataset
     is ``n`` Gaussian inputs and the network's own float64 outputs, so exactness measures how the
     executor and the precision reproduce them."""
-    from kernels.executors.dense import predict as dense_predict
-    from kernels.harness import workloads as rn
-    from kernels.model.memorizer import Memorizer
-
-    fn = rn.random_network
-
     shape = {**RANDOM_SHAPE, **(g.get("shape") or {})}
     try:
-        net = fn(g["p"], shape["depth"], shape["width"], r=g["r"], sparsity=g["sparsity"],
-                 zero_fraction=shape["zero_fraction"], seed=g["seed"], measure=False).network
+        net = random_network(g["p"], shape["depth"], shape["width"], r=g["r"],
+                             sparsity=g["sparsity"], zero_fraction=shape["zero_fraction"],
+                             seed=g["seed"], measure=False).network
         rng = np.random.default_rng(g["seed"] + 1)
         X = rng.standard_normal((g["n"], g["p"]))
-        ds = Dataset(X, dense_predict(net, X).astype(np.float64))
+        ds = Dataset(X, dense.predict(net, X).astype(np.float64))
     except (ValueError, TypeError, NotImplementedError) as exc:
         raise Skip(_one_line(exc)) from None
     return Memorizer(RANDOM, ds, network=net, executors=("dense", "active"), dtype=g["dtype"],
@@ -109,8 +107,8 @@ _DATA: dict = {}  # the last few generated datasets (a sweep builds many constru
 
 
 def dataset(kind: str, n: int, p: int, r: int, seed: int, labels: str) -> Dataset:
-    """:func:`kernels.data.generate`, remembering the last 8 (generating sphere data computes δ,
-    O(n²)).  Constructions do not modify their dataset."""
+    """:func:`kernels.model.data.generate`, remembering the last 8 (generating sphere data
+    computes δ, O(n²)).  Constructions do not modify their dataset."""
     key = (kind, n, p, r, seed, labels)
     if key not in _DATA:
         while len(_DATA) >= 8:
@@ -249,9 +247,14 @@ def evaluate(m, g: dict, executor: str, opts: dict, idle_w: dict | None) -> dict
     proxy = energy.proxy(rec["ops_by_kind"], m.dtype.name, model_bytes)
     row = {"exact": rec["exact"], "max_abs_error": rec["max_abs_error"],
            "max_rel_error": rec["max_rel_error"], "tolerance": rec["tolerance"],
+           "scale_limited_points": rec["scale_limited_points"],
            "inexact_points": rec["inexact_points"], "evaluated_inputs": rec["checked"],
            "exact_checked": rec["checked"], "worst": rec["worst"],
            "ops_mean": rec["ops"]["mean"], "ops_max": rec["ops"]["max"]}
+    if executor == "dense" and m.network is not None:  # the second summation order (NumPy/BLAS)
+        with timing.fixed_threads(timed["threads"]):
+            port = portable_record(m, rows)
+        row["portable_exact"], row["portable_max_abs_error"] = port["exact"], port["max_abs_error"]
     for kind in ("mul", "add", "cmp"):
         row[f"{kind}_mean"] = rec["ops_by_kind"][kind]["mean"]
     for key in ("active_neurons", "active_weights"):

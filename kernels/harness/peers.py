@@ -28,10 +28,10 @@ from importlib import metadata
 import numpy as np
 
 from kernels import constructions
-from kernels.data import generate
-from kernels.executors._ops import activate_np
+from kernels.executors import activate_np
 from kernels.harness import timing
 from kernels.harness.cell import Skip, prepare
+from kernels.model.data import generate
 
 # --fast: 2 worker processes × 2 values of >= 50 ms each (plus pyperf's calibration worker).
 FAST = ["--processes", "2", "--values", "2", "--min-time", "0.05"]

@@ -75,7 +75,7 @@ def check_threads(threads: int) -> int:
 def fixed_threads(threads: int = 1):
     """Numba's thread count and the BLAS/OpenMP pools (threadpoolctl, when installed) set to
     ``threads`` inside the block, restored after."""
-    from kernels.executors._ops import numba_threads
+    from kernels.executors import numba_threads
 
     t = check_threads(threads)
     limiter = contextlib.nullcontext()

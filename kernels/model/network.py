@@ -5,10 +5,10 @@
 units ``0 .. p-1`` are the inputs, unit ``p + j`` is neuron ``j``.  Neurons are stored layer by
 layer (``layer_ptr``); neuron ``j`` computes ``φ_j(b_j + Σ_k w_jk v_k)`` over *any* earlier unit, so
 skip connections (eq. 1 feeds layer ℓ the concatenation of all earlier outputs) cost nothing extra.
-Incoming weights are CSR (``w_ptr, w_src, w_val``), stored non-zeros only.  A bias ``b_j`` is the
-weight on the paper's constant input 1 of the augmented pattern x̄ = [1; x].  The output is the last
-layer.  Activations: ``identity`` (linear output), ``relu`` max(0, s), ``threshold`` 1[s ≥ 0],
-``sign`` (−1, 0, +1).
+Incoming weights are CSR (``w_ptr, w_src, w_val``), stored non-zeros only; a zero bias is stored as
++0.0 (±0 is zero: Definition 1).  A bias ``b_j`` is the weight on the paper's constant input 1 of
+the augmented pattern x̄ = [1; x].  The output is the last layer.  Activations: ``identity``
+(linear output), ``relu`` max(0, s), ``threshold`` 1[s ≥ 0], ``sign`` (−1, 0, +1).
 
 ``ConditionalNetwork`` — a rooted full binary tree, stored in BFS order (root 0).  Each vertex
 runs a short program of neuron operations ``v_new ← φ(b + Σ β_k v_k)`` whose sources are inputs or
@@ -112,7 +112,7 @@ class Network:
         b = np.zeros(N) if bias is None else np.asarray(bias, dtype=np.float64).ravel()
         if b.shape != (N,):
             raise ValueError(f"bias must have one entry per neuron ({N})")
-        return cls(int(p), layer_ptr, act, b.copy(), w_ptr, cols, vals)
+        return cls(int(p), layer_ptr, act, b + 0.0, w_ptr, cols, vals)  # −0.0 + 0.0 = +0.0
 
     @classmethod
     def from_layers(cls, p: int, layers: list[Layer]) -> Network:
@@ -198,7 +198,8 @@ class Network:
             return self
         key = ("astype", dt.name)
         if key not in self._cache:
-            self._cache[key] = Network(self.p, self.layer_ptr, self.act, self.bias.astype(dt),
+            self._cache[key] = Network(self.p, self.layer_ptr, self.act,
+                                       self.bias.astype(dt) + dt.type(0),  # an underflow: +0.0
                                        self.w_ptr, self.w_src, self.w_val.astype(dt))
         return self._cache[key]
 

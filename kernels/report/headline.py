@@ -15,6 +15,7 @@ import html
 import math
 
 from kernels.report.figures import STYLE, fit_slope, n_series, plt, png, spread
+from kernels.report.markup import figure_html
 from kernels.report.timings import is_unstable, separated, unstable_sentence
 
 # (construction, executor) in order of preference; the first measured one of each executor is shown
@@ -137,8 +138,6 @@ def sentences(rows) -> list[str]:
 
 def section(rows) -> str:
     """``<section id="headline">``: the sentences and the combined figure."""
-    from kernels.report.html import figure_html
-
     text = sentences(rows)
     body = "".join(f"<p>{s}</p>" for s in text) or "<p>No cell was measured.</p>"
     fig = combined_figure(rows)

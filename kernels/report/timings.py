@@ -5,6 +5,7 @@ stability rule (kernels.harness.timing) left unstable."""
 from __future__ import annotations
 
 from kernels.harness import timing
+from kernels.report.markup import _e, _num, table
 
 
 def timed_rows(rows) -> list:
@@ -45,8 +46,6 @@ def timing_flag(r) -> str:
 
 def timing_section(rows) -> str:
     """How the timings were taken, and every cell the stability rule left unstable."""
-    from kernels.report.html import _e, _num, table  # html imports this module
-
     ok = timed_rows(rows)
     threads = sorted({r.get("threads") or 1 for r in ok})
     flagged = [r for r in ok if is_unstable(r)]
@@ -88,8 +87,11 @@ def quartiles(r, metric: str = "batch_s_per_input"):
 def separated(a, b, metric: str = "batch_s_per_input") -> bool:
     """True when rows ``a`` and ``b`` differ in ``metric`` beyond their spreads: both stable and
     their quartile ranges (q25..q75) do not overlap.  A conclusion ("active beats dense") is
-    stated only then."""
-    qa, qb = quartiles(a, metric), quartiles(b, metric)
-    if qa is None or qb is None or is_unstable(a) or is_unstable(b):
+    stated only then.  Rows that carry no spread (results written before it was kept) are
+    judged by their medians alone."""
+    if is_unstable(a) or is_unstable(b):
         return False
+    qa, qb = quartiles(a, metric), quartiles(b, metric)
+    if qa is None or qb is None:
+        return True
     return qa[1] < qb[0] or qb[1] < qa[0]

@@ -37,9 +37,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from kernels.executors import blocks
-from kernels.executors._ops import activate_np
-from kernels.model.network import Network, act_code
+from kernels.executors import activate_np, active, blocks, dense
+from kernels.executors.measure import active_neuron_mask, unit_values
+from kernels.memorizer import EXECUTORS, check_inputs
+from kernels.model.network import Network, act_code, check_dtype
 
 
 @dataclass
@@ -53,9 +54,6 @@ class RandomNetwork:
     executors = ("dense", "active")
 
     def _run(self, executor: str, X, dtype):
-        from kernels.model.memorizer import EXECUTORS, check_inputs
-        from kernels.model.network import check_dtype
-
         if executor not in self.executors:
             raise ValueError(f"unknown executor {executor!r}; choose from "
                              f"{', '.join(self.executors)}")
@@ -141,8 +139,6 @@ def random_network(p: int, depth: int, width: int, *, r: int = 1, sparsity: floa
 def measure_sparsity(net: Network, X: np.ndarray) -> dict:
     """Fractions over the hidden neurons and inputs ``X``: zero outputs, Definition 1 inactive
     neurons; mean active / computed weights and dense vs active operations per input."""
-    from kernels.executors import active, dense
-
     c = active.count(net, X)
     hidden = net.n_neurons - net.r
     units = _units(net, X)
@@ -157,14 +153,10 @@ def measure_sparsity(net: Network, X: np.ndarray) -> dict:
 
 
 def _units(net: Network, X: np.ndarray) -> np.ndarray:
-    from kernels.theory.bounds import unit_values
-
     return unit_values(net, X)
 
 
 def _inactive_hidden(net: Network, units: np.ndarray) -> float:
-    from kernels.theory.bounds import active_neuron_mask
-
     hidden = net.n_neurons - net.r
     if hidden == 0:
         return 0.0

@@ -14,6 +14,7 @@ from numba import njit
 from kernels.executors import active, blocks, dense, exact, tree
 from kernels.executors.tree import axis as axis_routing
 from kernels.model.network import ConditionalNetwork, Network, check_dtype
+from kernels.theory.verify import exactness
 
 #: executor name -> (module with predict/count, the Memorizer attribute it runs)
 EXECUTORS = {"dense": (dense, "network"),
@@ -32,12 +33,13 @@ class Memorizer:
         self.dataset = dataset
         self.network = network
         self.conditional = conditional
-        self.exact_network = exact_network  # executors.exact.ExactNetwork (Python-int weights)
+        self.exact_network = exact_network  # model.exact.ExactNetwork (Python-int weights)
         self.executors = tuple(executors)
         self.dtype = check_dtype(dtype)
         self.info = dict(info or {})
         self._bounds = bounds  # callable(memorizer) -> dict, or None
         self._routes: dict = {}  # (executor, dtype) -> (source object, module, obj, one-row fn)
+        self._recall: dict = {}  # executor -> its exactness record over the whole dataset
 
     def __repr__(self) -> str:
         d = self.dataset
@@ -109,11 +111,27 @@ class Memorizer:
     def bounds(self) -> dict:
         return self._bounds(self) if self._bounds is not None else {}
 
-    def summary(self) -> dict:
+    def recall(self, executor: str | None = None) -> dict:
+        """The exactness record (:func:`kernels.theory.verify.exactness`, the design's one rule) of
+        ``executor`` over every memorized point; computed once (the network does not change)."""
+        executor = self.executors[0] if executor is None else executor
+        if executor not in self._recall:
+            Y = self.predict(self.dataset.X, executor=executor)
+            self._recall[executor] = exactness(Y, self.dataset.D, self.dtype)
+        return self._recall[executor]
+
+    def summary(self, recall: bool = True) -> dict:
+        """Size, bounds and build facts, and (``recall``) per executor its recall verdict:
+        ``recall[E]`` = ``exact, scale_limited_points, inexact_points, max_rel_error`` over every
+        point."""
         d = self.dataset
-        return {"construction": self.name, "n": d.n, "p": d.p, "r": d.r, "dtype": self.dtype.name,
-                "duplicates_dropped": d.n_dropped, "executors": list(self.executors),
-                "size": self.size(), "bounds": self.bounds(), **self.info}
+        out = {"construction": self.name, "n": d.n, "p": d.p, "r": d.r, "dtype": self.dtype.name,
+               "duplicates_dropped": d.n_dropped, "executors": list(self.executors),
+               "size": self.size(), "bounds": self.bounds(), **self.info}
+        if recall:
+            keys = ("exact", "scale_limited_points", "inexact_points", "max_rel_error")
+            out["recall"] = {e: {k: self.recall(e)[k] for k in keys} for e in self.executors}
+        return out
 
 
 def check_inputs(X, p: int, dtype: np.dtype) -> np.ndarray:
