@@ -22,7 +22,7 @@ hidden layers of ``width`` neurons and an output layer of ``r`` neurons:
   say how much of it a setting gives.
 
 Nothing is fitted to the rounding of these networks, so the dense executor may run their dense
-blocks through BLAS in its own order (``kernels.executors.blocks.allow_reordering``).
+blocks through BLAS in its own order (their field ``Network.reorder``).
 
 The returned :class:`RandomNetwork` carries the network, its parameters and measured fractions on
 the calibration batch: ``zero_output`` (hidden outputs exactly 0), ``inactive`` (Definition 1
@@ -33,43 +33,51 @@ and the dense vs active operation counts.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import dataclasses
 
 import numpy as np
 
-from kernels.executors import activate_np, active, blocks, dense
+from kernels.executors import activate_np, active, dense
 from kernels.executors.measure import active_neuron_mask, unit_values
-from kernels.memorizer import EXECUTORS, check_inputs
+from kernels.memorizer import Memorizer
+from kernels.model.data import Dataset
 from kernels.model.network import Network, act_code, check_dtype
 
 
-@dataclass
-class RandomNetwork:
-    """What :func:`random_network` returns (``kernels.random_network``): the network, its
-    parameters, the measured fractions, and the ``dense`` and ``active`` executors on it."""
+class RandomNetwork(Memorizer):
+    """What :func:`random_network` returns (``kernels.random_network``): a Memorizer of the network
+    on the inputs ``X`` (the calibration batch unless given) and its own float64 outputs, with the
+    ``dense`` and ``active`` executors, its parameters and the measured fractions.  ``predict`` and
+    ``count_ops`` also take a ``dtype``: the same network in that precision."""
 
-    network: Network
-    params: dict
-    measured: dict = field(default_factory=dict)
-    executors = ("dense", "active")
+    def __init__(self, network: Network, params: dict, X: np.ndarray, *, dtype="float64",
+                 name: str = "random-network", measured: dict | None = None,
+                 info: dict | None = None):
+        X = np.ascontiguousarray(X, dtype=np.float64)
+        D = dense.predict(network, X).astype(np.float64)
+        super().__init__(name, Dataset(X, D), network=network, executors=("dense", "active"),
+                         dtype=dtype, info=info)
+        self.params = params
+        self.measured = dict(measured or {})
+        self._siblings: dict[str, RandomNetwork] = {}  # the same network in another dtype
 
-    def _run(self, executor: str, X, dtype):
-        if executor not in self.executors:
-            raise ValueError(f"unknown executor {executor!r}; choose from "
-                             f"{', '.join(self.executors)}")
-        dt = check_dtype(dtype)
-        net = blocks.inherit_reordering(self.network, self.network.astype(dt))
-        return EXECUTORS[executor][0], net, check_inputs(X, self.network.p, dt)
+    def _in(self, dtype) -> RandomNetwork:
+        dt = check_dtype(self.dtype if dtype is None else dtype)
+        if dt == self.dtype:
+            return self
+        if dt.name not in self._siblings:
+            self._siblings[dt.name] = RandomNetwork(self.network, self.params, self.dataset.X,
+                                                    dtype=dt, name=self.name,
+                                                    measured=self.measured, info=self.info)
+        return self._siblings[dt.name]
 
-    def predict(self, X, executor: str = "dense", dtype="float64") -> np.ndarray:
-        """Outputs (m, r) of inputs X (m, p) by ``executor`` in ``dtype``."""
-        module, net, X = self._run(executor, X, dtype)
-        return module.predict(net, X)
+    def predict(self, X, executor: str | None = None, dtype=None) -> np.ndarray:
+        """Outputs (m, r) of inputs X (m, p) by ``executor`` (default dense) in ``dtype``."""
+        return Memorizer.predict(self._in(dtype), X, executor)
 
-    def count_ops(self, X, executor: str = "dense", dtype="float64") -> dict[str, np.ndarray]:
+    def count_ops(self, X, executor: str | None = None, dtype=None) -> dict[str, np.ndarray]:
         """Per-input counts ``mul, add, cmp, total`` (+ active sets for ``active``)."""
-        module, net, X = self._run(executor, X, dtype)
-        return module.count(net, X)
+        return Memorizer.count_ops(self._in(dtype), X, executor)
 
 
 def random_network(p: int, depth: int, width: int, *, r: int = 1, sparsity: float = 0.0,
@@ -125,15 +133,13 @@ def random_network(p: int, depth: int, width: int, *, r: int = 1, sparsity: floa
     acts = [activation] * depth + [out_activation]
     net = Network.from_coo(p, widths, acts, np.concatenate(rows), np.concatenate(cols),
                            np.concatenate(vals), np.concatenate(biases))
-    blocks.allow_reordering(net)  # nothing is fitted to its rounding: BLAS may sum in any order
+    net = dataclasses.replace(net, reorder=True)  # nothing is fitted to its rounding: any order
     params = {"p": p, "depth": depth, "width": width, "r": r, "sparsity": sparsity,
               "skip_prob": skip_prob, "zero_fraction": zero_fraction,
               "bias_fraction": bias_fraction, "activation": activation,
               "out_activation": out_activation, "seed": seed}
-    out = RandomNetwork(net, params)
-    if measure:
-        out.measured = measure_sparsity(net, X_cal)
-    return out
+    return RandomNetwork(net, params, X_cal,
+                         measured=measure_sparsity(net, X_cal) if measure else None)
 
 
 def measure_sparsity(net: Network, X: np.ndarray) -> dict:

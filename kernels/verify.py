@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from kernels.executors import dense
 from kernels.memorizer import Memorizer
 from kernels.theory.bounds import theorem3_floor
 from kernels.theory.verify import exactness, scale_limited_note
@@ -47,14 +48,14 @@ def portable_record(m: Memorizer, rows=None) -> dict:
     predict_portable`) and judged by the same rule — ``exact, max_abs_error`` (+ the rule's other
     fields), over the dataset or its rows ``rows``.  A verdict that holds only in the executor's own
     order is exact there, not here."""
-    module, net = m._executor("dense")
-    need = module.portable_bytes(net)
+    net = m.route("dense").obj
+    need = dense.portable_bytes(net)
     if need > PORTABLE_MAX_BYTES:
         return {"exact": None, "max_abs_error": None,
                 "skipped": f"its dense layer matrices need {need / 2**30:.1f} GiB "
                            f"(> {PORTABLE_MAX_BYTES / 2**30:.0f} GiB)"}
     X = m.dataset.X if rows is None else m.dataset.X[rows]
-    rec = recall_errors(m, module.predict_portable(net, X), rows)
+    rec = recall_errors(m, dense.predict_portable(net, X), rows)
     keys = ("exact", "max_abs_error", "max_rel_error", "scale_limited_points", "inexact_points",
             "worst")
     return {k: rec[k] for k in keys}

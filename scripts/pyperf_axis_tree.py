@@ -1,4 +1,4 @@
-"""``axis-tree`` against scikit-learn and a ``dict`` (issue 6): pyperf benchmarks, and the issue's
+"""``axis-tree`` against scikit-learn and a ``dict``: pyperf benchmarks, and the
 target table measured as ratios in one run.
 
     python scripts/pyperf_axis_tree.py [pyperf options] [--n N] [--p P]     # pyperf benchmarks
@@ -84,7 +84,7 @@ def _one_query_seconds(m, Xq, calls: int = 100_000) -> tuple[float, float]:
 
 
 def targets(n: int, p: int) -> dict:
-    """The issue's n = 2^20 targets as ratios, from one run of this process."""
+    """The n = 2^20 targets as ratios, from one run of this process."""
     import numba
 
     import kernels
@@ -281,7 +281,7 @@ def main(argv=None) -> int:
         return 0
     import argparse
 
-    ap = argparse.ArgumentParser(description="issue-6 targets in one run")
+    ap = argparse.ArgumentParser(description="the axis-tree targets in one run")
     ap.add_argument("--targets", action="store_true")
     ap.add_argument("--n", type=int, default=1 << 20)
     ap.add_argument("--p", type=int, default=8)

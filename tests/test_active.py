@@ -139,7 +139,6 @@ def test_negative_zero_is_zero_definition_1():
     assert c["active_neurons"][0] == 0 and c["total"][0] == 2  # all-zero input: nothing active
     # a −0.0 forced into the stored bias still counts as zero: the same counts, equal outputs
     net.bias[:] = np.array([-0.0, -0.0, 0.0, -0.0])
-    net._cache.clear()
     c = active.count(net, X)
     for key in c:
         assert np.array_equal(c[key], c_ref[key]), key
@@ -190,10 +189,11 @@ def test_hand_counted_example():
     assert np.array_equal(active.predict(hand_network(0.5), np.zeros((1, 2))), [[0.5]])
 
 
-def test_view_is_cached_and_outgoing_adjacency():
+def test_plan_keeps_the_view_and_outgoing_adjacency():
     net = hand_network()
-    v = active_view.view(net)
-    assert active_view.view(net) is v and net._cache[active_view._VIEW_KEY] is v
+    plan = active.make_plan(net)
+    v = plan.view
+    assert v["out_ptr"].tolist() == active_view.view(net)["out_ptr"].tolist()
     assert v["out_ptr"].tolist() == [0, 2, 4, 5, 6, 7, 7]
     assert v["out_dst"].tolist() == [0, 1, 0, 2, 3, 3, 3]
 
@@ -254,11 +254,15 @@ def test_route_and_workspace():
     assert active.route(net, X) == "batched"
     with pytest.raises(ValueError):
         active.predict(net, X, path="sideways")
-    a = active.predict(net, X[:5], path="per-input")
-    ws = [k for k in net._cache if isinstance(k, tuple) and k[0] == "active_ws"]
-    assert len(ws) == 1
+    plan = active.make_plan(net)
+    a = active.predict(net, X[:5], path="per-input", plan=plan)
+    ws = plan.push["threads"].ws
+    assert np.array_equal(bits(active.predict(net, X[:5], path="per-input", plan=plan)), bits(a))
+    assert plan.push["threads"].ws is ws  # this thread's workspace, kept in the plan
+    assert np.array_equal(bits(active.predict_one(net, X[4], plan=plan)), bits(a[4]))
     assert np.array_equal(bits(active.predict(net, X[:5], path="per-input")), bits(a))
-    assert np.array_equal(bits(active.predict_one(net, X[4])), bits(a[4]))
+    assert plan.probe_ops is None and active.route(net, X, plan) == "batched"
+    assert plan.probe_ops is not None  # counted once, on the first large batch
 
 
 @pytest.mark.parametrize("per_input", [5, 20, 40])

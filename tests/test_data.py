@@ -1,4 +1,4 @@
-"""Every bad input of issue 2 through the Python API (``kernels.build``, ``kernels.validate``,
+"""Every bad input through the Python API (``kernels.build``, ``kernels.validate``,
 ``kernels.load_npz``): a ``ValueError`` whose message is one line naming the problem."""
 
 import re

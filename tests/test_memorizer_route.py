@@ -36,11 +36,11 @@ def test_one_row_equals_batch_row(dtype):
 
 def test_route_is_cached_and_follows_a_new_network():
     m, X = memorizer()
-    r1 = m._route("dense")
-    assert m._route("dense") is r1 and m._route(None) is r1
+    r1 = m.route("dense")
+    assert m.route("dense") is r1 and m.route(None) is r1
     other, _ = memorizer(seed=1)
     m.network = other.network
-    assert m._route("dense") is not r1
+    assert m.route("dense") is not r1
     np.testing.assert_array_equal(m.predict(X, executor="dense"),
                                   other.predict(X, executor="dense"))
 

@@ -1,4 +1,4 @@
-"""Nothing is lost (issue 11): failed renders leave the old report and results byte-identical, a
+"""Nothing is lost: failed renders leave the old report and results byte-identical, a
 sweep resumes only its own grid and never overwrites finished results unasked, a torn journal line
 is dropped, concurrent sweeps refuse cleanly, and oversized work is refused before it allocates."""
 
@@ -280,7 +280,7 @@ def test_oversized_verify_is_refused_fast_in_a_fresh_process(tmp_path):
 
 
 @pytest.mark.parametrize("argv", [
-    ["verify", "zhang", "--n", str(10**8), "--p", "4"],  # the issue's case: 13 GiB, 2 min before
+    ["verify", "zhang", "--n", str(10**8), "--p", "4"],  # 13 GiB: refused up front
     ["verify", "bubeck", "--n", str(10**8), "--p", "4"],
     ["verify", "axis-tree", "--n", str(10**8), "--p", "4"],
     ["verify", "rajput", "--n", str(10**6), "--p", "4", "--option", "hidden1=10000000"],
@@ -334,7 +334,7 @@ def test_npz_checked_from_its_headers_before_reading(tmp_path, monkeypatch, caps
 def test_report_run_follows_the_sweep_rules(tmp_path, monkeypatch, stable_timings):
     """`memcap report` (its own grid run into DIR/results.json): a finished report is not
     measured over without --fresh — a rerun whose cells are all cached for this commit and
-    machine (DIR/cache/) only renders and leaves the results byte-identical (issue 14) — and a
+    machine (DIR/cache/) only renders and leaves the results byte-identical — and a
     failed run leaves it byte-identical."""
     import argparse
     import shutil

@@ -45,7 +45,7 @@ def test_portable_is_reported_and_is_the_rule_on_blas_outputs(name, dtype):
         return
     rec = verify(m)["executors"]["dense"]["portable"]
     assert set(rec) >= {"exact", "max_abs_error"} and isinstance(rec["exact"], bool)
-    _, net = m._executor("dense")
+    net = m.route("dense").obj
     Y = dense.predict_portable(net, m.dataset.X)
     assert rec["exact"] == exactness(Y, m.dataset.D, dtype)["exact"]
     assert rec["max_abs_error"] == exactness(Y, m.dataset.D, dtype)["max_abs_error"]
@@ -63,7 +63,7 @@ def test_portable_matches_the_reference_on_random_networks(dtype):
 
 def test_portable_says_not_exact_for_a_wrong_network():
     m = _build("switch-net")
-    _, net = m._executor("dense")
+    net = m.route("dense").obj
     net.w_val[-1] *= 1.5  # an output weight off: wrong in every order
     rec = portable_record(m)
     assert rec["exact"] is False and rec["inexact_points"] > 0
@@ -71,7 +71,7 @@ def test_portable_says_not_exact_for_a_wrong_network():
 
 def test_portable_chunks_agree_with_one_batch(monkeypatch):
     m = _build("bubeck")
-    _, net = m._executor("dense")
+    net = m.route("dense").obj
     whole = dense.predict_portable(net, m.dataset.X)
     monkeypatch.setattr(dense, "PORTABLE_BYTES", 1)  # one input per chunk
     # (BLAS may pick another kernel for one row: equal within rounding, every row present)

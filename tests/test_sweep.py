@@ -181,7 +181,7 @@ def test_size_only_cells_record_sizes(tmp_path):
 def test_variant_labels_and_presets():
     assert variant({}) is None and variant(None) is None
     assert variant({"xor": "counter", "bits": 64}) == "bits=64,xor=counter"
-    # issue 5's done-when grid: sphere data, p = 4, n = 2^10 … 2^14, in the default report
+    # the size grid: sphere data, p = 4, n = 2^10 … 2^14, in the default report
     blocks = {name: [b for b in sweep.PRESETS[name]["blocks"] if b.get("size_only")]
               for name in ("quick", "default")}
     (d,), (q,) = blocks["default"], blocks["quick"]
@@ -190,7 +190,7 @@ def test_variant_labels_and_presets():
     assert {} in d["options"]["vardi"] and any("bits" in o for o in d["options"]["vardi"])
 
 
-# ---- timing fields, the thread axis and the reproduce command (issue 10) ----------------------
+# ---- timing fields, the thread axis and the reproduce command ----------------------
 
 def test_rows_carry_threads_spread_and_ns_per_op(tmp_path):
     grid = {"blocks": [{"series": "n", "constructions": ["zhang"], "n": [16], "p": [4],

@@ -70,16 +70,17 @@ def estimate_bytes(n: int, p: int, r: int, leaf_size=None, **_) -> int:
 
 
 class AxisTreeMemorizer(Memorizer):
-    """A Memorizer with the axis tree's single-query fast path (:func:`build` binds
-    ``predict_one`` to the router on the instance, saving the lookups per call)."""
+    """A Memorizer with the axis tree's single-query fast path."""
 
-    @property
+    @functools.cached_property
     def router(self) -> axis_routing.AxisRouter:
-        """The fast-path arrays of the network in this memorizer's dtype (cached)."""
-        return axis_routing.axis_router(self.conditional.astype(self.dtype))
+        """The fast-path arrays of the network in this memorizer's dtype (the tree executor's
+        plan, built once)."""
+        return self.route("tree").plan.axis
 
-    def predict_one(self, x) -> np.ndarray:
-        """Output (r,) of one input ``x`` (p,) — the lowest-overhead recall."""
+    def predict_one(self, x, executor: str | None = None) -> np.ndarray:
+        """Output (r,) of one input ``x`` (p,) — the lowest-overhead recall (the router checks
+        shape and finiteness inside its kernel)."""
         return axis_routing.predict_one(self.router, x)
 
 
@@ -183,6 +184,5 @@ def build(ds: Dataset, *, seed: int = 0, dtype="float64", leaf_size=None, **_) -
             "certified": cert["certified"], "certificate": cert}
     m = AxisTreeMemorizer(NAME, ds, conditional=cond, executors=EXECUTORS, dtype=dt, info=info,
                           bounds=_bounds)
-    router = m.router  # derived now: a built memorizer is ready to recall
-    m.predict_one = functools.partial(axis_routing.predict_one, router)  # skip the lookups
+    m.route("tree")  # planned now: a built memorizer is ready to recall
     return m

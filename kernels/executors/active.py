@@ -64,6 +64,8 @@ batched conditional path (:mod:`kernels.executors.active_batch`), picked by a co
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from numba import njit
 
@@ -73,8 +75,25 @@ from kernels.executors.active_view import view
 from kernels.model.network import ACT_CMP, Network
 
 
-def _args(net: Network):
+@dataclass(eq=False)
+class Plan:
+    """What the active executor derives from a network once: the view (outgoing adjacency,
+    per-neuron flags), the one-input path's records, the batched path's blocks, and the probe's
+    mean operations per input (counted on the first large batch, for :func:`route`)."""
+
+    view: dict
+    push: dict
+    blocks: blocks.Plan
+    probe_ops: float | None = None
+
+
+def make_plan(net: Network) -> Plan:
+    """The active executor's plan of ``net`` (its owner keeps it: the Memorizer)."""
     v = view(net)
+    return Plan(v, active_push.plan(net, v), blocks.plan(net))
+
+
+def _args(net: Network, v: dict):
     return (net.p, net.layer_ptr, net.act, net.bias, net.w_ptr, net.w_src, net.w_val,
             v["out_ptr"], v["out_dst"], v["out_val"], v["layer_of"], v["always"], v["phi0"])
 
@@ -242,43 +261,46 @@ BATCH_MIN = 64  # smaller batches always go one input at a time
 PROBE = 8  # inputs counted (once per network) to estimate the operations per input
 
 
-def route(net: Network, X: np.ndarray) -> str:
+def route(net: Network, X: np.ndarray, plan: Plan | None = None) -> str:
     """"per-input" or "batched": the cheaper by the cost model above (the probe's mean count is
-    kept on the network, so the choice costs nothing after the first large batch)."""
+    kept in the plan, so the choice costs nothing after the first large batch)."""
     if X.shape[0] < BATCH_MIN:
         return "per-input"
-    ops = net._cache.get("active_probe_ops")
-    if ops is None:
-        ops = net._cache["active_probe_ops"] = float(count(net, X[:PROBE])["total"].mean())
-    batched_ns = blocks.plan(net).est_ns
-    return "batched" if batched_ns < ops * PUSH_NS else "per-input"
+    plan = plan or make_plan(net)
+    if plan.probe_ops is None:
+        plan.probe_ops = float(count(net, X[:PROBE], plan=plan)["total"].mean())
+    return "batched" if plan.blocks.est_ns < plan.probe_ops * PUSH_NS else "per-input"
 
 
 def predict(net: Network, X: np.ndarray, path: str | None = None,
-            force: str | None = None) -> np.ndarray:
+            force: str | None = None, *, plan: Plan | None = None) -> np.ndarray:
     """Active forward pass of a batch ``X`` (m, p) in the network's dtype; returns (m, r).
-    ``path`` = "per-input" or "batched" overrides :func:`route`; ``force`` ("gemm"/"csr") fixes
-    the batched path's block kinds."""
+    ``plan``: :func:`make_plan` of ``net`` (built here when not given); ``path`` = "per-input" or
+    "batched" overrides :func:`route`; ``force`` ("gemm"/"csr") fixes the batched path's block
+    kinds."""
     X = batch_inputs(net, X)
-    path = path or route(net, X)
+    plan = plan or make_plan(net)
+    path = path or route(net, X, plan)
     if path == "batched":
-        return active_batch.predict(net, X, force)
+        return active_batch.predict(net, X, force, pl=plan.blocks)
     if path != "per-input":
         raise ValueError(f"path must be 'per-input' or 'batched'; got {path!r}")
-    return active_push.predict(net, X)
+    return active_push.predict(net, X, plan.push)
 
 
-def predict_one(net: Network, x: np.ndarray) -> np.ndarray:
-    return active_push.predict(net, batch_inputs(net, np.asarray(x).reshape(1, -1)))[0]
+def predict_one(net: Network, x: np.ndarray, *, plan: Plan | None = None) -> np.ndarray:
+    X = batch_inputs(net, np.asarray(x).reshape(1, -1))
+    return active_push.predict(net, X, None if plan is None else plan.push)[0]
 
 
 COUNT_KEYS = ("mul", "add", "cmp", "active_neurons", "active_weights", "computed_weights")
 
 
-def count(net: Network, X: np.ndarray) -> dict[str, np.ndarray]:
+def count(net: Network, X: np.ndarray, *, plan: Plan | None = None) -> dict[str, np.ndarray]:
     """Counted twin: per-input ``mul, add, cmp, total, active_neurons, active_weights`` (Definition
     1, biases included) and ``computed_weights`` (see module docstring)."""
-    c = _count_batch(batch_inputs(net, X), *_args(net), ACT_CMP)
+    v = view(net) if plan is None else plan.view
+    c = _count_batch(batch_inputs(net, X), *_args(net, v), ACT_CMP)
     out = {k: c[:, i].copy() for i, k in enumerate(COUNT_KEYS)}
     out["total"] = c[:, :3].sum(axis=1)
     return out

@@ -90,11 +90,13 @@ def _csr_active(U, p, a, b, act, bias, w_ptr, w_src, w_val, c0, n, nzc, nzi, t, 
 
 
 def predict(net: Network, X: np.ndarray, force: str | None = None,
-            tile: int | None = None) -> np.ndarray:
+            tile: int | None = None, *, pl: blocks.Plan | None = None) -> np.ndarray:
     """Outputs (m, r) of a C-contiguous batch in the network's dtype (module docstring); ``force``
     = "gemm" or "csr" fixes every layer's block kind (tests exercise both); ``tile`` overrides the
-    columns per tile."""
-    pl = blocks.plan(net, force)
+    columns per tile.  ``pl`` (the blocks plan) comes from the active executor's plan; it is built
+    here when not given."""
+    if pl is None or force is not None:
+        pl = blocks.plan(net, force)
     m, p, N = X.shape[0], net.p, net.n_neurons
     if not pl.kind.any():  # CSR only: every layer per tile, the tile's units stay in cache
         T = tile or blocks.network_tile(m, p + N, X.itemsize)

@@ -45,12 +45,11 @@ def _dtypes(dt: np.dtype):
     return rec, edge
 
 
-def plan(net: Network) -> dict:
-    """The record template and the edge records (cached on ``net._cache``)."""
-    got = net._cache.get("active_push")
-    if got is not None:
-        return got
-    v = view(net)
+def plan(net: Network, v: dict | None = None) -> dict:
+    """The record template, the edge records and a per-thread workspace slot, built from the
+    active view ``v`` of ``net`` (built here when not given); the active executor's plan keeps
+    it."""
+    v = view(net) if v is None else v
     rec_t, edge_t = _dtypes(net.w_val.dtype)
     p = net.p
     rec = aligned(net.n_neurons * 32, np.uint8).view(rec_t)
@@ -59,21 +58,19 @@ def plan(net: Network) -> dict:
     rec["act"] = net.act
     edge = np.zeros(v["out_dst"].size, edge_t)
     edge["dst"], edge["lay"], edge["val"] = v["out_dst"], v["layer_of"][v["out_dst"]], v["out_val"]
-    got = {"rec": rec, "edge": edge, "in_ptr": v["out_ptr"][:p + 1].copy(),
-           "always": v["always"], "layer_ptr": net.layer_ptr, "r": net.r}
-    net._cache["active_push"] = got
-    return got
+    return {"rec": rec, "edge": edge, "in_ptr": v["out_ptr"][:p + 1].copy(),
+            "always": v["always"], "layer_ptr": net.layer_ptr, "r": net.r,
+            "threads": threading.local()}
 
 
 def workspace(net: Network, pl: dict) -> tuple:
-    """This thread's (records, queue, per-layer counts, epoch) for ``net`` (kept on it)."""
-    key = ("active_ws", threading.get_ident())
-    ws = net._cache.get(key)
+    """This thread's (records, queue, per-layer counts, epoch) for plan ``pl`` (kept in it)."""
+    ws = getattr(pl["threads"], "ws", None)
     if ws is None:
         rec = aligned(pl["rec"].nbytes, np.uint8).view(pl["rec"].dtype)
         rec[:] = pl["rec"]
-        ws = net._cache[key] = (rec, np.empty(net.n_neurons, np.int64),
-                                np.zeros(net.depth + 1, np.int64), np.zeros(1, np.int64))
+        ws = pl["threads"].ws = (rec, np.empty(net.n_neurons, np.int64),
+                                 np.zeros(net.depth + 1, np.int64), np.zeros(1, np.int64))
     return ws
 
 
@@ -176,9 +173,10 @@ def _run(X, rec, edge, in_ptr, always, lp, r, pend, cnt, epoch):
     return out
 
 
-def predict(net: Network, X: np.ndarray) -> np.ndarray:
-    """Outputs (m, r) of a C-contiguous batch in the network's dtype, one input at a time."""
-    pl = plan(net)
+def predict(net: Network, X: np.ndarray, pl: dict | None = None) -> np.ndarray:
+    """Outputs (m, r) of a C-contiguous batch in the network's dtype, one input at a time
+    (``pl``: :func:`plan` of ``net``, built here when not given)."""
+    pl = plan(net) if pl is None else pl
     rec, pend, cnt, epoch = workspace(net, pl)
     if epoch[0] + len(X) >= (1 << 30):  # int32 stamps never wrap
         rec["stamp"], epoch[0] = -1, 0

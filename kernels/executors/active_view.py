@@ -9,14 +9,10 @@ import numpy as np
 from kernels.executors._ops import activate
 from kernels.model.network import Network
 
-_VIEW_KEY = "active_view"
-
 
 def view(net: Network) -> dict:
-    """The executor's cached arrays: outgoing CSC adjacency and per-neuron flags."""
-    v = net._cache.get(_VIEW_KEY)
-    if v is not None:
-        return v
+    """The executor's arrays of ``net``: outgoing CSC adjacency and per-neuron flags (built now;
+    the active executor's plan keeps them)."""
     N, p = net.n_neurons, net.p
     dt = net.w_val.dtype
     rows = np.repeat(np.arange(N, dtype=np.int64), np.diff(net.w_ptr))
@@ -30,5 +26,4 @@ def view(net: Network) -> dict:
     v = {"out_ptr": out_ptr, "out_dst": np.ascontiguousarray(rows[order]),
          "out_val": np.ascontiguousarray(net.w_val[order]), "layer_of": layer_of,
          "always": always, "phi0": phi0}
-    net._cache[_VIEW_KEY] = v
     return v

@@ -4,9 +4,10 @@ Three faces of one computation:
 
 * :func:`predict` — the fast path: per layer a tiled CSR product vectorised over the batch, in
   the reference's summation order (same bits), or — where the network allows reordering
-  (``blocks.allow_reordering``: the random networks of the sparsity axis) and the block is dense
+  (``Network.reorder``: the random networks of the sparsity axis) and the block is dense
   enough — a GEMM through BLAS, within the dtype's rounding; chosen once per network by the cost
-  model of :mod:`kernels.executors.blocks`.  Up to ``blocks.MATVEC_MAX`` inputs take the
+  model of :mod:`kernels.executors.blocks` (the plan, :func:`make_plan`).  Up to
+  ``blocks.MATVEC_MAX`` inputs take the
   matrix–vector path.  Constructions fit their weights to the reference's rounding, so their
   networks keep its order and their exact recalls.  The timed path never counts.
 * :func:`count` — the counted twin: one neuron at a time over the flat CSR arrays, returning
@@ -47,7 +48,8 @@ from kernels.model.network import ACT_CMP, Network
 
 @njit(cache=True)
 def _forward_into(x, units, p, act, bias, w_ptr, w_src, w_val):
-    """All unit values of one input in the reference's order (kernels.theory.bounds reads them)."""
+    """All unit values of one input in the reference's order (kernels.executors.measure reads
+    them)."""
     for k in range(p):
         units[k] = x[k]
     for j in range(act.size):
@@ -81,16 +83,25 @@ def _count_batch(X, p, act, bias, w_ptr, w_src, w_val, act_cmp):
     return counts
 
 
-def predict(net: Network, X: np.ndarray, force: str | None = None) -> np.ndarray:
+def make_plan(net: Network) -> blocks.Plan:
+    """The dense executor's plan of ``net``: per layer GEMM or CSR (:mod:`.blocks`)."""
+    return blocks.plan(net)
+
+
+def predict(net: Network, X: np.ndarray, force: str | None = None, *,
+            plan: blocks.Plan | None = None) -> np.ndarray:
     """Dense forward pass of a batch ``X`` (m, p) in the network's dtype; returns (m, r).
-    ``force`` = "gemm" or "csr" overrides the per-layer block choice (tests use both)."""
-    return blocks.forward(blocks.plan(net, force), net, batch_inputs(net, X))
+    ``plan``: :func:`make_plan` of ``net`` (built here when not given); ``force`` = "gemm" or "csr"
+    overrides the per-layer block choice (tests use both)."""
+    if plan is None or force is not None:
+        plan = blocks.plan(net, force)
+    return blocks.forward(plan, net, batch_inputs(net, X))
 
 
-def predict_one(net: Network, x: np.ndarray) -> np.ndarray:
+def predict_one(net: Network, x: np.ndarray, *, plan: blocks.Plan | None = None) -> np.ndarray:
     """Dense forward pass of one input ``x`` (p,) by the matrix–vector path; returns (r,)."""
     X = batch_inputs(net, np.asarray(x).reshape(1, -1))
-    return blocks.matvec(blocks.plan(net), net, X)[0]
+    return blocks.matvec(plan or blocks.plan(net), net, X)[0]
 
 
 PORTABLE_BYTES = 64 << 20  # unit values of one chunk of inputs (predict_portable)
@@ -137,8 +148,9 @@ def predict_portable(net: Network, X: np.ndarray) -> np.ndarray:
     return out
 
 
-def count(net: Network, X: np.ndarray) -> dict[str, np.ndarray]:
-    """Counted twin: per-input ``mul, add, cmp, total`` for the dense executor."""
+def count(net: Network, X: np.ndarray, *, plan=None) -> dict[str, np.ndarray]:
+    """Counted twin: per-input ``mul, add, cmp, total`` for the dense executor (it needs no plan:
+    one neuron at a time in the reference's order)."""
     X = batch_inputs(net, X)
     return counts_dict(_count_batch(X, net.p, net.act, net.bias, net.w_ptr, net.w_src, net.w_val,
                                     ACT_CMP))

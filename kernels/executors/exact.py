@@ -50,27 +50,29 @@ def scaled_inputs(X: np.ndarray):
     return out.reshape(X.shape), F
 
 
-def _last_use(net: ExactNetwork) -> list[list[int]]:
-    """free[j]: the units no neuron after j reads (released once neuron j is computed)."""
-    if "free" not in net._cache:
-        n_units = net.p + net.n_neurons
-        last = np.full(n_units, -1, dtype=np.int64)
-        rows = np.repeat(np.arange(net.n_neurons), np.diff(net.w_ptr))
-        np.maximum.at(last, net.w_src, rows)
-        last[n_units - net.r:] = net.n_neurons  # outputs are kept
-        free: list[list[int]] = [[] for _ in range(net.n_neurons)]
-        for u in np.flatnonzero(last >= 0):
-            if last[u] < net.n_neurons:
-                free[int(last[u])].append(int(u))
-        net._cache["free"] = free
-    return net._cache["free"]
+def make_plan(net: ExactNetwork) -> list[list[int]]:
+    """The executor's plan: free[j], the units no neuron after j reads (released once neuron j is
+    computed)."""
+    n_units = net.p + net.n_neurons
+    last = np.full(n_units, -1, dtype=np.int64)
+    rows = np.repeat(np.arange(net.n_neurons), np.diff(net.w_ptr))
+    np.maximum.at(last, net.w_src, rows)
+    last[n_units - net.r:] = net.n_neurons  # outputs are kept
+    free: list[list[int]] = [[] for _ in range(net.n_neurons)]
+    for u in np.flatnonzero(last >= 0):
+        if last[u] < net.n_neurons:
+            free[int(last[u])].append(int(u))
+    return free
 
 
-def forward(net: ExactNetwork, X: np.ndarray, chunk: int = 4096) -> np.ndarray:
-    """Exact outputs (m, r) as an object array of ints/Fractions (batches of ``chunk`` rows)."""
+def forward(net: ExactNetwork, X: np.ndarray, chunk: int = 4096, *,
+            plan: list[list[int]] | None = None) -> np.ndarray:
+    """Exact outputs (m, r) as an object array of ints/Fractions (batches of ``chunk`` rows;
+    ``plan``: :func:`make_plan` of ``net``, built here when not given)."""
     X = np.asarray(X, dtype=np.float64)
+    free = make_plan(net) if plan is None else plan
     if len(X) > chunk:
-        return np.concatenate([forward(net, X[i:i + chunk], chunk)
+        return np.concatenate([forward(net, X[i:i + chunk], chunk, plan=free)
                                for i in range(0, len(X), chunk)])
     m, p = X.shape
     E = net.input_scale
@@ -87,7 +89,6 @@ def forward(net: ExactNetwork, X: np.ndarray, chunk: int = 4096) -> np.ndarray:
     units: list = [Xs[:, k].copy() for k in range(p)] + [None] * net.n_neurons
     nonneg = [False] * (p + net.n_neurons)  # units known to be >= 0 (ReLU outputs)
     w_ptr, w_src, act = net.w_ptr.tolist(), net.w_src.tolist(), net.act.tolist()
-    free = _last_use(net)
     zero = np.zeros(m, dtype=object)
     for j in range(net.n_neurons):
         a, b, code = w_ptr[j], w_ptr[j + 1], act[j]
@@ -121,13 +122,13 @@ def forward(net: ExactNetwork, X: np.ndarray, chunk: int = 4096) -> np.ndarray:
     return out
 
 
-def predict(net: ExactNetwork, X: np.ndarray) -> np.ndarray:
+def predict(net: ExactNetwork, X: np.ndarray, *, plan: list[list[int]] | None = None) -> np.ndarray:
     """Exact forward pass, outputs rounded once to float64: (m, r)."""
-    Y = forward(net, X)
+    Y = forward(net, X, plan=plan)
     return np.array([[float(v) for v in row] for row in Y], dtype=np.float64).reshape(Y.shape)
 
 
-def count(net: ExactNetwork, X: np.ndarray) -> dict[str, np.ndarray]:
+def count(net: ExactNetwork, X: np.ndarray, *, plan=None) -> dict[str, np.ndarray]:
     """Per-input ``mul, add, cmp, total`` under the dense cost model (the same for every input)."""
     from kernels.executors.dense import analytic_cost
 

@@ -5,7 +5,7 @@ executor.  Exactness and operation counts come from :func:`kernels.verify.execut
 (the same code as ``memcap verify``), on every input or a seeded sample of ``exact_checked`` inputs
 (its verdict then reads "exact on k sampled of n"); this module adds wall time, memory and energy.
 
-Timing: the executor's kernel is called directly (``Memorizer._executor``) by
+Timing: the executor's kernel is called directly (``Memorizer.route``: its plan built once) by
 :func:`kernels.harness.timing.measure` — compiled first, inputs pre-converted, the group's thread
 count (``threads``, default 1) fixed, repeats until a minimum time, the spread kept, a batch far
 slower than a direct re-timing re-measured.  ``batch_s_per_input`` (a batch of up to
@@ -25,11 +25,9 @@ import tracemalloc
 import numpy as np
 
 from kernels import constructions
-from kernels.executors import dense
 from kernels.harness import energy, timing
-from kernels.memorizer import Memorizer
 from kernels.model.data import Dataset, generate
-from kernels.random_networks import random_network
+from kernels.random_networks import RandomNetwork, random_network
 from kernels.theory import bounds as counting
 from kernels.verify import executor_record, portable_record
 
@@ -82,16 +80,15 @@ def build_random(g: dict):
     executor and the precision reproduce them."""
     shape = {**RANDOM_SHAPE, **(g.get("shape") or {})}
     try:
-        net = random_network(g["p"], shape["depth"], shape["width"], r=g["r"],
-                             sparsity=g["sparsity"], zero_fraction=shape["zero_fraction"],
-                             seed=g["seed"], measure=False).network
+        rn = random_network(g["p"], shape["depth"], shape["width"], r=g["r"],
+                            sparsity=g["sparsity"], zero_fraction=shape["zero_fraction"],
+                            seed=g["seed"], measure=False)
         rng = np.random.default_rng(g["seed"] + 1)
         X = rng.standard_normal((g["n"], g["p"]))
-        ds = Dataset(X, dense.predict(net, X).astype(np.float64))
+        return RandomNetwork(rn.network, rn.params, X, dtype=g["dtype"], name=RANDOM,
+                             info={"random_network": {**shape, "sparsity": g["sparsity"]}})
     except (ValueError, TypeError, NotImplementedError) as exc:
         raise Skip(_one_line(exc)) from None
-    return Memorizer(RANDOM, ds, network=net, executors=("dense", "active"), dtype=g["dtype"],
-                     info={"random_network": {**shape, "sparsity": g["sparsity"]}})
 
 
 _LABELS_OK: dict = {}  # construction -> the labels that worked (so later cells go straight there)
@@ -196,28 +193,28 @@ def theorem1_bound(p: int, omega_max) -> float | None:
     return None if omega_max is None else float(counting.theorem1_ops_bound(p, omega_max))
 
 
-def timed_predict(module, obj, Xt: np.ndarray):
-    """(predict, route): the executor's batch call for the timed chunks, pinned to the route the
+def timed_batch(route, Xt: np.ndarray):
+    """(call, path): the executor's batch call for the timed chunks, pinned to the path the
     whole batch ``Xt`` takes where the executor picks one by batch size (``module.route``, e.g.
     ``active``: batched or one input at a time).  The timing harness cuts a slow batch into
     chunks whose size comes from a clock (:func:`kernels.harness.timing.chunks`); unpinned, a
     chunk under ``active.BATCH_MIN`` rows ran the per-input path, 38× slower at sparsity 0, only
     when the machine was loaded enough to shrink the chunks."""
-    route = getattr(module, "route", None)
-    if route is None:
-        return module.predict, None
-    path = route(obj, Xt)
+    pick = getattr(route.module, "route", None)
+    if pick is None:
+        return route.batch, None
+    path = pick(route.obj, Xt, route.plan)
 
-    def predict(o, X):
-        return module.predict(o, X, path=path)
+    def call(X):
+        return route.module.predict(route.obj, X, path=path, plan=route.plan)
 
-    return predict, path
+    return call, path
 
 
 def evaluate(m, g: dict, executor: str, opts: dict, idle_w: dict | None) -> dict:
     """The measured row of one executor on memorizer ``m``."""
     try:
-        module, obj = m._executor(executor)
+        route = m.route(executor)
     except Exception as exc:  # missing or broken executor module
         raise Skip(f"executor {executor!r} is not available ({_one_line(exc)})") from None
     n = len(m.dataset.X)
@@ -225,11 +222,11 @@ def evaluate(m, g: dict, executor: str, opts: dict, idle_w: dict | None) -> dict
     Xt = timing.prepare(m.dataset.X, m.dtype, opts["time_inputs"], g["seed"])
     k = len(Xt)
     with timing.fixed_threads(g.get("threads") or 1):
-        predict, route = timed_predict(module, obj, Xt)
-    timed = timing.measure(predict, obj, Xt, threads=g.get("threads") or 1,
-                           predict_one=getattr(module, "predict_one", None),
+        batch_call, path = timed_batch(route, Xt)
+    timed = timing.measure(lambda _, X: batch_call(X), route.obj, Xt,
+                           threads=g.get("threads") or 1, predict_one=lambda _, x: route.one(x),
                            min_time=opts["min_time"])
-    timed["timing"]["route"] = route
+    timed["timing"]["route"] = path
     batch = timed["batch_s_per_input"]
     # exactness and counts on every input, or a seeded sample when that would take too long
     cap = max(256, int(opts["eval_seconds"] / max(batch * 4, 1e-12)))
@@ -239,11 +236,11 @@ def evaluate(m, g: dict, executor: str, opts: dict, idle_w: dict | None) -> dict
     tracemalloc.start()
     try:
         with timing.fixed_threads(timed["threads"]):
-            module.predict(obj, Xt)
+            route.batch(Xt)
         recall_peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    model_bytes = int(obj.nbytes())
+    model_bytes = int(route.obj.nbytes())
     proxy = energy.proxy(rec["ops_by_kind"], m.dtype.name, model_bytes)
     row = {"exact": rec["exact"], "max_abs_error": rec["max_abs_error"],
            "max_rel_error": rec["max_rel_error"], "tolerance": rec["tolerance"],
@@ -271,7 +268,7 @@ def evaluate(m, g: dict, executor: str, opts: dict, idle_w: dict | None) -> dict
                 "energy_proxy_memory_pj": proxy["memory_pj"], "energy_tier": proxy["tier"]})
     if opts.get("measure_energy") and idle_w:
         with timing.fixed_threads(timed["threads"]):
-            meas = energy.measure(lambda: module.predict(obj, Xt), calls_per_run=k,
+            meas = energy.measure(lambda: route.batch(Xt), calls_per_run=k,
                                   window_s=opts.get("energy_window_s", 1.0), idle_w=idle_w)
         row["energy_measured"] = meas
         vals = [v["net_pj_per_input"] for v in meas.values() if v.get("status") == "measured"]

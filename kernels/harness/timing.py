@@ -10,7 +10,7 @@ all time a kernel this way.
    restored after; the count is recorded in every result.  Timing with all threads on a shared
    machine measured the scheduler, not the kernel: on 2 cores with the other one busy, every
    parallel region ends at a barrier that waits a time slice (milliseconds) for the thread parked
-   on the busy core — axis-tree's 14 ns per input read as 5-8 µs (issue 10).
+   on the busy core — axis-tree's 14 ns per input read as 5-8 µs.
 3. **Repeats until a minimum time**, in short samples: ``min_time`` is split into ``repeats``
    repeats; each takes samples of a loop calibrated to about ``sample_s`` (0.5 ms) and its value
    is their median, so a sample the scheduler interrupted (a time slice lost to another process
@@ -284,7 +284,7 @@ def chunks(call, Xt: np.ndarray, clock=time.perf_counter, calls: int = 3) -> lis
     ``active`` executor sends batches under ``active.BATCH_MIN`` = 64 rows one input at a time,
     so random-sparse ``active`` at sparsity 0 (n = 1,024, p = 32) read 290 µs per input for its
     7.7 µs batched path — the 38-59× swing under contention.  The sweep therefore pins the
-    whole batch's route for the chunks (``kernels.harness.cell.timed_predict``); the best of
+    whole batch's route for the chunks (``kernels.harness.cell.timed_batch``); the best of
     several calls keeps one slowed call from shrinking the chunks, and the stability rule's
     whole-batch re-timing (b) catches any path the chunks still take alone."""
     best = float("inf")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import cached_property
 
 import numpy as np
 
@@ -20,30 +21,25 @@ class ExactNetwork(Network):
         """Exact arithmetic has no storage dtype: the network itself."""
         return self
 
-    @property
+    @cached_property
     def input_scale(self) -> int | None:
         """E ≥ 0 such that every weight from an input and every bias is an integer multiple of
         2^−E and every other weight an integer (the integer evaluation path), or None."""
-        if "input_scale" not in self._cache:
-            E = 0
-            first = self.w_src < self.p
-            for v, from_input in zip(self.w_val, first, strict=True):
-                if type(v) is int:
-                    continue
-                d = Fraction(v).denominator
-                if not from_input or d & (d - 1):
-                    E = None
-                    break
-                E = max(E, d.bit_length() - 1)
-            if E is not None:
-                for v in self.bias:
-                    d = Fraction(v).denominator
-                    if d & (d - 1):
-                        E = None
-                        break
-                    E = max(E, d.bit_length() - 1)
-            self._cache["input_scale"] = E
-        return self._cache["input_scale"]
+        E = 0
+        first = self.w_src < self.p
+        for v, from_input in zip(self.w_val, first, strict=True):
+            if type(v) is int:
+                continue
+            d = Fraction(v).denominator
+            if not from_input or d & (d - 1):
+                return None
+            E = max(E, d.bit_length() - 1)
+        for v in self.bias:
+            d = Fraction(v).denominator
+            if d & (d - 1):
+                return None
+            E = max(E, d.bit_length() - 1)
+        return E
 
     def weight_bits(self) -> int:
         """Bit width of the largest weight or bias (:func:`value_bits`)."""

@@ -20,7 +20,7 @@ each operation defines one new variable with a global id ``≥ p``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
@@ -72,7 +72,9 @@ class Network:
     w_ptr: np.ndarray  # int64 (N+1,)
     w_src: np.ndarray  # int64 (nnz,), unit ids
     w_val: np.ndarray  # float (nnz,)
-    _cache: dict = field(default_factory=dict, repr=False)
+    # True where nothing was fitted to the reference's rounding (random networks): an executor may
+    # sum a layer in another order (BLAS).  A named field, kept by astype, because it changes bits.
+    reorder: bool = False
 
     # ---- construction -------------------------------------------------------------------------
     @classmethod
@@ -192,16 +194,13 @@ class Network:
                 "widths": [int(w) for w in self.widths]}
 
     def astype(self, dtype) -> Network:
-        """The same network with weights and biases in ``dtype`` (cached)."""
+        """The same network with weights and biases in ``dtype`` (``reorder`` kept)."""
         dt = check_dtype(dtype)
         if self.w_val.dtype == dt:
             return self
-        key = ("astype", dt.name)
-        if key not in self._cache:
-            self._cache[key] = Network(self.p, self.layer_ptr, self.act,
-                                       self.bias.astype(dt) + dt.type(0),  # an underflow: +0.0
-                                       self.w_ptr, self.w_src, self.w_val.astype(dt))
-        return self._cache[key]
+        return Network(self.p, self.layer_ptr, self.act,
+                       self.bias.astype(dt) + dt.type(0),  # an underflow: +0.0
+                       self.w_ptr, self.w_src, self.w_val.astype(dt), self.reorder)
 
     def nbytes(self) -> int:
         return sum(a.nbytes for a in (self.layer_ptr, self.act, self.bias, self.w_ptr,
@@ -230,7 +229,6 @@ class ConditionalNetwork:
     op_w_ptr: np.ndarray  # int64 (K+1,)
     op_src: np.ndarray  # int64 (nnz,), variable ids
     op_w: np.ndarray  # float (nnz,)
-    _cache: dict = field(default_factory=dict, repr=False)
 
     @property
     def n_vertices(self) -> int:
@@ -261,13 +259,10 @@ class ConditionalNetwork:
         dt = check_dtype(dtype)
         if self.op_w.dtype == dt:
             return self
-        key = ("astype", dt.name)
-        if key not in self._cache:
-            kw = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "_cache"}
-            kw.update(test_thr=self.test_thr.astype(dt), op_bias=self.op_bias.astype(dt),
-                      op_w=self.op_w.astype(dt))
-            self._cache[key] = ConditionalNetwork(**kw)
-        return self._cache[key]
+        kw = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        kw.update(test_thr=self.test_thr.astype(dt), op_bias=self.op_bias.astype(dt),
+                  op_w=self.op_w.astype(dt))
+        return ConditionalNetwork(**kw)
 
     def nbytes(self) -> int:
         return sum(v.nbytes for k in self.__dataclass_fields__
