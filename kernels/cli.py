@@ -10,8 +10,7 @@ import os
 import sys
 
 from kernels import constructions
-from kernels.harness import cache, diff
-from kernels.harness.results import json_default
+from kernels.harness import cache, diff, results  # diff, cache: `memcap diff`, `memcap cache`
 from kernels.memorizer import EXECUTORS
 from kernels.model.data import KINDS, generate, load_npz, npz_shapes
 from kernels.model.network import DTYPES
@@ -138,7 +137,7 @@ def cmd_verify(args) -> int:
     m = constructions.build(args.name, X, D, seed=args.seed, dtype=args.dtype, **options)
     rec = verify(m, args.executor)
     if args.json:
-        print(json.dumps(rec, indent=2, default=json_default))
+        print(json.dumps(rec, indent=2, default=results.json_default))
     else:
         print(_fmt_verify(rec))
     return 0 if all(er["exact"] for er in rec["executors"].values()) else EXIT_NOT_EXACT
@@ -241,11 +240,9 @@ def _options_epilog() -> str:
 def _add_report(sub) -> None:
     p = sub.add_parser("report", help="run the benchmark grid and write the HTML report",
                        description="The main job: verify every construction over a grid of "
-                                   "datasets and write a self-contained HTML report. Cells "
-                                   "measured before on the same commit and machine are reused "
-                                   "from the shared cell cache (`memcap cache info`; "
-                                   "$MEMCAP_CACHE_DIR overrides it), into any --out, unless "
-                                   "--fresh; cells cached as unstable are measured again.")
+                                   "datasets, write a self-contained HTML report. Cells of this "
+                                   "commit come from the shared cache (`memcap cache info`; "
+                                   "unstable ones re-measured) unless --fresh.")
     p.add_argument("--quick", action="store_true", help="a small grid (about a minute)")
     p.add_argument("--out", default="reports/", help="output folder (default reports/)")
     p.add_argument("--results", metavar="FILE.json",
@@ -255,10 +252,9 @@ def _add_report(sub) -> None:
                    help="include a `memcap compare` (pyperf) result file as a table; without "
                         "--results it re-renders OUT/results.json (measures nothing)")
     p.add_argument("--fresh", action="store_true",
-                   help="measure every cell again: ignore the journal of an interrupted run "
-                        "and the cells cached for this commit and machine, and "
-                        "replace the results of a finished run (refused without it unless "
-                        "the cache holds them all: then the report is only rendered again)")
+                   help="measure every cell again: ignore an interrupted run's journal and "
+                        "the cached cells, and replace finished results (refused without it "
+                        "unless the cache holds them all: then it is only rendered again)")
     p.add_argument("--force", action="store_true",
                    help="with --results: replace other results already in the output folder "
                         "(refused without it)")
@@ -335,8 +331,7 @@ def _add_compare(sub) -> None:
                        help="pyperf --rigorous: twice the processes, slower and steadier")
     p.add_argument("--filter", metavar="REGEX",
                    help="only benchmarks whose name matches REGEX (re.search), e.g. 'tree|data/'")
-    p.add_argument("-o", "--output", required=True, metavar="FILE.json",
-                   help="pyperf JSON output (must not exist yet)")
+    p.add_argument("-o", "--output", metavar="FILE.json", help="pyperf JSON output (a new file)")
     p.add_argument("--n", type=_positive, default=1024, help="points memorized (default 1024)")
     p.add_argument("--p", type=_positive, default=8, help="input dimension (default 8)")
     p.add_argument("--threads", type=_positive, default=1,
@@ -345,6 +340,7 @@ def _add_compare(sub) -> None:
                    help="an earlier `memcap compare` output: print `pyperf compare_to` of it "
                         "against this run (faster/slower, significance)")
     p.add_argument("--list", action="store_true", help="list the benchmarks and exit")
+    p.add_argument("--quiet", action="store_true", help="print only the summary lines")
     p.set_defaults(func=cmd_compare)
 
 
@@ -374,8 +370,8 @@ def make_parser() -> argparse.ArgumentParser:
     _add_report(sub)
     _add_sweep(sub)
     _add_compare(sub)
-    diff.add_parser(sub)
-    cache.add_parser(sub)
+    for module in (diff, cache):
+        module.add_parser(sub)
     return ap
 
 
