@@ -284,18 +284,15 @@ def from_cache(grid: dict, directory: str, command: str | None,
         if hit is None:
             return None
         rows += hit
-    return document(grid, env if env is not None else environment.collect(), command,
-                          rows)
+    return document(grid, env if env is not None else environment.collect(), command, rows)
 
 
 def coverage(grid: dict, directory: str) -> dict:
     """How much of ``grid`` the cache holds for this commit and machine: ``{"builds", "cached",
     "unstable", "missing"}`` (counts of builds; unstable ones are cached but measured again)."""
-    from kernels.harness import environment, sweep
-
     cache = CellCache(directory, fingerprint(environment.collect()))
-    opts = {**sweep.OPTION_DEFAULTS, **{k: v for k, v in grid.items() if k != "blocks"}}
-    keys = [cell_key(g, opts) for g in sweep.groups(grid)]
+    opts = {**OPTION_DEFAULTS, **{k: v for k, v in grid.items() if k != "blocks"}}
+    keys = [cell_key(g, opts) for g in groups(grid)]
     unstable = sum(cache.unstable(k) for k in keys)
     missing = sum(k not in cache.cells for k in keys)
     return {"builds": len(keys), "cached": len(keys) - missing - unstable, "unstable": unstable,
