@@ -161,7 +161,8 @@ def sentences(rows) -> list[str]:
                 parts.append(f"{ops} ({_where(rc)}; <b>{fewer} fewer</b>)")
                 t = rd["batch_s_per_input"] / rc["batch_s_per_input"]
                 if not separated(rd, rc):  # a conclusion only beyond the spread
-                    tparts.append(f"the same within the spread ({_ratio(t)}, "
+                    claim = _claim(rd, "batch_s_per_input", _ratio(t), over=rc)
+                    tparts.append(f"the same within the spread ({claim}, "
                                   + ("an unstable cell)" if is_unstable(rd) or is_unstable(rc)
                                      else "quartiles overlap)"))
                 else:
@@ -191,7 +192,7 @@ def sentences(rows) -> list[str]:
     ex = _exactness(rows)
     if ex:
         out.append(ex)
-    unstable = unstable_sentence(rows)
+    unstable = unstable_sentence(rows, _count)
     if unstable:
         out.append(unstable)
     return out

@@ -20,18 +20,19 @@ def is_unstable(r) -> bool:
     return bool(r.get("noisy") or r.get("timing", {}).get("suspect"))
 
 
-def unstable_sentence(rows) -> str:
-    """The headline's count: how many timed cells are unstable (empty when none were timed)."""
+def unstable_sentence(rows, count=lambda field, k: f"{k:,}") -> str:
+    """The headline's count: how many timed cells are unstable (empty when none were timed);
+    ``count(field, k)`` formats each count ("timed_cells", "unstable_cells")."""
     ok = timed_rows(rows)
     if not ok:
         return ""
     bad = sum(is_unstable(r) for r in ok)
     if not bad:
-        return (f"All {len(ok)} timed cells are stable (repeats within "
-                f"{timing.AGREE_RATIO:g}× and no cell uniformly slow; see Timing method).")
-    return (f"<b>{bad} of the {len(ok)} timed cells are unstable</b> (marked <span class=\"bad\">"
-            f"unstable</span>; their times are shown with their spread and carry no conclusion; "
-            f"see Timing method).")
+        return (f"All {count('timed_cells', len(ok))} timed cells are stable (their repeats "
+                f"agree and none ran uniformly slow; see Timing method).")
+    return (f"<b>{count('unstable_cells', bad)} of the {count('timed_cells', len(ok))} timed "
+            f"cells are unstable</b> (marked <span class=\"bad\">unstable</span>; their times "
+            f"are shown with their spread and carry no conclusion; see Timing method).")
 
 
 def timing_flag(r) -> str:
