@@ -25,6 +25,7 @@ import sys
 
 from kernels.harness import environment, journal
 from kernels.harness.cache import Caching, CellCache, fingerprint
+from kernels.harness.distributed import connect
 from kernels.harness.grid import document, group_done, group_executors, groups, pending, row_key
 from kernels.harness.journal import journal_path, read_journal  # noqa: F401 (re-exported)
 from kernels.harness.presets import OPTION_DEFAULTS, PRESETS, SIZE_OPTIONS, size_block  # noqa: F401 (re-exported)
@@ -119,8 +120,6 @@ def main(args) -> int:
     grid = grid_from_args(args)
     runner = None
     if getattr(args, "scheduler", None):
-        from kernels.harness.distributed import connect
-
         runner = connect(args.scheduler)
     with runner or contextlib.nullcontext():
         doc = run(grid, args.out, resume=not args.fresh, progress=not args.quiet,

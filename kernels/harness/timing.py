@@ -45,6 +45,8 @@ import time
 
 import numpy as np
 
+from kernels.executors import numba_threads
+
 NOISY_RATIO = 3.0  # max/min of the repeats above this: the cell is flagged noisy
 AGREE_RATIO = 1.3  # (a) max/min of the repeat medians of a stable figure
 CROSS_RATIO = 1.5  # (b) batch median above this × the best whole-batch call: uniformly slow
@@ -75,8 +77,6 @@ def check_threads(threads: int) -> int:
 def fixed_threads(threads: int = 1):
     """Numba's thread count and the BLAS/OpenMP pools (threadpoolctl, when installed) set to
     ``threads`` inside the block, restored after."""
-    from kernels.executors import numba_threads
-
     t = check_threads(threads)
     limiter = contextlib.nullcontext()
     try:

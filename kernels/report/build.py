@@ -57,7 +57,7 @@ def from_results(args, out_dir: str, command: str, compare: str | None) -> str:
     return path
 
 
-def _measure(args, out_dir: str, results_path: str, command: str) -> dict:
+def _measure(args, out_dir: str, results_path: str, command: str, runner=None) -> dict:
     """The results of the report's grid.  The cells live in the shared cache
     (:func:`kernels.harness.cache.directory`, one folder for every output folder), so a report
     of an already measured commit into a new folder only renders.  Over a finished
@@ -82,16 +82,18 @@ def _measure(args, out_dir: str, results_path: str, command: str) -> dict:
             print(f"memcap report: {held['unstable']} unstable of {held['builds']} cached "
                   "builds are measured again", file=sys.stderr)
             sweep.run(grid, results_path, resume=False, reuse=True, command=command,
-                      cache_dir=cache_dir)
+                      cache_dir=cache_dir, runner=runner)
             return sweep.load(results_path)
-    sweep.run(grid, results_path, resume=not fresh, command=command, cache_dir=cache_dir)
+    sweep.run(grid, results_path, resume=not fresh, command=command, cache_dir=cache_dir,
+              runner=runner)
     return sweep.load(results_path)  # render from the file, so a re-render gives the same bytes
 
 
-def main(args) -> int:
+def main(args, runner=None) -> int:
     """``memcap report [--quick] [--out DIR] [--results FILE] [--compare FILE] [--fresh]``.
     ``--results`` renders a results file and ``--compare`` alone renders ``DIR/results.json``:
-    neither measures anything."""
+    neither measures anything.  ``runner``: what runs the grid's groups (the sweep's default, an
+    in-process runner, when None)."""
     out_dir = args.out or "reports/"
     results_path = os.path.join(out_dir, "results.json")
     argv = getattr(args, "argv", None)
@@ -110,7 +112,7 @@ def main(args) -> int:
     if getattr(args, "results", None):
         path = from_results(args, out_dir, command, compare)
     else:
-        doc = _measure(args, out_dir, results_path, command)
+        doc = _measure(args, out_dir, results_path, command, runner)
         path = write(doc, out_dir, doc.get("command") or command, compare)
     print(f"report: {path}  (results: {results_path}, {results_path[:-5]}.csv)")
     return 0
