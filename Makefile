@@ -1,5 +1,5 @@
 # memcap — two commands do everything: `make report` (the main job) and `make test`
-# (`make test-fast`: the tests not marked slow, about a minute).
+# (`make test-fast`: the tests not marked slow, one to two minutes).
 # All create ./.venv on first use and reuse it afterwards.
 PYTHON ?= python3
 VENV   := .venv

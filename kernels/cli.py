@@ -10,7 +10,7 @@ import os
 import sys
 
 from kernels import constructions
-from kernels.harness.results import json_default
+from kernels.harness import cache, diff, results  # diff, cache: `memcap diff`, `memcap cache`
 from kernels.memorizer import EXECUTORS
 from kernels.model.data import KINDS, generate, load_npz, npz_shapes
 from kernels.model.network import DTYPES
@@ -94,7 +94,7 @@ def cmd_list(args) -> int:
 
 
 def _fmt_verify(rec: dict) -> str:
-    from kernels.verify import verdict as exact_verdict
+    from kernels.verify import verdict as exact_verdict  # deferred: memcap --help stays fast
 
     s = rec["size"]
     lines = [f"{rec['construction']}: n={rec['n']} p={rec['p']} r={rec['r']} dtype={rec['dtype']}"
@@ -125,20 +125,20 @@ def _fmt_verify(rec: dict) -> str:
 def _fmt_portable(rec: dict) -> str:
     if rec["exact"] is None:
         return f"not evaluated ({rec['skipped']})"
-    from kernels.verify import verdict as exact_verdict
+    from kernels.verify import verdict as exact_verdict  # deferred: memcap --help stays fast
 
     return f"{exact_verdict(rec)} max|err|={rec['max_abs_error']:.3g}"
 
 
 def cmd_verify(args) -> int:
-    from kernels.verify import verify
+    from kernels.verify import verify  # deferred: memcap --help stays fast
 
     constructions.get(args.name)  # an unknown name first
     X, D, options = _load_data(args, _options(args.option))
     m = constructions.build(args.name, X, D, seed=args.seed, dtype=args.dtype, **options)
     rec = verify(m, args.executor)
     if args.json:
-        print(json.dumps(rec, indent=2, default=json_default))
+        print(json.dumps(rec, indent=2, default=results.json_default))
     else:
         print(_fmt_verify(rec))
     return 0 if all(er["exact"] for er in rec["executors"].values()) else EXIT_NOT_EXACT
@@ -163,19 +163,19 @@ def _options(pairs) -> dict:
 
 
 def cmd_report(args) -> int:
-    from kernels.report.build import main as report_main
+    from kernels.report.build import main as report_main  # deferred: memcap --help stays fast
 
     return report_main(args)
 
 
 def cmd_sweep(args) -> int:
-    from kernels.harness.sweep import main as sweep_main
+    from kernels.harness.sweep import main as sweep_main  # deferred: memcap --help stays fast
 
     return sweep_main(args)
 
 
 def cmd_compare(args) -> int:
-    from kernels.harness.peers import main as compare_main
+    from kernels.harness.peers import main as compare_main  # deferred: memcap --help stays fast
 
     return compare_main(args)
 
@@ -246,7 +246,7 @@ OPTION_EXAMPLES = (
 
 
 def _options_epilog() -> str:
-    from kernels.constructions.options import describe
+    from kernels.constructions.options import describe  # deferred: memcap --help stays fast
 
     lines = ["construction options (--option KEY=VALUE):"]
     for name in constructions.names():
@@ -263,9 +263,9 @@ def _options_epilog() -> str:
 def _add_report(sub) -> None:
     p = sub.add_parser("report", help="run the benchmark grid and write the HTML report",
                        description="The main job: verify every construction over a grid of "
-                                   "datasets and write a self-contained HTML report. Cells "
-                                   "measured before on the same commit and machine are reused "
-                                   "from OUT/cache/ (a rerun only renders) unless --fresh.")
+                                   "datasets, write a self-contained HTML report. Cells of this "
+                                   "commit come from the shared cache (`memcap cache info`; "
+                                   "unstable ones re-measured) unless --fresh.")
     p.add_argument("--quick", action="store_true", help="a small grid (about a minute)")
     p.add_argument("--out", default="reports/", help="output folder (default reports/)")
     p.add_argument("--results", metavar="FILE.json",
@@ -275,10 +275,9 @@ def _add_report(sub) -> None:
                    help="include a `memcap compare` (pyperf) result file as a table; without "
                         "--results it re-renders OUT/results.json (measures nothing)")
     p.add_argument("--fresh", action="store_true",
-                   help="measure every cell again: ignore the journal of an interrupted run "
-                        "and the cells cached in OUT/cache/ for this commit and machine, and "
-                        "replace the results of a finished run (refused without it unless "
-                        "the cache holds them all: then the report is only rendered again)")
+                   help="measure every cell again: ignore an interrupted run's journal and "
+                        "the cached cells, and replace finished results (refused without it "
+                        "unless the cache holds them all: then it is only rendered again)")
     p.add_argument("--force", action="store_true",
                    help="with --results: replace other results already in the output folder "
                         "(refused without it)")
@@ -355,8 +354,7 @@ def _add_compare(sub) -> None:
                        help="pyperf --rigorous: twice the processes, slower and steadier")
     p.add_argument("--filter", metavar="REGEX",
                    help="only benchmarks whose name matches REGEX (re.search), e.g. 'tree|data/'")
-    p.add_argument("-o", "--output", required=True, metavar="FILE.json",
-                   help="pyperf JSON output (must not exist yet)")
+    p.add_argument("-o", "--output", metavar="FILE.json", help="pyperf JSON output (a new file)")
     p.add_argument("--n", type=_positive, default=1024, help="points memorized (default 1024)")
     p.add_argument("--p", type=_positive, default=8, help="input dimension (default 8)")
     p.add_argument("--threads", type=_positive, default=1,
@@ -365,6 +363,7 @@ def _add_compare(sub) -> None:
                    help="an earlier `memcap compare` output: print `pyperf compare_to` of it "
                         "against this run (faster/slower, significance)")
     p.add_argument("--list", action="store_true", help="list the benchmarks and exit")
+    p.add_argument("--quiet", action="store_true", help="print only the summary lines")
     p.set_defaults(func=cmd_compare)
 
 
@@ -376,7 +375,7 @@ def version() -> str:
     try:
         return metadata.version("memcap")
     except metadata.PackageNotFoundError:
-        import kernels
+        import kernels  # deferred: only without package metadata
 
         return kernels.__version__
 
@@ -395,6 +394,8 @@ def make_parser() -> argparse.ArgumentParser:
     _add_sweep(sub)
     _add_compare(sub)
     _add_history(sub)
+    for module in (diff, cache):
+        module.add_parser(sub)
     return ap
 
 

@@ -55,18 +55,16 @@ def test_tiny_grid_end_to_end(tmp_path):
 def test_resume_after_interruption(tmp_path, monkeypatch):
     out = str(tmp_path / "r.json")
     grid = tiny()
-    real = runner.run_group
     calls = []
 
     def interrupted(g, *a, **k):
         if len(calls) == 2:
             raise KeyboardInterrupt
         calls.append(g["construction"])
-        return real(g, *a, **k)
+        return runner.run_group(g, *a, **k)
 
-    monkeypatch.setattr(runner, "run_group", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        sweep.run(grid, out, progress=False)
+        sweep.run(grid, out, progress=False, runner=runner.InProcess(measure=interrupted))
     jpath = sweep.journal_path(out)
     header, done = sweep.read_journal(jpath)
     assert header is not None and len(done) >= 2 and not os.path.exists(out)
@@ -77,10 +75,9 @@ def test_resume_after_interruption(tmp_path, monkeypatch):
 
     def counting(g, *a, **k):
         resumed.append((g["construction"], g["n"]))
-        return real(g, *a, **k)
+        return runner.run_group(g, *a, **k)
 
-    monkeypatch.setattr(runner, "run_group", counting)
-    doc = sweep.run(grid, out, progress=False)
+    doc = sweep.run(grid, out, progress=False, runner=runner.InProcess(measure=counting))
     total = len(groups(grid))
     assert len(resumed) == total - 2  # the two finished groups are not measured again
     keys = [row_key(r) for r in doc["rows"]]

@@ -78,6 +78,7 @@ import numpy as np
 
 from kernels.constructions import partition as part_mod
 from kernels.constructions.options import Range, check
+from kernels.executors.dense import analytic_cost
 from kernels.memorizer import Memorizer
 from kernels.model.data import Dataset
 from kernels.model.network import Network
@@ -332,8 +333,6 @@ def _theorem2_check(n: int, q: int, q_route: int, r: int, D: int, A_max: int) ->
 
 
 def _bounds(m: Memorizer) -> dict:
-    from kernels.executors.dense import analytic_cost
-
     n, p, r = m.dataset.n, m.dataset.p, m.dataset.r
     q, qr = m.info["q"], m.info["q_route"]
     part = m.partition

@@ -25,6 +25,7 @@ import sys
 
 from kernels.harness import environment, journal
 from kernels.harness.cache import Caching, CellCache, fingerprint
+from kernels.harness.distributed import connect
 from kernels.harness.grid import document, group_done, group_executors, groups, pending, row_key
 from kernels.harness.journal import journal_path, read_journal  # noqa: F401 (re-exported)
 from kernels.harness.presets import OPTION_DEFAULTS, PRESETS, SIZE_OPTIONS, size_block  # noqa: F401 (re-exported)
@@ -37,14 +38,15 @@ from kernels.harness.sweep_args import grid_from_args, reproduce_command  # noqa
 
 def run(grid: dict, out: str, *, resume: bool = True, progress: bool = True,
         command: str | None = None, stream=None, runner=None,
-        cache_dir: str | None = None) -> dict:
+        cache_dir: str | None = None, reuse: bool | None = None) -> dict:
     """Run ``grid``, appending to the journal beside ``out``; returns the results document.
     ``resume=False`` (``--fresh``) discards the journal and may replace a finished ``out``;
     otherwise a finished ``out`` or a journal of another grid is refused (see
     :mod:`kernels.harness.journal`).  ``runner`` executes the groups (:class:`InProcess` by
     default; a Dask cluster with :func:`kernels.harness.distributed.connect`); this process
     alone writes the journal.  ``cache_dir``: reuse cells measured before on the same commit
-    and machine (:mod:`kernels.harness.cache`; not under ``--fresh``), keep the new ones there."""
+    and machine (:mod:`kernels.harness.cache`; not under ``--fresh``), keep the new ones there;
+    ``reuse`` overrides whether cached cells are reused (default: ``resume``)."""
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     with journal.lock(out):
         header, done_rows = journal.prepare(
@@ -55,10 +57,13 @@ def run(grid: dict, out: str, *, resume: bool = True, progress: bool = True,
         if progress and done_rows:
             print(f"memcap sweep: resuming, {len(done_rows)} cells already done",
                   file=stream or sys.stderr)
-        cache = (CellCache(cache_dir, fingerprint(header["environment"]), load=resume)
+        cache = (CellCache(cache_dir, fingerprint(header["environment"]),
+                           load=resume if reuse is None else reuse)
                  if cache_dir else None)
         rows = _run_cells(grid, journal_path(out), done_rows, progress, stream, runner, cache)
         doc = document(grid, header["environment"], command, rows)
+        if cache:  # cells found slow against their neighbours are not reused as stable
+            cache.mark([r for r in rows if r.get("stable") is False], row_key)
         journal.finish(out, doc)
     return doc
 
@@ -115,8 +120,6 @@ def main(args) -> int:
     grid = grid_from_args(args)
     runner = None
     if getattr(args, "scheduler", None):
-        from kernels.harness.distributed import connect
-
         runner = connect(args.scheduler)
     with runner or contextlib.nullcontext():
         doc = run(grid, args.out, resume=not args.fresh, progress=not args.quiet,

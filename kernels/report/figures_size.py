@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from matplotlib.ticker import ScalarFormatter
 
+from kernels.harness.grid import SIZE  # the executor of a size-only row
 from kernels.report.figures import STYLE, _colors, fit_slope, legend_below, plt, png
 
-SIZE = "size"  # the executor of a size-only row (kernels.harness.sweep.SIZE)
 BUDGETS = ("bits=", "depth=")  # variants that constrain a construction (its trade-off curves)
 
 
