@@ -10,7 +10,7 @@ import os
 import sys
 
 from kernels import constructions
-from kernels.harness.results import WriteFailed, json_default
+from kernels.harness import cache, diff, results  # diff, cache: `memcap diff`, `memcap cache`
 from kernels.memorizer import EXECUTORS
 from kernels.model.data import KINDS, generate, load_npz, npz_shapes
 from kernels.model.network import DTYPES
@@ -138,7 +138,7 @@ def cmd_verify(args) -> int:
     m = constructions.build(args.name, X, D, seed=args.seed, dtype=args.dtype, **options)
     rec = verify(m, args.executor)
     if args.json:
-        print(json.dumps(rec, indent=2, default=json_default))
+        print(json.dumps(rec, indent=2, default=results.json_default))
     else:
         print(_fmt_verify(rec))
     return 0 if all(er["exact"] for er in rec["executors"].values()) else EXIT_NOT_EXACT
@@ -263,9 +263,9 @@ def _options_epilog() -> str:
 def _add_report(sub) -> None:
     p = sub.add_parser("report", help="run the benchmark grid and write the HTML report",
                        description="The main job: verify every construction over a grid of "
-                                   "datasets and write a self-contained HTML report. Cells "
-                                   "measured before on the same commit and machine are reused "
-                                   "from OUT/cache/ (a rerun only renders) unless --fresh.")
+                                   "datasets, write a self-contained HTML report. Cells of this "
+                                   "commit come from the shared cache (`memcap cache info`; "
+                                   "unstable ones re-measured) unless --fresh.")
     p.add_argument("--quick", action="store_true", help="a small grid (about a minute)")
     p.add_argument("--out", default="reports/", help="output folder (default reports/)")
     p.add_argument("--results", metavar="FILE.json",
@@ -275,10 +275,9 @@ def _add_report(sub) -> None:
                    help="include a `memcap compare` (pyperf) result file as a table; without "
                         "--results it re-renders OUT/results.json (measures nothing)")
     p.add_argument("--fresh", action="store_true",
-                   help="measure every cell again: ignore the journal of an interrupted run "
-                        "and the cells cached in OUT/cache/ for this commit and machine, and "
-                        "replace the results of a finished run (refused without it unless "
-                        "the cache holds them all: then the report is only rendered again)")
+                   help="measure every cell again: ignore an interrupted run's journal and "
+                        "the cached cells, and replace finished results (refused without it "
+                        "unless the cache holds them all: then it is only rendered again)")
     p.add_argument("--force", action="store_true",
                    help="with --results: replace other results already in the output folder "
                         "(refused without it)")
@@ -356,8 +355,7 @@ def _add_compare(sub) -> None:
                        help="pyperf --rigorous: twice the processes, slower and steadier")
     p.add_argument("--filter", metavar="REGEX",
                    help="only benchmarks whose name matches REGEX (re.search), e.g. 'tree|data/'")
-    p.add_argument("-o", "--output", required=True, metavar="FILE.json",
-                   help="pyperf JSON output (must not exist yet)")
+    p.add_argument("-o", "--output", metavar="FILE.json", help="pyperf JSON output (a new file)")
     p.add_argument("--n", type=_positive, default=1024, help="points memorized (default 1024)")
     p.add_argument("--p", type=_positive, default=8, help="input dimension (default 8)")
     p.add_argument("--threads", type=_positive, default=1,
@@ -366,6 +364,7 @@ def _add_compare(sub) -> None:
                    help="an earlier `memcap compare` output: print `pyperf compare_to` of it "
                         "against this run (faster/slower, significance)")
     p.add_argument("--list", action="store_true", help="list the benchmarks and exit")
+    p.add_argument("--quiet", action="store_true", help="print only the summary lines")
     p.set_defaults(func=cmd_compare)
 
 
@@ -396,6 +395,8 @@ def make_parser() -> argparse.ArgumentParser:
     _add_sweep(sub)
     _add_compare(sub)
     _add_history(sub)
+    for module in (diff, cache):
+        module.add_parser(sub)
     return ap
 
 
@@ -433,7 +434,7 @@ def _main(argv=None) -> int:
 
 class _Stdout:
     """stdout for the length of a command: a write or flush that fails (a full device, the
-    file-size limit) is a :class:`WriteFailed` naming standard output; a closed pipe stays a
+    file-size limit) is a :class:`results.WriteFailed` naming standard output; a closed pipe stays a
     ``BrokenPipeError`` (``memcap list | head`` stops quietly)."""
 
     def __init__(self, stream):
@@ -446,7 +447,8 @@ class _Stdout:
             raise
         except OSError as exc:
             _silence_stdout()
-            raise WriteFailed(exc.errno, exc.strerror or str(exc), "standard output") from None
+            raise results.WriteFailed(exc.errno, exc.strerror or str(exc),
+                                      "standard output") from None
 
     def write(self, text):
         return self._guarded(self.stream.write, text)

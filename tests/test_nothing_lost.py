@@ -341,7 +341,7 @@ def test_npz_checked_from_its_headers_before_reading(tmp_path, monkeypatch, caps
     one_line_error(capsys, ["verify", "zhang", "--data", str(big)], str(big), "needs about")
 
 
-def test_report_run_follows_the_sweep_rules(tmp_path, monkeypatch):
+def test_report_run_follows_the_sweep_rules(tmp_path, monkeypatch, stable_timings):
     """`memcap report` (its own grid run into DIR/results.json): a finished report is not
     measured over without --fresh — a rerun whose cells are all cached for this commit and
     machine (DIR/cache/) only renders and leaves the results byte-identical — and a

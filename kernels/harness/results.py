@@ -148,7 +148,7 @@ _json = json_default  # the name harness/sweep.py imports
 
 CSV_FIRST = ["status", "construction", "executor", "series", "n", "p", "r", "dtype", "sparsity",
              "exact", "ops_mean", "ops_max", "threads", "batch_s_per_input", "single_s",
-             "ns_per_op", "noisy", "build_s",
+             "ns_per_op", "stable", "noisy", "build_s",
              "energy_proxy_pj", "energy_measured_pj", "reason"]
 
 

@@ -47,14 +47,15 @@ from kernels.harness.sweep_args import grid_from_args, reproduce_command  # noqa
 
 def run(grid: dict, out: str, *, resume: bool = True, progress: bool = True,
         command: str | None = None, stream=None, runner=None,
-        cache_dir: str | None = None) -> dict:
+        cache_dir: str | None = None, reuse: bool | None = None) -> dict:
     """Run ``grid``, appending to the journal beside ``out``; returns the results document.
     ``resume=False`` (``--fresh``) discards the journal and may replace a finished ``out``;
     otherwise a finished ``out`` or a journal of another grid is refused (see
     :mod:`kernels.harness.journal`).  ``runner`` executes the groups (:class:`InProcess` by
     default; a Dask cluster with :func:`kernels.harness.distributed.connect`); this process
     alone writes the journal.  ``cache_dir``: reuse cells measured before on the same commit
-    and machine (:mod:`kernels.harness.cache`; not under ``--fresh``), keep the new ones there."""
+    and machine (:mod:`kernels.harness.cache`; not under ``--fresh``), keep the new ones there;
+    ``reuse`` overrides whether cached cells are reused (default: ``resume``)."""
     check_outputs(out)
     folder = os.path.dirname(os.path.abspath(out))
     try:
@@ -74,10 +75,13 @@ def run(grid: dict, out: str, *, resume: bool = True, progress: bool = True,
         if progress and done_rows:
             print(f"memcap sweep: resuming, {len(done_rows)} cells already done",
                   file=stream or sys.stderr)
-        cache = (CellCache(cache_dir, fingerprint(header["environment"]), load=resume)
+        cache = (CellCache(cache_dir, fingerprint(header["environment"]),
+                           load=resume if reuse is None else reuse)
                  if cache_dir else None)
         rows = _run_cells(grid, journal_path(out), done_rows, progress, stream, runner, cache)
         doc = document(grid, header["environment"], command, rows)
+        if cache:  # cells found slow against their neighbours are not reused as stable
+            cache.mark([r for r in rows if r.get("stable") is False], row_key)
         journal.finish(out, doc)
     return doc
 

@@ -7,11 +7,10 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import sys
 
 from kernels.harness import cache, results, sweep
 from kernels.report.html import load_compare, render
-
-CACHE_DIR = "cache"  # DIR/cache/: the measured cells, reused on the same commit and machine
 
 
 def write(doc: dict, out_dir: str, command: str, compare: str | None = None) -> str:
@@ -59,14 +58,17 @@ def from_results(args, out_dir: str, command: str, compare: str | None) -> str:
 
 
 def _measure(args, out_dir: str, results_path: str, command: str, runner=None) -> dict:
-    """The results of the report's grid: re-rendered as they are when the cells cached for this
-    commit and machine (``DIR/cache/``) give exactly the finished ``results.json`` (nothing is
-    measured or replaced); else the grid is run — reusing cached cells unless ``--fresh`` —
-    under the sweep's rules (a finished ``results.json`` is replaced only with ``--fresh``)."""
+    """The results of the report's grid.  The cells live in the shared cache
+    (:func:`kernels.harness.cache.directory`, one folder for every output folder), so a report
+    of an already measured commit into a new folder only renders.  Over a finished
+    ``results.json``: rendered again as it is when the cache gives exactly it; when the cache
+    holds every build of the grid but some are unstable, those alone are measured again and the
+    results replaced (an outlier is never frozen); else the grid is run under the sweep's rules
+    (a finished ``results.json`` is replaced only with ``--fresh``)."""
     grid = getattr(args, "grid", None) or json.loads(json.dumps(
         sweep.PRESETS["quick" if args.quick else "default"]))
     fresh = getattr(args, "fresh", False) or getattr(args, "force", False)
-    cache_dir = os.path.join(out_dir, CACHE_DIR)
+    cache_dir = cache.directory()
     if not fresh and os.path.isfile(results_path):
         try:
             old = results.load(results_path)
@@ -75,6 +77,13 @@ def _measure(args, out_dir: str, results_path: str, command: str, runner=None) -
         doc = old and cache.from_cache(grid, cache_dir, old.get("command"), old["environment"])
         if doc is not None and json.loads(results.dumps(doc)) == old:
             return old
+        held = cache.coverage(grid, cache_dir)
+        if old is not None and held["missing"] == 0 and held["unstable"]:
+            print(f"memcap report: {held['unstable']} unstable of {held['builds']} cached "
+                  "builds are measured again", file=sys.stderr)
+            sweep.run(grid, results_path, resume=False, reuse=True, command=command,
+                      cache_dir=cache_dir, runner=runner)
+            return sweep.load(results_path)
     sweep.run(grid, results_path, resume=not fresh, command=command, cache_dir=cache_dir,
               runner=runner)
     return sweep.load(results_path)  # render from the file, so a re-render gives the same bytes
