@@ -79,7 +79,7 @@ def _memcap_doc(path, commit, t):
 
     row = {k: None for k in ROW_KEYS}
     row.update({"status": "ok", "construction": "axis-tree", "executor": "tree", "n": 1024,
-                "p": 8, "dtype": "float64", "batch_s_per_input": t,
+                "p": 8, "r": 1, "dtype": "float64", "batch_s_per_input": t,
                 "batch_spread": {"min": 0.9 * t, "max": 1.2 * t}})
     path.write_text(json.dumps({"schema": SCHEMA, "environment": {"git_commit": commit},
                                 "rows": [row]}))
