@@ -29,7 +29,6 @@ Options: ``leaf_size`` (q, default p + 1; smaller means deeper trees and fewer p
 
 from __future__ import annotations
 
-import functools
 import math
 
 import numpy as np
@@ -38,7 +37,7 @@ from kernels.constructions.options import Range, check
 from kernels.data import Dataset
 from kernels.executors.tree import axis as axis_routing
 from kernels.executors.tree.axis_build import build_tree, certify_points
-from kernels.model.memorizer import Memorizer
+from kernels.model.memorizer import Memorizer, check_inputs
 from kernels.model.network import ConditionalNetwork, check_dtype
 from kernels.theory.verify import check_range, rule
 
@@ -78,9 +77,19 @@ class AxisTreeMemorizer(Memorizer):
         """The fast-path arrays of the network in this memorizer's dtype (cached)."""
         return axis_routing.axis_router(self.conditional.astype(self.dtype))
 
-    def predict_one(self, x) -> np.ndarray:
-        """Output (r,) of one input ``x`` (p,) — the lowest-overhead recall."""
-        return axis_routing.predict_one(self.router, x)
+    def predict_one(self, x, executor: str | None = None) -> np.ndarray:
+        """Output (r,) of one input ``x`` (p,) — the lowest-overhead recall: a 1-D array of the
+        memorizer's dtype goes straight to the router's kernel (which checks its length and
+        finiteness); anything else passes the shared input rule first."""
+        if executor is not None and executor != "tree":
+            return super().predict_one(x, executor)
+        try:
+            router = self._router
+        except AttributeError:  # a memorizer made without build(): derive it once
+            router = self._router = self.router
+        if type(x) is np.ndarray and x.dtype is router.Wp.dtype and x.ndim == 1:
+            return axis_routing.predict_one(router, x)
+        return axis_routing.predict_one(router, check_inputs(x, router.p, self.dtype, one=True)[0])
 
 
 def to_conditional(p: int, r: int, feat, thr, child, leaf_of, W) -> ConditionalNetwork:
@@ -183,6 +192,5 @@ def build(ds: Dataset, *, seed: int = 0, dtype="float64", leaf_size=None, **_) -
             "certified": cert["certified"], "certificate": cert}
     m = AxisTreeMemorizer(NAME, ds, conditional=cond, executors=EXECUTORS, dtype=dt, info=info,
                           bounds=_bounds)
-    router = m.router  # derived now: a built memorizer is ready to recall
-    m.predict_one = functools.partial(axis_routing.predict_one, router)  # skip the lookups
+    m._router = m.router  # derived now: a built memorizer is ready to recall
     return m

@@ -125,7 +125,17 @@ def verdict(rec: dict, n: int | None = None) -> str:
 
 
 def verify(m: Memorizer, executors=None) -> dict:
-    """The ``memcap verify --json`` record for memorizer ``m``."""
+    """The ``memcap verify --json`` record for memorizer ``m`` (what ``kernels.build`` returns);
+    ``executors``: a name or a sequence of names (default: all of ``m``'s)."""
+    if not (hasattr(m, "executors") and hasattr(m, "dataset") and callable(getattr(m, "predict",
+                                                                                   None))):
+        raise TypeError(f"verify needs a Memorizer (what kernels.build returns); got "
+                        f"{type(m).__name__}")
+    if isinstance(executors, str):
+        executors = (executors,)
+    elif executors is not None and not isinstance(executors, (list, tuple)):
+        raise TypeError(f"executors must be a name or a list of names; got "
+                        f"{type(executors).__name__}")
     executors = m.executors if not executors else tuple(executors)
     for e in executors:
         if e not in m.executors:
