@@ -22,10 +22,12 @@ venv: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check kernels tests bench scripts
+	$(BIN)/lint-imports --no-logo
 	$(BIN)/python -m pytest -q
 
 test-fast: $(STAMP)
 	$(BIN)/ruff check kernels tests bench scripts
+	$(BIN)/lint-imports --no-logo
 	$(BIN)/python -m pytest -q -m "not slow"
 
 report: $(STAMP)
@@ -33,6 +35,7 @@ report: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check kernels tests bench scripts
+	$(BIN)/lint-imports --no-logo
 
 clean:
 	rm -rf $(VENV) reports/*.html reports/*.json reports/*.csv reports/cache .pytest_cache .hypothesis

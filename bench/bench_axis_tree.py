@@ -1,8 +1,8 @@
-"""``axis-tree`` paths (issue 6): the Numba build, batch recall (one thread, and all threads), one
+"""``axis-tree`` paths: the Numba build, batch recall (one thread, and all threads), one
 query through the Python API, and the peers of ``scripts/pyperf_axis_tree.py`` (scikit-learn's
 fully grown tree, a ``dict`` of row bytes) on the same data.  Queries are every memorized point, in
 a seeded random order; builds and fits happen once in ``setup_cache``, compilation in ``setup``.
-The issue's targets (n = 2^20 and 2^24, ratios in one run) are measured by
+The targets (n = 2^20 and 2^24, ratios in one run) are measured by
 ``python scripts/pyperf_axis_tree.py --targets``; here n = 2^12 and 2^16 keep a per-commit run
 short while still showing the growth with n."""
 

@@ -33,7 +33,7 @@ class RecallMemory(Pinned):
         construction, name = split(case)
         m = cached(cache, (construction, n, P))
         self.pin()
-        self.module, self.obj, self.X = executor(m, name)
+        self.route, self.X = executor(m, name)
 
     def peakmem_recall(self, cache, case, n):
-        self.module.predict(self.obj, self.X)
+        self.route.batch(self.X)

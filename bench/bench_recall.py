@@ -63,17 +63,17 @@ class Recall(Pinned):
         self.m = cached(cache, (construction, n, P))
         self.name = name
         self.pin()
-        self.module, self.obj, self.X = executor(self.m, name)
-        self.one, self.x = one_input(self.module, self.obj, self.X)
+        self.route, self.X = executor(self.m, name)
+        self.one, self.x = one_input(self.route, self.X)
 
     def time_batch(self, cache, case, n):
-        self.module.predict(self.obj, self.X)
+        self.route.batch(self.X)
 
     def time_one(self, cache, case, n):
         self.one(self.x)
 
     def track_ns_per_op(self, cache, case, n):
-        sp = timing.time_batch(lambda: self.module.predict(self.obj, self.X), len(self.X),
+        sp = timing.time_batch(lambda: self.route.batch(self.X), len(self.X),
                                min_time=0.02)
         ops = self.m.count_ops(self.X, executor=self.name)["total"].mean()
         return timing.ns_per_op(sp["median"], ops)

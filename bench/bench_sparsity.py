@@ -1,4 +1,4 @@
-"""Dense vs active on seeded random sparse ReLU networks (kernels.harness.workloads), one thread."""
+"""Dense vs active on seeded random sparse ReLU networks (kernels.random_networks), one thread."""
 
 from kernels.harness import timing
 
@@ -17,10 +17,10 @@ class Sparsity(Pinned):
     def setup(self, cache, executor_name, n, sparsity):
         self.m = cached(cache, (n, sparsity))
         self.pin()
-        self.module, self.obj, self.X = executor(self.m, executor_name)
+        self.route, self.X = executor(self.m, executor_name)
 
     def time_recall(self, cache, executor_name, n, sparsity):
-        self.module.predict(self.obj, self.X)
+        self.route.batch(self.X)
 
     def track_ops_mean(self, cache, executor_name, n, sparsity):
         return float(self.m.count_ops(self.X, executor=executor_name)["total"].mean())
@@ -44,8 +44,8 @@ class SparsitySpeedup(Pinned):
         self.runs = {e: executor(m, e) for e in ("dense", "active")}
 
     def _median(self, e):
-        module, obj, X = self.runs[e]
-        return timing.time_batch(lambda: module.predict(obj, X), len(X), min_time=0.02)["median"]
+        route, X = self.runs[e]
+        return timing.time_batch(lambda: route.batch(X), len(X), min_time=0.02)["median"]
 
     def track_speedup(self, cache, n, sparsity):
         return self._median("dense") / self._median("active")

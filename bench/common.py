@@ -24,7 +24,7 @@ import numpy as np
 from kernels import constructions
 from kernels.harness import timing
 from kernels.harness.cell import RANDOM, Skip, build_random, prepare
-from kernels.model.memorizer import EXECUTORS
+from kernels.memorizer import EXECUTORS
 
 SEED = 0
 THREADS = 1  # the thread count of every timed call (kernels.harness.timing.fixed_threads)
@@ -93,7 +93,7 @@ def built(names, ns, ps=(P,)) -> dict:
 def _records(ms: dict) -> dict:
     """{(case, n, p): executor record with its energy proxy, or why it cannot be measured}."""
     from kernels.harness import energy
-    from kernels.theory.verify import executor_record
+    from kernels.verify import executor_record
 
     out = {}
     for (c, n, p), m in ms.items():
@@ -102,14 +102,14 @@ def _records(ms: dict) -> dict:
                 out[(f"{c}/{e}", n, p)] = m if isinstance(m, str) else f"{c} has no {e} executor"
                 continue
             rec = executor_record(m, e)
-            nbytes = m._executor(e)[1].nbytes()
+            nbytes = m.route(e).obj.nbytes()
             rec["proxy"] = energy.proxy(rec["ops_by_kind"], m.dtype.name, nbytes)
             out[(f"{c}/{e}", n, p)] = rec
     return out
 
 
 def random_memorizer(n: int, p: int, sparsity: float, dtype: str = "float64"):
-    """A seeded random sparse ReLU network (kernels.harness.workloads) over n Gaussian inputs."""
+    """A seeded random sparse ReLU network (kernels.random_networks) over n Gaussian inputs."""
     try:
         return build_random({"n": n, "p": p, "r": 1, "sparsity": sparsity, "seed": SEED,
                              "dtype": dtype})
@@ -167,28 +167,25 @@ class Pinned:
 
 
 def executor(m, name: str):
-    """(kernel module, executor object, prepared inputs) with the kernel compiled on the batch and
-    on one row (call after :meth:`Pinned.pin`: the paths the pinned thread count takes);
-    NotImplementedError if ``m`` does not support executor ``name``."""
+    """(the executor's route on ``m``: its plan built once, prepared inputs) with the kernel
+    compiled on the batch and on one row (call after :meth:`Pinned.pin`: the paths the pinned
+    thread count takes); NotImplementedError if ``m`` does not support executor ``name``."""
     if name not in m.executors:
         raise NotImplementedError(f"{m.name} has no {name} executor")
     try:
-        module, obj = m._executor(name)
+        route = m.route(name)
     except Exception as exc:
         raise NotImplementedError(f"executor {name} not available ({exc})") from None
     X = timing.prepare(m.dataset.X, m.dtype)
-    module.predict(obj, X)  # compile here, in setup
-    module.predict(obj, X[:1])
-    return module, obj, X
+    route.batch(X)  # compile here, in setup
+    route.batch(X[:1])
+    return route, X
 
 
-def one_input(module, obj, X: np.ndarray):
-    """(function of one input, that input): the executor's one-input path when it has one."""
-    one = getattr(module, "predict_one", None)
-    if one is None:
-        return (lambda x: module.predict(obj, x)), X[:1]
-    one(obj, X[0])
-    return (lambda x: one(obj, x)), X[0]
+def one_input(route, X: np.ndarray):
+    """(function of one input, that input): the executor's one-input path."""
+    route.one(X[0])
+    return route.one, X[0]
 
 
 __all__ = ["CASES", "CONSTRUCTIONS", "EXECUTORS", "N", "P", "P_AXIS", "P_RANDOM", "RANDOM",

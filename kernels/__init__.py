@@ -11,11 +11,11 @@ Import name ``kernels``; distribution and command ``memcap``.
 
 from kernels import constructions
 from kernels.constructions import build
-from kernels.data import Dataset, generate, load_npz, validate
-from kernels.harness.workloads import random_network
-from kernels.model.memorizer import Memorizer
+from kernels.memorizer import Memorizer
+from kernels.model.data import Dataset, generate, load_npz, validate
 from kernels.model.network import ConditionalNetwork, Network
-from kernels.theory.verify import verify
+from kernels.random_networks import random_network
+from kernels.verify import verify
 
 __all__ = ["build", "constructions", "generate", "load_npz", "random_network", "validate", "verify",
            "Dataset", "Memorizer", "Network", "ConditionalNetwork"]

@@ -1,4 +1,4 @@
-"""``axis-tree`` against scikit-learn and a ``dict`` (issue 6): pyperf benchmarks, and the issue's
+"""``axis-tree`` against scikit-learn and a ``dict``: pyperf benchmarks, and the
 target table measured as ratios in one run.
 
     python scripts/pyperf_axis_tree.py [pyperf options] [--n N] [--p P]     # pyperf benchmarks
@@ -84,13 +84,13 @@ def _one_query_seconds(m, Xq, calls: int = 100_000) -> tuple[float, float]:
 
 
 def targets(n: int, p: int) -> dict:
-    """The issue's n = 2^20 targets as ratios, from one run of this process."""
+    """The n = 2^20 targets as ratios, from one run of this process."""
     import numba
 
     import kernels
     from kernels.constructions import axis_tree
     from kernels.executors.tree import axis as axis_routing
-    from kernels.theory.verify import recall_errors
+    from kernels.verify import recall_errors
 
     numba.set_num_threads(1)
     _warm_up(p)
@@ -127,7 +127,7 @@ def targets(n: int, p: int) -> dict:
         t / 20_000 for t in _clock(lambda: [m.predict(x) for _ in range(20_000)]))
     order = np.random.default_rng(SEED + 1).permutation(n)
     out["exact"] = recall_errors(m, Y[np.argsort(order)])["exact"]
-    out["certified"] = m.summary()["certified"]
+    out["certified"] = m.info["certified"]
     ops = m.count_ops(Xq)["total"]
     q = m.info["leaf_size"]
     out["ops_mean"], out["ops_max"] = float(ops.mean()), int(ops.max())
@@ -163,7 +163,7 @@ def ratios(t: dict) -> list[tuple[str, float, float, bool, str]]:
 def scale(n: int, p: int) -> dict:
     """n points: build, certify and recall every point exactly (run in a child process)."""
     import kernels
-    from kernels.theory.verify import recall_errors
+    from kernels.verify import recall_errors
 
     t0 = time.perf_counter()
     ds = kernels.generate("gaussian", n, p, 1, seed=SEED)
@@ -175,7 +175,7 @@ def scale(n: int, p: int) -> dict:
     err = recall_errors(m, Y)
     return {"n": n, "p": p, "generate_s": t1 - t0, "build_certify_s": t2 - t1,
             "recall_s": t3 - t2, "total_s": t3 - t0, "build_recall_s": t3 - t1,
-            "exact": err["exact"], "certified": m.summary()["certified"],
+            "exact": err["exact"], "certified": m.info["certified"],
             "max_rel_error": err["max_rel_error"], "depth": m.conditional.depth,
             "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
 
@@ -281,7 +281,7 @@ def main(argv=None) -> int:
         return 0
     import argparse
 
-    ap = argparse.ArgumentParser(description="issue-6 targets in one run")
+    ap = argparse.ArgumentParser(description="the axis-tree targets in one run")
     ap.add_argument("--targets", action="store_true")
     ap.add_argument("--n", type=int, default=1 << 20)
     ap.add_argument("--p", type=int, default=8)

@@ -35,16 +35,30 @@ def dense(net: Network, X) -> np.ndarray:
 
 
 # ---- active (Theorem 1): neuron by neuron from the input configuration -----------------------
+def dense_weights(net: Network) -> np.ndarray:
+    """The network's weights as one dense matrix W (N, p + N): W[j, u] is the weight from unit u
+    into neuron j (0 where none is stored).  Plain NumPy from the CSR arrays."""
+    W = np.zeros((net.n_neurons, net.p + net.n_neurons), dtype=net.w_val.dtype)
+    for j in range(net.n_neurons):
+        for t in range(int(net.w_ptr[j]), int(net.w_ptr[j + 1])):
+            W[j, int(net.w_src[t])] = net.w_val[t]
+    return W
+
+
 def active_run(net: Network, X):
-    """Plain Python: neuron by neuron in id order, each active neuron's field over the non-zero
-    sources only (pulled through its incoming weights), inactive ones set to φ(0).  Returns the
-    outputs (m, r) and the executor's count dict."""
+    """Plain Python, independent of the executor's own adjacency (``active.view``): the adjacency
+    is rebuilt from the dense weight matrix, Definition 1 applied literally — a neuron is active
+    iff its bias is non-zero or a unit it has a non-zero weight from outputs a non-zero value (±0
+    is zero, so a −0.0 bias or pre-activation makes nothing active).  Active neurons sum their bias
+    and their live terms in increasing source id; inactive ones output φ(0).  Returns the outputs
+    (m, r) and the executor's count dict."""
     X = np.ascontiguousarray(X, dtype=net.w_val.dtype)
     dt = net.w_val.dtype
     p, N = net.p, net.n_neurons
-    v = active_executor.view(net)
-    has_out = np.diff(v["out_ptr"]) > 0
-    act_fn = activate.py_func
+    W = dense_weights(net)
+    bias = [float(b) for b in net.bias]
+    srcs_of = [[(int(k), W[j, k]) for k in np.flatnonzero(W[j])] for j in range(N)]
+    has_out = [bool(np.any(W[:, p + j] != 0)) for j in range(N)]
     Y = np.empty((X.shape[0], net.r), dtype=dt)
     C = {k: np.zeros(X.shape[0], dtype=np.int64) for k in active_executor.COUNT_KEYS}
     for i, x in enumerate(X):
@@ -55,33 +69,24 @@ def active_run(net: Network, X):
         mul = add = n_act = w_act = w_cmp = 0
         cmp = p
         for j in range(N):
-            a, b = int(net.w_ptr[j]), int(net.w_ptr[j + 1])
-            srcs = [(int(net.w_src[t]), net.w_val[t]) for t in range(a, b)]
-            live = [(k, w) for k, w in srcs if k in nonzero]  # input configuration
-            active = net.bias[j] != 0 or bool(live)
-            if v["pull"][j]:
-                s = net.bias[j]
-                for k, w in srcs:
-                    s += w * val[k]
-                y, terms, computed = act_fn(int(net.act[j]), s), len(srcs), True
-                mul += terms
-            elif active:
-                s = net.bias[j]
-                for k, w in live:
-                    s += w * val[k]
-                y, computed = act_fn(int(net.act[j]), s), True
-                terms = len(live) + (net.bias[j] != 0)
-                mul += len(live)
-            else:
-                y, computed, terms = v["phi0"][j], False, 0
-            if computed:
-                add += max(terms - 1, 0)
-                cmp += int(ACT_CMP[net.act[j]]) + int(has_out[p + j])
-                w_cmp += terms
+            code = int(net.act[j])
+            live = [(k, w) for k, w in srcs_of[j] if k in nonzero]  # input configuration
+            active = bias[j] != 0 or bool(live)
             if active:
+                s = dt.type(net.bias[j])
+                for k, w in live:
+                    s = dt.type(s + w * val[k])
+                y = activate.py_func(code, s)
+                terms = len(live) + (bias[j] != 0)
+                mul += len(live)
+                add += max(terms - 1, 0)
+                cmp += int(ACT_CMP[code]) + int(has_out[j])
+                w_cmp += terms
                 n_act += 1
-                w_act += int(net.bias[j] != 0) + sum(k in active_units for k, _ in srcs)
+                w_act += int(bias[j] != 0) + sum(k in active_units for k, _ in srcs_of[j])
                 active_units.add(p + j)
+            else:
+                y = activate.py_func(code, dt.type(0))
             val[p + j] = y
             if y != 0:
                 nonzero.add(p + j)

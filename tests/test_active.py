@@ -8,13 +8,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kernels.data import validate
-from kernels.executors import active, active_batch, dense
-from kernels.harness.workloads import random_network
-from kernels.model.memorizer import Memorizer
+from kernels.executors import active, active_batch, active_view, dense, measure
+from kernels.memorizer import Memorizer
+from kernels.model.data import validate
 from kernels.model.network import Layer, Network
+from kernels.random_networks import random_network
 from kernels.theory import bounds as counting
-from kernels.theory.verify import verify
+from kernels.verify import verify
 
 ACTS = ("relu", "threshold", "sign", "identity")
 
@@ -76,7 +76,7 @@ def test_active_equals_reference_and_counts(kw):
     c = active.count(net, X)
     for key in c:
         assert np.array_equal(c[key], c_ref[key]), key
-    sets = counting.active_sets(net, X)
+    sets = measure.active_sets(net, X)
     for key in ("active_neurons", "active_weights", "computed_weights"):
         assert np.array_equal(c[key], sets[key]), key
     assert np.array_equal(c["active_neurons"], sets["neurons"].sum(axis=1))
@@ -118,23 +118,48 @@ def test_exact_cancellation_and_ties():
     assert (c["total"] <= net.p + 4 * c["computed_weights"]).all()
 
 
-def test_negative_zero_bias_is_exact():
-    """A bias stored as −0.0 would let a skipped +0 product flip a zero's sign; such neurons are
-    evaluated in full and stay bit-identical."""
+def test_negative_zero_is_zero_definition_1():
+    """±0 is zero (Definition 1): a −0.0 bias is stored as +0.0 and is no input; a neuron whose
+    pre-activation is −0.0 because none of its inputs is non-zero is inactive; counts equal the
+    independent reference (adjacency rebuilt from the dense weights)."""
     W1 = np.array([[-1.0, 0.0], [1.0, -1.0], [0.0, -2.0]])
     W2 = np.array([[-1.0, -1.0, 1.0]])
     net = Network.from_layers(2, [Layer(W1, np.array([-0.0, -0.0, 0.0]), "identity"),
                                   Layer(W2, np.array([-0.0]), "relu")])
-    net.bias[:] = np.array([-0.0, -0.0, 0.0, -0.0])  # from_coo may canonicalise; force it
+    assert not np.signbit(net.bias).any()
+    assert not np.signbit(Network.from_layers(1, [Layer([[1.0]], [-1e-60], "relu")])
+                          .astype("float32").bias).any()  # an underflow to float32: +0.0
     X = np.array([[0.0, 0.0], [-0.0, 0.0], [0.0, -0.0], [-0.0, -0.0], [1.0, 0.0], [0.0, 1.0],
                   [-1.0, -0.0]])
-    Y_ref = naive.active(net, X)
+    Y_ref, c_ref = naive.active_run(net, X)
     paths_agree(net, X, Y_ref)
-    assert np.array_equal(bits(dense.predict(net, X, force="csr")), bits(Y_ref))
     c = active.count(net, X)
-    _, c_ref = naive.active_run(net, X)
     for key in c:
         assert np.array_equal(c[key], c_ref[key]), key
+    assert c["active_neurons"][0] == 0 and c["total"][0] == 2  # all-zero input: nothing active
+    # a −0.0 forced into the stored bias still counts as zero: the same counts, equal outputs
+    net.bias[:] = np.array([-0.0, -0.0, 0.0, -0.0])
+    c = active.count(net, X)
+    for key in c:
+        assert np.array_equal(c[key], c_ref[key]), key
+    np.testing.assert_array_equal(active.predict(net, X), Y_ref)
+
+
+def test_negative_zero_pre_activation_from_an_underflow():
+    """x = 1e-200 times w = −1e-200 underflows to −0.0: h1 is active (its input is non-zero) with
+    pre-activation −0.0, outputs zero, and its successor, reached by nothing else, is inactive."""
+    net = Network.from_layers(1, [Layer([[-1e-200], [1.0]], None, "identity"),
+                                  Layer([[3.0, 0.0]], None, "relu"),
+                                  Layer([[1.0]], None, "identity")])
+    X = np.array([[1e-200], [0.0], [2.0]])
+    Y_ref, c_ref = naive.active_run(net, X)
+    assert np.signbit(-1e-200 * 1e-200) and Y_ref[0, 0] == 0.0
+    c = active.count(net, X)
+    for key in c:
+        assert np.array_equal(c[key], c_ref[key]), key
+    # input 0: h1 (−0.0) and h2 (1e-200) active; h3 reached by h1 only: inactive, o inactive
+    assert c["active_neurons"].tolist() == [2, 0, 3]  # input 2: h3 active, outputs 0
+    paths_agree(net, X, Y_ref)
 
 
 def hand_network(bias_h2=0.0):
@@ -154,7 +179,7 @@ def test_hand_counted_example():
         "active_weights": 4,  # x1->h1, x1->h2, h1->o, h2->o (h2 active with output 0)
         "computed_weights": 3}
     assert dense.count(net, np.array([[1.0, 0.0]]))["total"][0] == 13
-    sets = counting.active_sets(net, np.array([[1.0, 0.0]]), weights=True)
+    sets = measure.active_sets(net, np.array([[1.0, 0.0]]), weights=True)
     assert sets["neurons"].tolist() == [[True, True, False, True]]
     # stored weights in CSR order: h1<-x1, h1<-x2, h2<-x1, h3<-x2, o<-h1, o<-h2, o<-h3
     assert sets["weights"].tolist() == [[True, False, True, False, True, True, False]]
@@ -164,10 +189,11 @@ def test_hand_counted_example():
     assert np.array_equal(active.predict(hand_network(0.5), np.zeros((1, 2))), [[0.5]])
 
 
-def test_view_is_cached_and_outgoing_adjacency():
+def test_plan_keeps_the_view_and_outgoing_adjacency():
     net = hand_network()
-    v = active.view(net)
-    assert active.view(net) is v and net._cache[active._VIEW_KEY] is v
+    plan = active.make_plan(net)
+    v = plan.view
+    assert v["out_ptr"].tolist() == active_view.view(net)["out_ptr"].tolist()
     assert v["out_ptr"].tolist() == [0, 2, 4, 5, 6, 7, 7]
     assert v["out_dst"].tolist() == [0, 1, 0, 2, 3, 3, 3]
 
@@ -228,11 +254,15 @@ def test_route_and_workspace():
     assert active.route(net, X) == "batched"
     with pytest.raises(ValueError):
         active.predict(net, X, path="sideways")
-    a = active.predict(net, X[:5], path="per-input")
-    ws = [k for k in net._cache if isinstance(k, tuple) and k[0] == "active_ws"]
-    assert len(ws) == 1
+    plan = active.make_plan(net)
+    a = active.predict(net, X[:5], path="per-input", plan=plan)
+    ws = plan.push["threads"].ws
+    assert np.array_equal(bits(active.predict(net, X[:5], path="per-input", plan=plan)), bits(a))
+    assert plan.push["threads"].ws is ws  # this thread's workspace, kept in the plan
+    assert np.array_equal(bits(active.predict_one(net, X[4], plan=plan)), bits(a[4]))
     assert np.array_equal(bits(active.predict(net, X[:5], path="per-input")), bits(a))
-    assert np.array_equal(bits(active.predict_one(net, X[4])), bits(a[4]))
+    assert plan.probe_ops is None and active.route(net, X, plan) == "batched"
+    assert plan.probe_ops is not None  # counted once, on the first large batch
 
 
 @pytest.mark.parametrize("per_input", [5, 20, 40])

@@ -1,5 +1,5 @@
 """The Python API's input rule: predict, predict_one and count_ops share one check
-(kernels.model.memorizer.check_inputs) on every executor, random networks included; every bad
+(kernels.memorizer.check_inputs) on every executor, random networks included; every bad
 argument is a ValueError or TypeError of one sentence, never a Numba TypingError or a silent
 wrong answer."""
 
@@ -67,9 +67,9 @@ def test_predict_and_predict_one_agree(memorizers, name, dtype, p, case):
     m = memorizers[name, dtype, p]
     x = ONE_INPUT_CLASSES[case](m.dataset.X[5].copy())
     for executor in (None, *m.executors):
-        one = _outcome(lambda: m.predict_one(x, executor=executor))
-        many = _outcome(lambda: m.predict(x, executor=executor))
-        counted = _outcome(lambda: m.count_ops(x, executor=executor))
+        one = _outcome(lambda e=executor: m.predict_one(x, executor=e))
+        many = _outcome(lambda e=executor: m.predict(x, executor=e))
+        counted = _outcome(lambda e=executor: m.count_ops(x, executor=e))
         if one[0] == "ok":
             assert many[0] == "ok" and counted[0] == "ok", (case, many, counted)
             assert one[1].shape == (m.dataset.r,) and many[1].shape == (1, m.dataset.r)

@@ -14,7 +14,7 @@ import kernels
 from kernels.constructions import axis_tree
 from kernels.executors import tree
 from kernels.executors.tree import axis as axis_routing
-from kernels.theory.verify import recall_errors, verify
+from kernels.verify import recall_errors, verify
 
 DTYPES = ("float64", "float32")
 COUNT_KEYS = ("mul", "add", "cmp", "total", "active_neurons", "active_weights", "tests")
@@ -211,26 +211,30 @@ def test_certificate_refutes_ill_conditioned_leaf_in_float32():
     assert recall_errors(m32, m32.predict(X))["exact"]
 
 
-def test_certificate_proves_the_per_point_rule_not_a_global_one():
-    """One leaf through (x, 1e4) and (x', 1e-3): in float32 the small output is off by 0.03 —
-    within the old global tolerance 1e-4·‖D‖∞ = 1, far outside its own tol·|d| + ε·‖D‖∞ ≈ 1.2e-3.
-    The certificate refuses that leaf; the build splits it instead."""
+def test_certificate_proves_the_same_rule_as_verify():
+    """One leaf through (x, 1e4) and (x', 1e-3): in float32 the small output is off by ≈ 0.03 —
+    far outside its own 1e-4·|d|, inside the rule's tol·(|d| + ‖D‖∞) ≈ 1.  The certificate and
+    verify apply the one rule: both say exact, and the output is counted scale-limited."""
     X = np.array([[10.165276355285291], [10.409735239361947]])
     D = np.array([1e4, 1e-3])
     w = (D[1] - D[0]) / (X[1, 0] - X[0, 0])
     cond = axis_tree.to_conditional(1, 1, np.array([-1]), np.array([0.0]), np.array([-1]),
                                     np.array([0]), np.array([[[D[0] - w * X[0, 0], w]]]))
     cert = axis_tree.certify(cond, X, D, "float32")
-    assert not cert["certified"] and cert["uncertified_leaf_points"] >= 1
-    one_leaf = axis_tree.AxisTreeMemorizer("axis-tree", kernels.data.validate(X, D),
+    one_leaf = axis_tree.AxisTreeMemorizer("axis-tree", kernels.model.data.validate(X, D),
                                            conditional=cond, executors=("tree",),
                                            dtype="float32")
     rec = recall_errors(one_leaf, one_leaf.predict(X))
-    assert not rec["exact"] and rec["worst"]["index"] == 1
-    assert rec["max_abs_error"] < 1e-4 * np.abs(D).max()  # the old rule would have passed it
+    assert cert["certified"] and rec["exact"] and rec["scale_limited_points"] == 1
+    assert rec["worst"]["index"] == 1 and rec["max_rel_error"] > 1e-4
+    # the same leaf with the small output off by more than tol·‖D‖∞: neither certified nor exact
+    D_off = np.array([1e4, 1e-3 + 3.0])
+    assert not axis_tree.certify(cond, X, D_off, "float32")["certified"]
+    bad = axis_tree.AxisTreeMemorizer("axis-tree", kernels.model.data.validate(X, D_off),
+                                      conditional=cond, executors=("tree",), dtype="float32")
+    assert not recall_errors(bad, bad.predict(X))["exact"]
     m32 = build(X, D, "float32")
-    assert m32.summary()["certified"] and m32.summary()["leaves"] == 2
-    assert recall_errors(m32, m32.predict(X))["exact"]
+    assert m32.summary()["certified"] and recall_errors(m32, m32.predict(X))["exact"]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -240,8 +244,8 @@ def test_certified_on_wide_range_outputs_means_every_point_within_its_own_tolera
     D = 10.0 ** rng.uniform(-6, 6, (300, 2))
     m = build(X, D, dtype)
     Y = m.predict(X).astype(np.float64)
-    eps, tol = np.finfo(dtype).eps, 1e-9 if dtype == "float64" else 1e-4
-    ok = np.abs(Y - D) <= tol * np.abs(D) + eps * np.abs(D).max()  # the rule, written out
+    tol = 1e-9 if dtype == "float64" else 1e-4
+    ok = np.abs(Y - D) <= tol * (np.abs(D) + np.abs(D).max())  # the rule, written out
     assert m.summary()["certified"] and ok.all()
     assert axis_tree.certify(m.conditional, X, D, dtype)["certified"]
 
@@ -279,8 +283,8 @@ def test_predict_one_validates():
 
 
 def test_memory_estimate_refuses_too_large(monkeypatch):
-    import kernels.data
-    monkeypatch.setattr(kernels.data, "available_memory", lambda: 1 << 20)
+    import kernels.model.data
+    monkeypatch.setattr(kernels.model.data, "available_memory", lambda: 1 << 20)
     ds = kernels.generate("gaussian", 5000, 4, 1, seed=0)
     with pytest.raises(ValueError, match="axis-tree .* needs about"):
         build(ds.X, ds.D)

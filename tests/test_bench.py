@@ -2,6 +2,7 @@
 
 import importlib
 import inspect
+import json
 import os
 import pkgutil
 import shutil
@@ -96,19 +97,46 @@ def test_cases_are_declared_pairs_and_caches_are_shared():
     assert "zhang/tree" not in common.CASES
 
 
-def test_no_module_in_bench_does_work_at_import():
-    """asv imports every module of bench/; a plain script there must guard its work."""
-    if ROOT not in sys.path:
-        sys.path.insert(0, ROOT)
-    import bench
+# Imports every module of a package under a profiler and prints each call into ``kernels`` other
+# than module bodies and the registry's look-ups (names, get): what asv would pay at discovery.
+_IMPORT_WORK = """
+import importlib, json, pkgutil, sys
+sys.path.insert(0, sys.argv[1])
+import kernels, kernels.harness.cell, kernels.harness.timing, kernels.memorizer
+pkg = importlib.import_module(sys.argv[2])
+work = []
+def watch(frame, event, arg):
+    name = frame.f_globals.get("__name__", "")
+    if (event == "call" and name.startswith("kernels.") and frame.f_code.co_name != "<module>"
+            and name != "kernels.constructions"):
+        work.append(f"{name}.{frame.f_code.co_name}")
+for m in pkgutil.iter_modules(pkg.__path__):
+    sys.setprofile(watch)
+    importlib.import_module(f"{sys.argv[2]}.{m.name}")
+    sys.setprofile(None)
+print(json.dumps(sorted(set(work))))
+"""
 
-    for m in pkgutil.iter_modules(bench.__path__):
-        path = os.path.join(bench.__path__[0], m.name + ".py")
-        if not os.path.exists(path) or m.name.startswith("bench_") or m.name == "common":
-            continue
-        src = open(path, encoding="utf-8").read()
-        if "def main" in src or "argparse" in src:
-            assert '__name__ == "__main__"' in src or "__name__ == '__main__'" in src, m.name
+
+def _work_at_import(root: str, package: str) -> list[str]:
+    res = subprocess.run([sys.executable, "-c", _IMPORT_WORK, root, package], capture_output=True,
+                         text=True, timeout=300, check=False)
+    assert res.returncode == 0, res.stderr[-2000:]
+    return json.loads(res.stdout.splitlines()[-1])
+
+
+def test_no_module_in_bench_does_work_at_import():
+    """asv imports every module of bench/ to discover it: building, generating or executing
+    belongs in setup/setup_cache, so importing them calls nothing of kernels but the registry."""
+    assert _work_at_import(ROOT, "bench") == []
+
+
+def test_the_import_check_finds_work(tmp_path):
+    (tmp_path / "eager").mkdir()
+    (tmp_path / "eager" / "__init__.py").write_text("")
+    (tmp_path / "eager" / "bench_x.py").write_text(
+        "import kernels\nDS = kernels.generate('gaussian', 8, 2, seed=0)\n")
+    assert "kernels.model.data.generate" in _work_at_import(str(tmp_path), "eager")
 
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="asv check needs git")

@@ -1,5 +1,5 @@
 """Bound formulas on hand-computed values, Theorem 3's rank-condition checker, and Definition 1
-measured by ``counting.active_sets``."""
+measured by ``measure.active_sets``."""
 
 import math
 
@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 
 import kernels
+from kernels.executors import measure
 from kernels.model.network import Layer, Network
 from kernels.theory import bounds as counting
-from kernels.theory.verify import verify
+from kernels.verify import verify
 
 
 def test_theorem1_bound():
@@ -124,7 +125,7 @@ def test_active_sets_chain_and_skip():
                                         (0, 1))])
     # stored weights (CSR): h1<-x1, h2<-x1, o<-x2, o<-h1, o<-h2 (zeros are not stored)
     X = np.array([[2.0, 0.0], [0.0, 3.0], [0.0, 0.0], [-1.0, 1.0]])
-    s = counting.active_sets(net, X, weights=True)
+    s = measure.active_sets(net, X, weights=True)
     assert s["neurons"].tolist() == [[True, True, True], [False, False, True],
                                      [False, False, False], [True, True, True]]
     assert s["active_neurons"].tolist() == [3, 1, 0, 3]
@@ -139,12 +140,12 @@ def test_active_sets_chain_and_skip():
 
 
 def test_active_sets_chunking_matches():
-    from kernels.harness.workloads import random_network
+    from kernels.random_networks import random_network
 
     net = random_network(4, 3, 10, sparsity=0.5, skip_prob=0.5, zero_fraction=0.6,
                          bias_fraction=0.3, seed=1).network
     X = np.random.default_rng(0).standard_normal((40, 4))
-    a = counting.active_sets(net, X)
-    b = counting.active_sets(net, X, chunk=1)
+    a = measure.active_sets(net, X)
+    b = measure.active_sets(net, X, chunk=1)
     for key in a:
         assert np.array_equal(a[key], b[key])

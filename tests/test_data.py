@@ -1,4 +1,4 @@
-"""Every bad input of issue 2 through the Python API (``kernels.build``, ``kernels.validate``,
+"""Every bad input through the Python API (``kernels.build``, ``kernels.validate``,
 ``kernels.load_npz``): a ``ValueError`` whose message is one line naming the problem."""
 
 import re
@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 import kernels
-from kernels import data
 from kernels.constructions import bubeck, sign_cube, zhang
+from kernels.model import data
 
 GOOD_X = np.arange(12, dtype=float).reshape(4, 3) ** 1.5
 GOOD_D = np.array([0.5, -1.0, 2.0, 3.0])

@@ -3,17 +3,19 @@ reference within the dtype's rounding (CSR blocks: bit for bit, the same summati
 block choice exercised both ways, counted twin = the analytic count of the cost model, on random
 networks with skip connections and every activation, in float64 and float32."""
 
+import dataclasses
+
 import naive
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kernels.data import validate
 from kernels.executors import blocks, dense
-from kernels.harness.workloads import random_network
-from kernels.model.memorizer import Memorizer
+from kernels.memorizer import Memorizer
+from kernels.model.data import validate
 from kernels.model.network import ACTIVATIONS, Layer, Network
+from kernels.random_networks import random_network
 
 ACTS = tuple(ACTIVATIONS)
 
@@ -153,7 +155,8 @@ def test_block_choice_both_ways_and_tiles(dtype):
     for s, want in ((0.0, blocks.GEMM), (0.99, blocks.CSR)):
         src = random_network(8, 2, 300, r=2, sparsity=s, skip_prob=1.0, zero_fraction=0.5,
                              seed=1, measure=False).network
-        net = blocks.inherit_reordering(src, src.astype(dtype))
+        net = src.astype(dtype)
+        assert net.reorder  # astype keeps the permission
         assert (blocks.plan(net).kind == want).all()
         X = rng.standard_normal((70, 8)).astype(dtype)
         R = naive.dense(net, X)
@@ -177,20 +180,22 @@ def test_reference_order_unless_reordering_is_allowed():
     X = rng.standard_normal((40, 6))
     assert (blocks.plan(net).kind == blocks.CSR).all()
     np.testing.assert_array_equal(dense.predict(net, X), naive.dense(net, X))
-    assert blocks.allow_reordering(net) is net
+    net = dataclasses.replace(net, reorder=True)
     assert (blocks.plan(net).kind == blocks.GEMM).all()
     close(dense.predict(net, X), naive.dense(net, X), "float64")
     ds = validate(X, np.zeros((40, 2)))
     m = Memorizer("t", ds, network=net, executors=("dense",), dtype="float32")
-    _, obj = m._executor("dense")
-    assert obj is not net and (blocks.plan(obj).kind == blocks.GEMM).all()
+    route = m.route("dense")
+    assert route.obj is not net and (route.plan.kind == blocks.GEMM).all()
     plain = Network.from_layers(6, layers)
     m2 = Memorizer("t", ds, network=plain, executors=("dense",), dtype="float32")
-    assert (blocks.plan(m2._executor("dense")[1]).kind == blocks.CSR).all()
+    assert (m2.route("dense").plan.kind == blocks.CSR).all()
 
 
-def test_plan_is_cached_and_bad_shape():
+def test_plan_is_explicit_and_bad_shape():
     net = random_network(4, 1, 8, seed=0, measure=False).network
-    assert blocks.plan(net) is blocks.plan(net)
+    plan = dense.make_plan(net)
+    X = np.random.default_rng(0).standard_normal((5, 4))
+    np.testing.assert_array_equal(dense.predict(net, X, plan=plan), dense.predict(net, X))
     with pytest.raises(ValueError):
         dense.predict(net, np.zeros((3, 5)))

@@ -16,8 +16,9 @@ import pytest
 import kernels
 from kernels.cli import main as cli_main
 from kernels.harness import distributed as dist
-from kernels.harness import environment, sweep
+from kernels.harness import environment, runner, sweep
 from kernels.harness.cell import RANDOM
+from kernels.harness.grid import SIZE, groups, row_key
 from kernels.report import figures
 from kernels.report import html as report
 
@@ -98,25 +99,25 @@ def test_local_cluster_gives_the_in_process_rows(tmp_path):
         big = sweep.run(huge, str(tmp_path / "big.json"), progress=False, runner=runner)["rows"]
     assert big[0]["status"] == "skipped" and big[0]["final"] is False
     assert "this worker's memory limit" in big[0]["reason"]
-    assert [sweep.row_key(r) for r in here] == [sweep.row_key(r) for r in there]
+    assert [row_key(r) for r in here] == [row_key(r) for r in there]
     assert sum(r["status"] == "ok" for r in there) >= len(there) - 1
     for a, b in zip(here, there, strict=True):
-        assert {k: a.get(k) for k in SAME} == {k: b.get(k) for k in SAME}, sweep.row_key(a)
+        assert {k: a.get(k) for k in SAME} == {k: b.get(k) for k in SAME}, row_key(a)
     mach = environment.machine()
     for r in there:  # measured by a worker: one thread, the machine recorded
         assert r["machine"] == mach["key"] and r["machine_info"]["host"] == mach["host"]
-        assert r["machine_info"]["threads"] == 1 or r["executor"] == sweep.SIZE
+        assert r["machine_info"]["threads"] == 1 or r["executor"] == SIZE
     assert json.load(open(tmp_path / "there.json"))["rows"] == json.loads(json.dumps(there))
 
 
-class LosingRunner(sweep.InProcess):
+class LosingRunner(runner.InProcess):
     """A runner whose cluster loses every group of n = 32 (as a worker that keeps dying)."""
 
     def next(self):
         i, g, execs, opts = self.queue.pop(0)
         if g["n"] == 32:
             return i, RuntimeError("KilledWorker: worker died 3 times\nmore")
-        return i, sweep._run_group(g, execs, opts, self.idle_w, self.warmed)
+        return i, runner.run_group(g, execs, opts, self.idle_w, self.warmed)
 
 
 def test_a_lost_group_is_an_error_row_retried_on_resume(tmp_path):
@@ -257,11 +258,11 @@ def test_a_killed_worker_loses_no_finished_cell(tmp_path):
         t.join(timeout=180)
         assert not t.is_alive() and "error" not in result, result.get("error")
     rows = result["rows"]
-    assert len(rows) == len(sweep.groups(grid)) == 12
+    assert len(rows) == len(groups(grid)) == 12
     assert all(r["status"] == "ok" for r in rows), [r.get("reason") for r in rows]
-    by_key = {sweep.row_key(r): r for r in rows}
+    by_key = {row_key(r): r for r in rows}
     for r in before:  # finished before the kill: kept as measured, not measured again
-        assert by_key[sweep.row_key(r)]["batch_s_per_input"] == r["batch_s_per_input"]
+        assert by_key[row_key(r)]["batch_s_per_input"] == r["batch_s_per_input"]
 
 
 @pytest.mark.slow
@@ -291,6 +292,6 @@ def test_ctrl_c_cancels_and_the_journal_resumes(tmp_path):
     assert f"resuming, {len(done)} cells already done" in stderr
     rows = json.load(open(out))["rows"]
     assert len(rows) == 32 and all(r["status"] == "ok" for r in rows)
-    by_key = {sweep.row_key(r): r for r in rows}
+    by_key = {row_key(r): r for r in rows}
     for r in done:
-        assert by_key[sweep.row_key(r)]["batch_s_per_input"] == r["batch_s_per_input"]
+        assert by_key[row_key(r)]["batch_s_per_input"] == r["batch_s_per_input"]

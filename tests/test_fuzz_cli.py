@@ -1,4 +1,4 @@
-"""Fuzzing the CLI boundary (issue 11): generated bad files, bad arguments and bad options.  Every
+"""Fuzzing the CLI boundary: generated bad files, bad arguments and bad options.  Every
 one must end in exit code 2, exactly one line on stderr, nothing on stdout and nothing written
 (hypothesis; derandomized under CI by tests/conftest.py)."""
 

@@ -49,8 +49,6 @@ def test_same_as_per_query_kernel_and_interpreter(dtype, p):
 
 
 def test_hyperplane_tree_construction_batches():
-    if "hyperplane-tree" not in kernels.constructions.names():
-        pytest.skip("hyperplane-tree is not registered")
     ds = kernels.generate("gaussian", 600, 3, 1, seed=2)
     m = kernels.build("hyperplane-tree", ds.X, ds.D, dtype="float32")
     cond = m.conditional.astype("float32")

@@ -13,9 +13,9 @@ from seed000_data import ADVERSARIAL, REAL, adversarial, real
 
 import kernels
 from kernels.constructions import partition
-from kernels.data import generate
 from kernels.executors import tree
 from kernels.executors.tree import hyperplane as routing
+from kernels.model.data import generate
 from kernels.theory import bounds as counting
 
 

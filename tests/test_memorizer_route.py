@@ -4,9 +4,9 @@ the batch's row; routes are resolved once and follow a replaced network; bad inp
 import numpy as np
 import pytest
 
-from kernels.data import validate
-from kernels.harness.workloads import random_network
-from kernels.model.memorizer import Memorizer
+from kernels.memorizer import Memorizer
+from kernels.model.data import validate
+from kernels.random_networks import random_network
 
 
 def memorizer(dtype="float64", seed=0):
@@ -36,11 +36,11 @@ def test_one_row_equals_batch_row(dtype):
 
 def test_route_is_cached_and_follows_a_new_network():
     m, X = memorizer()
-    r1 = m._route("dense")
-    assert m._route("dense") is r1 and m._route(None) is r1
+    r1 = m.route("dense")
+    assert m.route("dense") is r1 and m.route(None) is r1
     other, _ = memorizer(seed=1)
     m.network = other.network
-    assert m._route("dense") is not r1
+    assert m.route("dense") is not r1
     np.testing.assert_array_equal(m.predict(X, executor="dense"),
                                   other.predict(X, executor="dense"))
 
@@ -51,9 +51,11 @@ def test_bad_inputs_still_fail():
     bad[0, 2] = np.nan
     big = X.copy()
     big[30, 1] = np.inf
-    for Z in (bad, big, X[:, :4], np.array([["a"] * 5])):
+    for Z in (bad, big, X[:, :4]):
         with pytest.raises(ValueError):
             m.predict(Z, executor="dense")
+    with pytest.raises(TypeError, match="strings"):  # a wrong type, not a wrong value
+        m.predict(np.array([["a"] * 5]), executor="dense")
     with pytest.raises(ValueError):
         m.predict(X, executor="tree")
     huge = np.full((1, 5), 1e308)  # its sum overflows, yet every entry is finite: accepted

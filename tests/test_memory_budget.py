@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import kernels
-from kernels import data
+from kernels.model import data
 
 
 def test_budget_is_the_tightest_limit(monkeypatch):
@@ -56,7 +56,7 @@ def test_cgroup_limits_read(tmp_path, monkeypatch):
 
 def test_address_space_limit_respected():
     # under a 3 GiB RLIMIT_AS a build that MemAvailable alone would allow is refused up front
-    code = ("import resource, kernels.data as d; "
+    code = ("import resource, kernels.model.data as d; "
             "resource.setrlimit(resource.RLIMIT_AS, (3 * 2**30, resource.RLIM_INFINITY)); "
             "print(d.memory_limits()['RLIMIT_AS'] < 3 * 2**30, d.available_memory() < 3 * 2**30)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -90,7 +90,7 @@ def test_random_network_refused_before_allocating(kwargs, monkeypatch):
 
 
 def test_random_network_estimate_bounds_its_peak():
-    from kernels.harness.workloads import estimate_bytes
+    from kernels.random_networks import estimate_bytes
 
     kernels.random_network(4, 2, 8, skip_prob=0.5, zero_fraction=0.5)  # compiled kernels loaded
     for p, d, w, r, s, k, m in [(16, 3, 128, 1, 0.9, 0.0, 128), (16, 2, 128, 1, 0.0, 0.0, 128),
@@ -121,7 +121,7 @@ def test_vardi_group_size():
     assert kernels.build("vardi", ds.X, y, group_size=1).info["group_size"] == 1
     assert kernels.build("vardi", ds.X, y, group_size=40).info["group_size"] == 40
     for g in (41, 10**9):
-        _refused_without_allocating(lambda: kernels.build("vardi", ds.X, y, group_size=g),
+        _refused_without_allocating(lambda g=g: kernels.build("vardi", ds.X, y, group_size=g),
                                     f"group_size={g} exceeds the n=40 points")
     with pytest.raises(ValueError, match="group_size"):
         kernels.constructions.preflight("vardi", 40, 3, 1, {"group_size": 10**9})

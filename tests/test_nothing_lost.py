@@ -1,4 +1,4 @@
-"""Nothing is lost (issue 11): failed renders leave the old report and results byte-identical, a
+"""Nothing is lost: failed renders leave the old report and results byte-identical, a
 sweep resumes only its own grid and never overwrites finished results unasked, a torn journal line
 is dropped, concurrent sweeps refuse cleanly, and oversized work is refused before it allocates."""
 
@@ -12,9 +12,9 @@ import time
 import numpy as np
 import pytest
 
-from kernels import data
 from kernels.cli import main
-from kernels.harness import journal, results, sweep
+from kernels.harness import journal, results, runner, sweep
+from kernels.model import data
 
 FAST = {"min_time": 0.002, "time_inputs": 16, "eval_seconds": 0.2, "energy": "off",
         "budget_s": 600, "max_cell_s": 600}
@@ -130,7 +130,7 @@ def test_atomic_write_keeps_the_old_file_on_failure(tmp_path):
 def interrupted(tmp_path, monkeypatch, grid=GRID) -> str:
     """A sweep killed after its first group: its journal, no results."""
     out = str(tmp_path / "r.json")
-    real, calls = sweep._run_group, []
+    real, calls = runner.run_group, []
 
     def stop(g, *a, **k):
         if calls:
@@ -138,10 +138,10 @@ def interrupted(tmp_path, monkeypatch, grid=GRID) -> str:
         calls.append(g)
         return real(g, *a, **k)
 
-    monkeypatch.setattr(sweep, "_run_group", stop)
+    monkeypatch.setattr(runner, "run_group", stop)
     with pytest.raises(KeyboardInterrupt):
         sweep.run(grid, out, progress=False)
-    monkeypatch.setattr(sweep, "_run_group", real)
+    monkeypatch.setattr(runner, "run_group", real)
     assert os.path.exists(journal.journal_path(out)) and not os.path.exists(out)
     assert not os.path.exists(journal.lock_path(out))  # released on the way out
     return out
@@ -183,7 +183,7 @@ def test_a_torn_journal_line_is_dropped_not_appended_to(tmp_path, monkeypatch):
     header, rows = journal.read_journal(jpath)
     assert header is not None and len(rows) == 1
     seen = []
-    real = sweep._run_group
+    real = runner.run_group
 
     def check(g, *a, **k):  # the journal as the resumed sweep appends to it
         text = open(jpath, "rb").read()
@@ -192,7 +192,7 @@ def test_a_torn_journal_line_is_dropped_not_appended_to(tmp_path, monkeypatch):
             json.loads(line)
         return real(g, *a, **k)
 
-    monkeypatch.setattr(sweep, "_run_group", check)
+    monkeypatch.setattr(runner, "run_group", check)
     doc = sweep.run(GRID, out, progress=False)
     assert seen and seen[0] == complete  # cut back to its last complete line
     assert len(doc["rows"]) == 2 and all(r["status"] == "ok" for r in doc["rows"])
@@ -280,7 +280,7 @@ def test_oversized_verify_is_refused_fast_in_a_fresh_process(tmp_path):
 
 
 @pytest.mark.parametrize("argv", [
-    ["verify", "zhang", "--n", str(10**8), "--p", "4"],  # the issue's case: 13 GiB, 2 min before
+    ["verify", "zhang", "--n", str(10**8), "--p", "4"],  # 13 GiB: refused up front
     ["verify", "bubeck", "--n", str(10**8), "--p", "4"],
     ["verify", "axis-tree", "--n", str(10**8), "--p", "4"],
     ["verify", "rajput", "--n", str(10**6), "--p", "4", "--option", "hidden1=10000000"],
@@ -334,34 +334,34 @@ def test_npz_checked_from_its_headers_before_reading(tmp_path, monkeypatch, caps
 def test_report_run_follows_the_sweep_rules(tmp_path, monkeypatch):
     """`memcap report` (its own grid run into DIR/results.json): a finished report is not
     measured over without --fresh — a rerun whose cells are all cached for this commit and
-    machine (DIR/cache/) only renders and leaves the results byte-identical (issue 14) — and a
+    machine (DIR/cache/) only renders and leaves the results byte-identical — and a
     failed run leaves it byte-identical."""
     import argparse
     import shutil
 
-    from kernels.harness import sweep
-    from kernels.report import html
+    from kernels.harness import runner
+    from kernels.report import build
 
     def args(**kw):
         return argparse.Namespace(**{"quick": False, "out": str(tmp_path), "results": None,
                                      "compare": None, "fresh": False, "grid": GRID,
                                      "argv": ["report", "--out", str(tmp_path)], **kw})
 
-    assert html.main(args()) == 0
+    assert build.main(args()) == 0
     before = snapshot(tmp_path)
     assert {f for f in before if not f.startswith("cache")} == {"index.html", "results.json",
                                                                 "results.csv"}
-    real = sweep._run_group
-    monkeypatch.setattr(sweep, "_run_group", lambda *a, **k: pytest.fail("measured again"))
-    assert html.main(args()) == 0  # everything cached: rendered again, nothing measured
+    real = runner.run_group
+    monkeypatch.setattr(runner, "run_group", lambda *a, **k: pytest.fail("measured again"))
+    assert build.main(args()) == 0  # everything cached: rendered again, nothing measured
     assert snapshot(tmp_path) == before
     shutil.rmtree(tmp_path / "cache")  # the cells are gone: this run would measure
     before = snapshot(tmp_path)
     with pytest.raises(ValueError, match="results.json: the results of a finished sweep"):
-        html.main(args())
+        build.main(args())
     with pytest.raises(ValueError, match="compare.json: no such file"):
-        html.main(args(fresh=True, compare=str(tmp_path / "compare.json")))
+        build.main(args(fresh=True, compare=str(tmp_path / "compare.json")))
     assert snapshot(tmp_path) == before
-    monkeypatch.setattr(sweep, "_run_group", real)
-    assert html.main(args(fresh=True)) == 0
+    monkeypatch.setattr(runner, "run_group", real)
+    assert build.main(args(fresh=True)) == 0
     assert {f for f in snapshot(tmp_path) if not f.startswith("cache")} == set(before)

@@ -9,8 +9,8 @@ import pytest
 import kernels
 from kernels import constructions
 from kernels.constructions import rajput
-from kernels.data import generate, min_separation, validate
-from kernels.theory.verify import recall_errors
+from kernels.model.data import generate, min_separation, validate
+from kernels.verify import recall_errors
 
 
 def _build(ds, **kw):
@@ -235,3 +235,26 @@ def test_estimate_bytes_is_an_upper_estimate_within_a_small_factor():
             tracemalloc.stop()
         est = rajput.estimate_bytes(2048, 4, 1, xor=xor)
         assert peak <= est <= 10 * peak, (xor, peak, est)
+
+
+def test_active_counts_equal_an_independent_count_with_zero_biases():
+    """A detector whose prefix has no ones gets bias −(sum of nothing) = −0.0: stored as +0.0,
+    no input by Definition 1, and inactive where its sources are all zero.  The executor's counts
+    equal the reference's on every input (tests/naive.py rebuilds the adjacency from the dense
+    weights: nothing of the executor's own ±0 handling is reused)."""
+    import naive
+
+    ds = generate("sphere", 256, 4, seed=0, labels="classes")
+    m = _build(ds)
+    net = m.network
+    assert not (np.signbit(net.bias) & (net.bias == 0)).any()
+    zero_bias = np.flatnonzero(net.bias == 0)
+    c = m.count_ops(ds.X, executor="active")
+    _, c_ref = naive.active_run(net, ds.X)
+    for key in c_ref:
+        assert np.array_equal(c[key], c_ref[key]), key
+    from kernels.executors.measure import active_sets
+
+    A = active_sets(net, ds.X)["neurons"]
+    assert (~A[:, zero_bias]).any()  # some zero-bias neuron is inactive on some input
+    np.testing.assert_array_equal(A.sum(axis=1), c["active_neurons"])

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from kernels.harness.workloads import random_network
-from kernels.theory import bounds as counting
+from kernels.executors import measure
+from kernels.random_networks import random_network
 
 
 def arrays(net):
@@ -52,7 +52,7 @@ def test_zero_fraction_sets_activation_sparsity():
     assert dense_net["inactive"] == 0.0
     rn = random_network(8, 3, 100, sparsity=0.95, zero_fraction=0.9, bias_fraction=0.5, seed=2)
     net = rn.network
-    A = counting.active_sets(net, np.random.default_rng(0).standard_normal((50, 8)))["neurons"]
+    A = measure.active_sets(net, np.random.default_rng(0).standard_normal((50, 8)))["neurons"]
     assert A[:, net.bias != 0].all() and not A[:, net.bias == 0].all()
     lo = random_network(8, 3, 100, sparsity=0.95, zero_fraction=0.3, seed=2).measured
     hi = random_network(8, 3, 100, sparsity=0.95, zero_fraction=0.95, seed=2).measured

@@ -15,12 +15,12 @@ import kernels
 from kernels import constructions
 from kernels.cli import main as cli_main
 from kernels.constructions import zhang
-from kernels.data import generate
+from kernels.model.data import generate
 
 PLUGIN = '''
 """A test plug-in: zhang's network under another name, with one option of its own."""
 from kernels.constructions import zhang
-from kernels.model.memorizer import Memorizer
+from kernels.memorizer import Memorizer
 
 NAME = "echo"
 SEED = "test plug-in"

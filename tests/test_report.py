@@ -9,9 +9,9 @@ from html.parser import HTMLParser
 import pytest
 
 from kernels.cli import main as cli_main
-from kernels.harness import sweep
+from kernels.harness import runner, sweep
 from kernels.harness.cell import RANDOM
-from kernels.report import figures
+from kernels.report import build, figures, markup
 from kernels.report import html as report
 
 FAST = {"min_time": 0.002, "time_inputs": 16, "eval_seconds": 0.2, "energy": "off",
@@ -55,7 +55,7 @@ def built(tmp_path_factory):
     out = tmp_path_factory.mktemp("report")
     args = argparse.Namespace(quick=False, out=str(out), results=None, compare=None,
                               fresh=False, grid=GRID, argv=["report", "--out", str(out)])
-    assert report.main(args) == 0
+    assert build.main(args) == 0
     return out
 
 
@@ -255,7 +255,7 @@ def test_bounds_have_human_names_and_overlaps_are_marked():
 
 
 def test_text_columns_left_numbers_right():
-    t = report.table(["name", "verdict", "ops"], [["zhang", "exact", "1,024"]], left=1)
+    t = markup.table(["name", "verdict", "ops"], [["zhang", "exact", "1,024"]], left=1)
     assert '<td class="l">zhang</td><td class="l">exact</td><td class="n">1,024</td>' in t
     assert "@media print" in report.CSS
 
@@ -275,7 +275,7 @@ TINY = {"blocks": [{"series": "n", "constructions": ["zhang"], "n": [8, 16], "p"
 
 
 def _report(out, fresh=False, grid=TINY):
-    return report.main(argparse.Namespace(quick=False, out=str(out), results=None, compare=None,
+    return build.main(argparse.Namespace(quick=False, out=str(out), results=None, compare=None,
                                           fresh=fresh, grid=grid,
                                           argv=["report", "--out", str(out)]))
 
@@ -287,8 +287,8 @@ def test_second_report_reuses_cached_cells(tmp_path, monkeypatch):
     first = (out / "results.json").read_text()
     assert list((out / "cache").glob("cells-*.jsonl"))
     calls = []
-    real = sweep._run_group
-    monkeypatch.setattr(sweep, "_run_group", lambda *a, **k: calls.append(a) or real(*a, **k))
+    real = runner.run_group
+    monkeypatch.setattr(runner, "run_group", lambda *a, **k: calls.append(a) or real(*a, **k))
     assert _report(out) == 0
     assert calls == []  # nothing measured again
     assert (out / "results.json").read_text() == first
@@ -337,7 +337,7 @@ def test_results_and_compare_never_measure(tmp_path, monkeypatch, capsys):
         raise AssertionError("the sweep ran")
 
     monkeypatch.setattr(sweep, "run", boom)
-    monkeypatch.setattr(sweep, "_run_group", boom)
+    monkeypatch.setattr(runner, "run_group", boom)
     monkeypatch.setattr(report, "figure_list", lambda rows: [])  # rendered by the slow tests
     monkeypatch.setattr(headline, "combined_figure", lambda rows: None)
     res = tmp_path / "in.json"

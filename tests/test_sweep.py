@@ -8,8 +8,9 @@ import pytest
 
 from kernels import constructions
 from kernels.cli import main as cli_main
-from kernels.harness import sweep
+from kernels.harness import runner, sweep
 from kernels.harness.cell import RANDOM
+from kernels.harness.grid import SIZE, groups, row_key, variant
 
 FAST = {"min_time": 0.002, "time_inputs": 16, "eval_seconds": 0.2, "energy": "off",
         "budget_s": 600, "max_cell_s": 600}
@@ -30,7 +31,7 @@ def test_tiny_grid_end_to_end(tmp_path):
     assert not os.path.exists(sweep.journal_path(out))  # removed once the grid is done
     assert json.load(open(out))["rows"] == json.loads(json.dumps(doc["rows"]))
     rows = doc["rows"]
-    keys = [sweep.row_key(r) for r in rows]
+    keys = [row_key(r) for r in rows]
     assert len(keys) == len(set(keys))
     ok = [r for r in rows if r["status"] == "ok"]
     assert {(r["construction"], r["executor"]) for r in ok} >= {
@@ -54,7 +55,7 @@ def test_tiny_grid_end_to_end(tmp_path):
 def test_resume_after_interruption(tmp_path, monkeypatch):
     out = str(tmp_path / "r.json")
     grid = tiny()
-    real = sweep._run_group
+    real = runner.run_group
     calls = []
 
     def interrupted(g, *a, **k):
@@ -63,7 +64,7 @@ def test_resume_after_interruption(tmp_path, monkeypatch):
         calls.append(g["construction"])
         return real(g, *a, **k)
 
-    monkeypatch.setattr(sweep, "_run_group", interrupted)
+    monkeypatch.setattr(runner, "run_group", interrupted)
     with pytest.raises(KeyboardInterrupt):
         sweep.run(grid, out, progress=False)
     jpath = sweep.journal_path(out)
@@ -78,13 +79,13 @@ def test_resume_after_interruption(tmp_path, monkeypatch):
         resumed.append((g["construction"], g["n"]))
         return real(g, *a, **k)
 
-    monkeypatch.setattr(sweep, "_run_group", counting)
+    monkeypatch.setattr(runner, "run_group", counting)
     doc = sweep.run(grid, out, progress=False)
-    total = len(sweep.groups(grid))
+    total = len(groups(grid))
     assert len(resumed) == total - 2  # the two finished groups are not measured again
-    keys = [sweep.row_key(r) for r in doc["rows"]]
+    keys = [row_key(r) for r in doc["rows"]]
     assert len(keys) == len(set(keys))
-    assert {k for k in keys} >= {sweep.row_key(r) for r in done}
+    assert {k for k in keys} >= {row_key(r) for r in done}
 
 
 def test_skips_are_recorded_with_reasons(tmp_path, monkeypatch):
@@ -142,12 +143,12 @@ SIZE_GRID = {"blocks": [
 
 
 def test_size_only_cells_record_sizes(tmp_path):
-    from kernels.data import generate
+    from kernels.model.data import generate
 
     rows = sweep.run(SIZE_GRID, str(tmp_path / "r.json"), progress=False)["rows"]
-    keys = [sweep.row_key(r) for r in rows]
+    keys = [row_key(r) for r in rows]
     assert len(keys) == len(set(keys))
-    size = [r for r in rows if r["executor"] == sweep.SIZE]
+    size = [r for r in rows if r["executor"] == SIZE]
     assert all(r["status"] == "ok" for r in size), [r.get("reason") for r in size]
     got = {(r["construction"], r["variant"], r["n"]) for r in size}
     assert got == {(c, v, n) for n in (32, 64) for c, v in (
@@ -178,9 +179,9 @@ def test_size_only_cells_record_sizes(tmp_path):
 
 
 def test_variant_labels_and_presets():
-    assert sweep.variant({}) is None and sweep.variant(None) is None
-    assert sweep.variant({"xor": "counter", "bits": 64}) == "bits=64,xor=counter"
-    # issue 5's done-when grid: sphere data, p = 4, n = 2^10 … 2^14, in the default report
+    assert variant({}) is None and variant(None) is None
+    assert variant({"xor": "counter", "bits": 64}) == "bits=64,xor=counter"
+    # the size grid: sphere data, p = 4, n = 2^10 … 2^14, in the default report
     blocks = {name: [b for b in sweep.PRESETS[name]["blocks"] if b.get("size_only")]
               for name in ("quick", "default")}
     (d,), (q,) = blocks["default"], blocks["quick"]
@@ -189,7 +190,7 @@ def test_variant_labels_and_presets():
     assert {} in d["options"]["vardi"] and any("bits" in o for o in d["options"]["vardi"])
 
 
-# ---- timing fields, the thread axis and the reproduce command (issue 10) ----------------------
+# ---- timing fields, the thread axis and the reproduce command ----------------------
 
 def test_rows_carry_threads_spread_and_ns_per_op(tmp_path):
     grid = {"blocks": [{"series": "n", "constructions": ["zhang"], "n": [16], "p": [4],
@@ -209,9 +210,9 @@ def test_rows_carry_threads_spread_and_ns_per_op(tmp_path):
 
 def test_threads_is_an_axis_of_the_grid():
     grid = {"blocks": [{"constructions": ["zhang"], "n": [16], "p": [4], "threads": [1, 2]}]}
-    gs = sweep.groups(grid)
+    gs = groups(grid)
     assert sorted(g["threads"] for g in gs) == [1, 2]
-    assert len({sweep.row_key({**g, "executor": "dense"}) for g in gs}) == 2
+    assert len({row_key({**g, "executor": "dense"}) for g in gs}) == 2
 
 
 def test_bad_thread_counts_are_one_line_errors(tmp_path, capsys):
@@ -228,7 +229,7 @@ def _science(rows):
     """What a re-run must reproduce bit for bit (timings are never compared)."""
     keep = ("status", "exact", "ops_mean", "ops_max", "neurons", "weights", "threads", "seed",
             "max_abs_error", "timed_inputs", "evaluated_inputs")
-    return sorted((sweep.row_key(r), tuple(r.get(k) for k in keep)) for r in rows)
+    return sorted((row_key(r), tuple(r.get(k) for k in keep)) for r in rows)
 
 
 def test_the_recorded_command_runs_as_printed_and_gives_the_same_rows(tmp_path):

@@ -12,9 +12,10 @@ from seed000_data import ADVERSARIAL, REAL, adversarial, real
 
 import kernels
 from kernels.constructions import partition, switch_net
-from kernels.data import generate
+from kernels.executors import measure
+from kernels.model.data import generate
 from kernels.theory import bounds as counting
-from kernels.theory.verify import recall_errors
+from kernels.verify import recall_errors
 
 
 def build(X, D, **kw):
@@ -89,7 +90,7 @@ def test_sizes_and_bounds_small(n, p, r):
     m = build(ds.X, ds.D)
     check_sizes(m)
     check_memorizer(m)
-    s = counting.active_sets(m.network, ds.X)  # Definition 1 by plain NumPy
+    s = measure.active_sets(m.network, ds.X)  # Definition 1 by plain NumPy
     c = m.count_ops(ds.X, executor="active")
     assert np.array_equal(s["active_neurons"], c["active_neurons"])
     assert np.array_equal(s["active_weights"], c["active_weights"])
@@ -109,7 +110,7 @@ def test_theorem2_active_neurons_when_r_exceeds_q(n, p, r):
     assert A.max() <= b["theorem2_active_neurons_ceil_log2"]
     assert A.max() <= 2 * (p + 2) * partition.ceil_log2(n) + r + 1 == b["derived_active_neurons"] \
         or n == 1
-    assert np.array_equal(counting.active_sets(m.network, ds.X)["active_neurons"], A)
+    assert np.array_equal(measure.active_sets(m.network, ds.X)["active_neurons"], A)
 
 
 @pytest.mark.parametrize("n", [256, 1024])
@@ -214,9 +215,9 @@ def test_verify_json_and_cli(capsys):
 
 
 def test_memory_estimate_refuses_before_building(monkeypatch):
-    import kernels.data
+    import kernels.model.data
 
-    monkeypatch.setattr(kernels.data, "available_memory", lambda: 1 << 20)
+    monkeypatch.setattr(kernels.model.data, "available_memory", lambda: 1 << 20)
     X, D = adversarial("lattice")
     with pytest.raises(ValueError, match="GiB"):
         build(X, D)

@@ -9,12 +9,12 @@ import naive
 import numpy as np
 import pytest
 
-from kernels.data import validate as validate_data
 from kernels.executors import tree
 from kernels.executors.tree import hyperplane as routing
 from kernels.executors.tree.builder import TreeBuilder
+from kernels.memorizer import Memorizer
 from kernels.model.conditional import hyperplane_network, validate
-from kernels.model.memorizer import Memorizer
+from kernels.model.data import validate as validate_data
 
 ACTS = ("identity", "relu", "threshold", "sign")
 TESTS = ("<", "<=", ">", ">=", "==", "!=")
@@ -181,7 +181,8 @@ def test_switch_net_shapes_take_the_fast_path():
     cond = B.build()
     f = tree.fast_form(cond)
     assert f is not None and f.H.shape == (2, p)
-    assert cond._cache["hyperplane_form"] is f and tree.fast_form(cond) is f  # cached
+    plan = tree.make_plan(cond)
+    assert plan.axis is None and plan.form.H.shape == f.H.shape  # the plan keeps the form
     check_all_faces(cond, rng.normal(size=(400, p)))
     assert tree.count(cond, np.zeros((1, p)))["total"][0] >= 1
 
@@ -405,7 +406,7 @@ def _small():
 
 def _mutate(cond, **kw):
     kw = {k: np.array(v) for k, v in kw.items()}
-    return dataclasses.replace(cond, _cache={}, **kw)
+    return dataclasses.replace(cond, **kw)
 
 
 def test_builder_errors():

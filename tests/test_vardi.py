@@ -15,10 +15,11 @@ from kernels import constructions
 from kernels.cli import main as cli_main
 from kernels.constructions import vardi
 from kernels.constructions.bit_extraction import Circuit
-from kernels.data import generate, validate
 from kernels.executors import dense, exact
+from kernels.model.data import generate, validate
+from kernels.model.exact import from_coo
 from kernels.model.network import Network
-from kernels.theory.verify import verify
+from kernels.verify import verify
 
 
 def _classes(kind, n, p, r, C, seed):
@@ -261,7 +262,7 @@ def test_exact_executor_matches_dense_on_integer_networks():
         units = p + first
     bias = rng.integers(-3, 4, size=sum(widths))
     net = Network.from_coo(p, widths, ["relu", "relu", "identity"], rows, cols, vals, bias)
-    ex = exact.from_coo(p, net.layer_ptr, net.act, [int(b) for b in net.bias],
+    ex = from_coo(p, net.layer_ptr, net.act, [int(b) for b in net.bias],
                         np.repeat(np.arange(net.n_neurons), np.diff(net.w_ptr)), net.w_src,
                         [int(v) for v in net.w_val])
     X = rng.integers(-8, 9, size=(50, p)) / 4.0  # dyadic: float sums are exact

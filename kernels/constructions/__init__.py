@@ -37,8 +37,8 @@ from kernels.constructions import (
     zhang,
 )
 from kernels.constructions import options as option_checks
-from kernels.data import check_memory, dataset_bytes, validate
-from kernels.model.memorizer import Memorizer
+from kernels.memorizer import Memorizer
+from kernels.model.data import check_memory, dataset_bytes, validate
 from kernels.model.network import check_dtype
 
 GROUP = "memcap.constructions"  # the plug-in entry-point group

@@ -9,7 +9,7 @@ after ⌈log2(n/q)⌉ tests, so recall costs about log2(n/q) + 2pr operations pe
 multiplications and p additions per output), within an additive O(qr) of Theorem 3's
 log2(n/p) — the gap Corollary 1's O(q log n + qr) leaves open.
 
-The build is :func:`kernels.executors.tree.axis_build.build_tree` (Numba, O(p·n·log n), no Python
+The build is :func:`kernels.constructions.axis_build.build_tree` (Numba, O(p·n·log n), no Python
 per vertex); see its docstring for the split rule (ties and lattices), the exact leaf solve and the
 certification.  The result is an ordinary :class:`~kernels.model.network.ConditionalNetwork` (tests
 ``<`` on inputs, identity leaf ops over inputs), so executor ``tree`` — the general interpreter —
@@ -17,7 +17,7 @@ runs it; :mod:`kernels.executors.tree.axis` is its fast path (batched, parallel,
 
 Certified recall: the build proves, for every dataset point, that every test on its path branches
 the same way in the storage precision as in exact arithmetic and that each of its leaf outputs
-meets the exactness rule *for that point*, |f̂_k(x_i) − d_ik| ≤ tol·|d_ik| + ε·‖D‖∞ (a rigorous
+meets the exactness rule *for that point*, |f̂_k(x_i) − d_ik| ≤ tol·(|d_ik| + ‖D‖∞) (a rigorous
 rounding-error bound, compared by :func:`kernels.theory.verify.within`, the rule ``verify`` uses).
 ``summary()["certified"]`` says whether that proof went through; a point that no test of the
 storage precision can separate from another (equal after rounding to float32) is counted as
@@ -29,15 +29,16 @@ Options: ``leaf_size`` (q, default p + 1; smaller means deeper trees and fewer p
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
 
+from kernels.constructions.axis_build import build_tree, certify_points
 from kernels.constructions.options import Range, check
-from kernels.data import Dataset
 from kernels.executors.tree import axis as axis_routing
-from kernels.executors.tree.axis_build import build_tree, certify_points
-from kernels.model.memorizer import Memorizer, check_inputs
+from kernels.memorizer import Memorizer, check_inputs
+from kernels.model.data import Dataset
 from kernels.model.network import ConditionalNetwork, check_dtype
 from kernels.theory.verify import check_range, rule
 
@@ -69,13 +70,13 @@ def estimate_bytes(n: int, p: int, r: int, leaf_size=None, **_) -> int:
 
 
 class AxisTreeMemorizer(Memorizer):
-    """A Memorizer with the axis tree's single-query fast path (:func:`build` binds
-    ``predict_one`` to the router on the instance, saving the lookups per call)."""
+    """A Memorizer with the axis tree's single-query fast path."""
 
-    @property
+    @functools.cached_property
     def router(self) -> axis_routing.AxisRouter:
-        """The fast-path arrays of the network in this memorizer's dtype (cached)."""
-        return axis_routing.axis_router(self.conditional.astype(self.dtype))
+        """The fast-path arrays of the network in this memorizer's dtype (the tree executor's
+        plan, built once)."""
+        return self.route("tree").plan.axis
 
     def predict_one(self, x, executor: str | None = None) -> np.ndarray:
         """Output (r,) of one input ``x`` (p,) — the lowest-overhead recall: a 1-D array of the
@@ -83,10 +84,7 @@ class AxisTreeMemorizer(Memorizer):
         finiteness); anything else passes the shared input rule first."""
         if executor is not None and executor != "tree":
             return super().predict_one(x, executor)
-        try:
-            router = self._router
-        except AttributeError:  # a memorizer made without build(): derive it once
-            router = self._router = self.router
+        router = self.router
         if type(x) is np.ndarray and x.dtype is router.Wp.dtype and x.ndim == 1:
             return axis_routing.predict_one(router, x)
         return axis_routing.predict_one(router, check_inputs(x, router.p, self.dtype, one=True)[0])
@@ -129,7 +127,7 @@ def certify(cond: ConditionalNetwork, X, D, dtype) -> dict:
 
     For every point: every test on its exact path must branch the same way in ``dtype`` (input and
     threshold rounded to ``dtype``) as in exact arithmetic, and its leaf output, evaluated in
-    ``dtype``, must be provably within the exactness rule tol·|d_ik| + ε·‖D‖∞ for that point and
+    ``dtype``, must be provably within the exactness rule tol·(|d_ik| + ‖D‖∞) for that point and
     output (:func:`kernels.theory.verify.within`)."""
     dt = check_dtype(dtype)
     exact = axis_routing.axis_router(cond)
@@ -137,15 +135,15 @@ def certify(cond: ConditionalNetwork, X, D, dtype) -> dict:
         raise ValueError("certify needs an axis-shaped conditional network")
     X = np.ascontiguousarray(X, dtype=np.float64)
     D = np.ascontiguousarray(np.asarray(D, dtype=np.float64).reshape(len(X), -1))
-    tol, slack = rule(dt, D)
+    tol, scale = rule(dt, D)
     thr = np.where(cond.child_true >= 0, cond.test_thr, -np.inf)
     status, where = certify_points(X, D, exact.rec, thr, thr.astype(dt).astype(np.float64),
-                                   exact.leaf_id, exact.Wp, dt == np.float32, tol, slack)
+                                   exact.leaf_id, exact.Wp, dt == np.float32, tol, scale)
     mis = np.flatnonzero(status == 1)
     return {"certified": bool((status == 0).all()), "dtype": dt.name,
             "misrouted_points": int(mis.size), "failing_vertices": np.unique(where[mis]).tolist(),
             "uncertified_leaf_points": int(np.count_nonzero(status == 2)),
-            "tolerance": tol, "slack": slack, "points": int(len(X))}
+            "tolerance": tol, "scale": scale, "points": int(len(X))}
 
 
 def _bounds(m: Memorizer) -> dict:
@@ -163,7 +161,7 @@ def build(ds: Dataset, *, seed: int = 0, dtype="float64", leaf_size=None, **_) -
     n, p = X.shape
     q = _leaf_size(p, leaf_size)
     check_range(D, dt, NAME)
-    tol, slack = rule(dt, D)
+    tol, scale = rule(dt, D)
     L = np.empty((p, n), np.int32 if n < 2**31 else np.int64)
     V = np.empty((p, n))
     inv_scale = np.ones(p)
@@ -174,23 +172,23 @@ def build(ds: Dataset, *, seed: int = 0, dtype="float64", leaf_size=None, **_) -
         sd = float(V[k].std())
         if sd > 0:
             inv_scale[k] = 1.0 / sd
-    T, thr, W = build_tree(X, D, L, V, q, dt == np.float32, tol, slack, inv_scale)
+    T, thr, W = build_tree(X, D, L, V, q, dt == np.float32, tol, scale, inv_scale)
     del L, V
     feat, child, leaf_of = T[:, 2], T[:, 3], T[:, 4]
     is_leaf = leaf_of >= 0
     lcount = (T[:, 1] - T[:, 0])[is_leaf]
     bad = T[is_leaf, 5] != 1
     cond = to_conditional(p, ds.r, feat, thr, child, leaf_of, W)
-    cert = {"certified": bool(not bad.any()), "dtype": dt.name, "tolerance": tol, "slack": slack,
+    cert = {"certified": bool(not bad.any()), "dtype": dt.name, "tolerance": tol, "scale": scale,
             "uncertified_leaves": int(bad.sum()), "uncertified_points": int(lcount[bad].sum()),
             "proof": "at build time: every point at every test on its path (exact and "
                      f"{dt.name} branch agree), and at its leaf (a rounding-error bound within "
-                     "tol·|d_ik| + ε·‖D‖∞ for each output)"}
+                     "tol·(|d_ik| + ‖D‖∞) for each output)"}
     info = {"leaf_size": q, "leaves": int(lcount.size),
             "leaf_points": {"min": int(lcount.min()), "mean": float(lcount.mean()),
                             "max": int(lcount.max())},
             "certified": cert["certified"], "certificate": cert}
     m = AxisTreeMemorizer(NAME, ds, conditional=cond, executors=EXECUTORS, dtype=dt, info=info,
                           bounds=_bounds)
-    m._router = m.router  # derived now: a built memorizer is ready to recall
+    m.route("tree")  # planned now: a built memorizer is ready to recall
     return m

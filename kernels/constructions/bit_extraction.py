@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kernels.executors.exact import ExactNetwork
-from kernels.executors.exact import from_coo as exact_from_coo
+from kernels.model.exact import ExactNetwork
+from kernels.model.exact import from_coo as exact_from_coo
 
 
 class Circuit:

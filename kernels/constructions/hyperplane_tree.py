@@ -37,9 +37,9 @@ import numpy as np
 
 from kernels.constructions import partition as part_mod
 from kernels.constructions.options import Range, check
-from kernels.data import Dataset
+from kernels.memorizer import Memorizer
 from kernels.model.conditional import hyperplane_network
-from kernels.model.memorizer import Memorizer
+from kernels.model.data import Dataset
 from kernels.theory.verify import check_range
 
 NAME = "hyperplane-tree"

@@ -106,8 +106,8 @@ from kernels.constructions._rajput_codes import (
     paper_hidden1,
 )
 from kernels.constructions.options import Range, check
-from kernels.data import Dataset, class_labels
-from kernels.model.memorizer import Memorizer
+from kernels.memorizer import Memorizer
+from kernels.model.data import Dataset, class_labels
 
 NAME = "rajput"
 SEED = "seed 002 (Rajput, Sreenivasan, Papailiopoulos & Karbasi, NeurIPS 2021)"

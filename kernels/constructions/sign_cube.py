@@ -27,8 +27,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from kernels.data import Dataset
-from kernels.model.memorizer import Memorizer
+from kernels.memorizer import Memorizer
+from kernels.model.data import Dataset
 from kernels.model.network import Layer, Network
 
 NAME = "sign-cube"

@@ -78,8 +78,8 @@ import numpy as np
 
 from kernels.constructions import partition as part_mod
 from kernels.constructions.options import Range, check
-from kernels.data import Dataset
-from kernels.model.memorizer import Memorizer
+from kernels.memorizer import Memorizer
+from kernels.model.data import Dataset
 from kernels.model.network import Network
 from kernels.theory.verify import check_range
 

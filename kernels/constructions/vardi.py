@@ -101,9 +101,10 @@ import numpy as np
 
 from kernels.constructions.bit_extraction import Circuit, extraction_chain, registers
 from kernels.constructions.options import Range, check
-from kernels.data import Dataset, class_labels
-from kernels.executors.exact import scaled_inputs, value_bits
-from kernels.model.memorizer import Memorizer
+from kernels.executors.exact import scaled_inputs
+from kernels.memorizer import Memorizer
+from kernels.model.data import Dataset, class_labels
+from kernels.model.exact import value_bits
 from kernels.model.network import check_dtype
 
 NAME = "vardi"

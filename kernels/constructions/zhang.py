@@ -51,8 +51,8 @@ import numpy as np
 from numba import njit
 
 from kernels.constructions.options import Range, check
-from kernels.data import Dataset
-from kernels.model.memorizer import Memorizer
+from kernels.memorizer import Memorizer
+from kernels.model.data import Dataset
 from kernels.model.network import Layer, Network, check_dtype
 
 NAME = "zhang"

@@ -37,9 +37,11 @@ Synthesis (what the executor runs)
    gets the same terms in the same order, minus the products ``w·0``.  In IEEE round-to-nearest,
    adding ±0 changes a partial sum only when that sum is −0; a partial sum that starts at ``+0`` or
    a non-zero bias never is −0, so the fields — and the outputs, signed zeros included — are
-   bit-identical to the reference's.  A bias stored as −0.0 breaks that argument; such neurons
-   (never produced by memcap) are evaluated over all their weights exactly as the reference does,
-   and charged so.
+   bit-identical to the reference's.  A bias is never stored as −0.0 (:class:`Network` stores
+   +0.0 for it): ±0 is zero, so by Definition 1 a zero bias is no input, and a neuron whose
+   pre-activation is ±0 because none of its inputs is non-zero is inactive.  (Were a −0.0 bias
+   forced into the arrays, outputs would still equal the reference's as numbers; only the sign of
+   a zero could differ.)
    Values are rounded to the network's dtype before they are scattered (float32 stays float32).
 
 Cost model (seed 000 §2.2; documented choice)
@@ -62,44 +64,38 @@ batched conditional path (:mod:`kernels.executors.active_batch`), picked by a co
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from numba import njit
 
 from kernels.executors import active_batch, active_push, blocks
-from kernels.executors._ops import activate, batch_inputs, local_field
+from kernels.executors._ops import activate, batch_inputs
+from kernels.executors.active_view import view
 from kernels.model.network import ACT_CMP, Network
 
-_VIEW_KEY = "active_view"
+
+@dataclass(eq=False)
+class Plan:
+    """What the active executor derives from a network once: the view (outgoing adjacency,
+    per-neuron flags), the one-input path's records, the batched path's blocks, and the probe's
+    mean operations per input (counted on the first large batch, for :func:`route`)."""
+
+    view: dict
+    push: dict
+    blocks: blocks.Plan
+    probe_ops: float | None = None
 
 
-def view(net: Network) -> dict:
-    """The executor's cached arrays: outgoing CSC adjacency and per-neuron flags."""
-    v = net._cache.get(_VIEW_KEY)
-    if v is not None:
-        return v
-    N, p = net.n_neurons, net.p
-    dt = net.w_val.dtype
-    rows = np.repeat(np.arange(N, dtype=np.int64), np.diff(net.w_ptr))
-    order = np.lexsort((rows, net.w_src))  # by source unit, then target
-    out_ptr = np.zeros(p + N + 1, dtype=np.int64)
-    np.add.at(out_ptr, net.w_src + 1, 1)
-    np.cumsum(out_ptr, out=out_ptr)
-    layer_of = (np.searchsorted(net.layer_ptr, np.arange(N), side="right")).astype(np.int64)
-    phi0 = np.array([activate.py_func(int(a), dt.type(0)) for a in net.act], dtype=dt)
-    pull = (net.bias == 0) & np.signbit(net.bias)
-    always = np.flatnonzero((net.bias != 0) | pull | (phi0 != 0)).astype(np.int64)
-    v = {"out_ptr": out_ptr, "out_dst": np.ascontiguousarray(rows[order]),
-         "out_val": np.ascontiguousarray(net.w_val[order]), "layer_of": layer_of,
-         "always": always, "pull": pull.astype(np.bool_), "phi0": phi0}
-    net._cache[_VIEW_KEY] = v
-    return v
-
-
-def _args(net: Network):
+def make_plan(net: Network) -> Plan:
+    """The active executor's plan of ``net`` (its owner keeps it: the Memorizer)."""
     v = view(net)
+    return Plan(v, active_push.plan(net, v), blocks.plan(net))
+
+
+def _args(net: Network, v: dict):
     return (net.p, net.layer_ptr, net.act, net.bias, net.w_ptr, net.w_src, net.w_val,
-            v["out_ptr"], v["out_dst"], v["out_val"], v["layer_of"], v["always"], v["pull"],
-            v["phi0"])
+            v["out_ptr"], v["out_dst"], v["out_val"], v["layer_of"], v["always"], v["phi0"])
 
 
 @njit(cache=True, inline="always")
@@ -148,10 +144,8 @@ def _scatter(u, y, out_ptr, out_dst, out_val, state, layer_of, layer_ptr, pend, 
 
 
 @njit(cache=True, inline="always")
-def _output(j, act, bias, w_ptr, w_src, w_val, units, acc, state, pull, phi0):
+def _output(j, act, acc, state, phi0):
     """φ of neuron j's completed field; an inactive neuron outputs φ(0) with no work."""
-    if pull[j]:  # a −0.0 bias: the dense kernel's exact sum over every weight
-        return activate(act[j], local_field(bias[j], w_ptr[j], w_ptr[j + 1], w_val, w_src, units))
     if state[j] == 2:
         return activate(act[j], acc[j])
     return phi0[j]
@@ -170,10 +164,10 @@ def _reset(L, layer_ptr, pend, cnt, state, units, p):
 
 
 @njit(cache=True, inline="always")
-def _neuron_counts(j, u, pull, state, bias, w_ptr, w_src, units, uact, out_ptr, act, act_cmp):
+def _neuron_counts(j, u, state, bias, w_ptr, w_src, units, uact, out_ptr, act, act_cmp):
     """One neuron's counts in :func:`_count_batch`: (mul, add, cmp, computed weights, Definition 1's
     active weights).  Its field is formed from the scattered products (sources with a non-zero
-    output) and the bias, or from all its weights when it pulls."""
+    output) and the bias."""
     live = 0
     from_active = 0
     for e in range(w_ptr[j], w_ptr[j + 1]):
@@ -185,13 +179,9 @@ def _neuron_counts(j, u, pull, state, bias, w_ptr, w_src, units, uact, out_ptr, 
     add = 0
     cmp = 0
     terms = 0
-    if pull[j]:
-        terms = w_ptr[j + 1] - w_ptr[j]
-        mul = terms
-    elif state[j] == 2:
+    if state[j] == 2:  # computed
         terms = live + (1 if bias[j] != 0 else 0)
         mul = live
-    if pull[j] or state[j] == 2:  # computed
         if terms > 1:
             add = terms - 1
         cmp = act_cmp[act[j]]
@@ -202,7 +192,7 @@ def _neuron_counts(j, u, pull, state, bias, w_ptr, w_src, units, uact, out_ptr, 
 
 @njit(cache=True)
 def _count_batch(X, p, layer_ptr, act, bias, w_ptr, w_src, w_val, out_ptr, out_dst, out_val,
-                 layer_of, always, pull, phi0, act_cmp):
+                 layer_of, always, phi0, act_cmp):
     """Counted twin of :func:`_active_batch` (the same steps, plus counting).  Per input: mul,
     add, cmp, active neurons, active weights (Definition 1), computed weights."""
     m = X.shape[0]
@@ -236,8 +226,8 @@ def _count_batch(X, p, layer_ptr, act, bias, w_ptr, w_src, w_val, out_ptr, out_d
             for t in range(a0, a0 + cnt[ell]):
                 j = pend[t]
                 u = p + j
-                dm, da, dc, dw, wa = _neuron_counts(j, u, pull, state, bias, w_ptr, w_src, units,
-                                                    uact, out_ptr, act, act_cmp)
+                dm, da, dc, dw, wa = _neuron_counts(j, u, state, bias, w_ptr, w_src, units, uact,
+                                                    out_ptr, act, act_cmp)
                 mul += dm
                 add += da
                 cmp += dc
@@ -246,8 +236,7 @@ def _count_batch(X, p, layer_ptr, act, bias, w_ptr, w_src, w_val, out_ptr, out_d
                     uact[u] = True
                     n_act += 1
                     w_act += wa
-                units[u] = _output(j, act, bias, w_ptr, w_src, w_val, units, acc, state, pull,
-                                   phi0)
+                units[u] = _output(j, act, acc, state, phi0)
                 y = units[u]
                 if y != 0:
                     _scatter(u, y, out_ptr, out_dst, out_val, state, layer_of, layer_ptr, pend,
@@ -272,43 +261,46 @@ BATCH_MIN = 64  # smaller batches always go one input at a time
 PROBE = 8  # inputs counted (once per network) to estimate the operations per input
 
 
-def route(net: Network, X: np.ndarray) -> str:
+def route(net: Network, X: np.ndarray, plan: Plan | None = None) -> str:
     """"per-input" or "batched": the cheaper by the cost model above (the probe's mean count is
-    kept on the network, so the choice costs nothing after the first large batch)."""
+    kept in the plan, so the choice costs nothing after the first large batch)."""
     if X.shape[0] < BATCH_MIN:
         return "per-input"
-    ops = net._cache.get("active_probe_ops")
-    if ops is None:
-        ops = net._cache["active_probe_ops"] = float(count(net, X[:PROBE])["total"].mean())
-    batched_ns = blocks.plan(net).est_ns
-    return "batched" if batched_ns < ops * PUSH_NS else "per-input"
+    plan = plan or make_plan(net)
+    if plan.probe_ops is None:
+        plan.probe_ops = float(count(net, X[:PROBE], plan=plan)["total"].mean())
+    return "batched" if plan.blocks.est_ns < plan.probe_ops * PUSH_NS else "per-input"
 
 
 def predict(net: Network, X: np.ndarray, path: str | None = None,
-            force: str | None = None) -> np.ndarray:
+            force: str | None = None, *, plan: Plan | None = None) -> np.ndarray:
     """Active forward pass of a batch ``X`` (m, p) in the network's dtype; returns (m, r).
-    ``path`` = "per-input" or "batched" overrides :func:`route`; ``force`` ("gemm"/"csr") fixes
-    the batched path's block kinds."""
+    ``plan``: :func:`make_plan` of ``net`` (built here when not given); ``path`` = "per-input" or
+    "batched" overrides :func:`route`; ``force`` ("gemm"/"csr") fixes the batched path's block
+    kinds."""
     X = batch_inputs(net, X)
-    path = path or route(net, X)
+    plan = plan or make_plan(net)
+    path = path or route(net, X, plan)
     if path == "batched":
-        return active_batch.predict(net, X, force)
+        return active_batch.predict(net, X, force, pl=plan.blocks)
     if path != "per-input":
         raise ValueError(f"path must be 'per-input' or 'batched'; got {path!r}")
-    return active_push.predict(net, X)
+    return active_push.predict(net, X, plan.push)
 
 
-def predict_one(net: Network, x: np.ndarray) -> np.ndarray:
-    return active_push.predict(net, batch_inputs(net, np.asarray(x).reshape(1, -1)))[0]
+def predict_one(net: Network, x: np.ndarray, *, plan: Plan | None = None) -> np.ndarray:
+    X = batch_inputs(net, np.asarray(x).reshape(1, -1))
+    return active_push.predict(net, X, None if plan is None else plan.push)[0]
 
 
 COUNT_KEYS = ("mul", "add", "cmp", "active_neurons", "active_weights", "computed_weights")
 
 
-def count(net: Network, X: np.ndarray) -> dict[str, np.ndarray]:
+def count(net: Network, X: np.ndarray, *, plan: Plan | None = None) -> dict[str, np.ndarray]:
     """Counted twin: per-input ``mul, add, cmp, total, active_neurons, active_weights`` (Definition
     1, biases included) and ``computed_weights`` (see module docstring)."""
-    c = _count_batch(batch_inputs(net, X), *_args(net), ACT_CMP)
+    v = view(net) if plan is None else plan.view
+    c = _count_batch(batch_inputs(net, X), *_args(net, v), ACT_CMP)
     out = {k: c[:, i].copy() for i, k in enumerate(COUNT_KEYS)}
     out["total"] = c[:, :3].sum(axis=1)
     return out

@@ -15,8 +15,8 @@ A layer then runs as
 
 The per-layer block kind is the dense executor's cost model; ``GATHER`` (cost of one gathered
 term over one streamed term) is measured on the development machine.  Skipping a zero term changes
-no bit (a partial sum that starts at +0 or at a non-zero bias is never −0; a −0.0 bias is summed in
-full), so CSR layers give the reference's bits; GEMM layers agree within rounding.
+no bit (a partial sum that starts at +0 or at a non-zero bias is never −0; no bias is stored as
+−0.0), so CSR layers give the reference's bits; GEMM layers agree within rounding.
 """
 
 from __future__ import annotations
@@ -59,20 +59,19 @@ def _mark_rows(U, lo, hi, c0, n, nzc, nzi, t):
 
 
 @njit(cache=True)
-def _csr_active(U, p, a, b, act, bias, pull, w_ptr, w_src, w_val, c0, n, nzc, nzi, t, acc):
+def _csr_active(U, p, a, b, act, bias, w_ptr, w_src, w_val, c0, n, nzc, nzi, t, acc):
     """Layer [a, b) on tile columns [c0, c0+n): silent rows skipped, sparse rows gathered, dense
     rows streamed; sums in the stored order (module docstring)."""
     for j in range(a, b):
         bj = bias[j]
         for i in range(n):
             acc[i] = bj
-        full = pull[j]
         for e in range(w_ptr[j], w_ptr[j + 1]):
             k = w_src[e]
             c = nzc[k, t]
             w = w_val[e]
             x = U[k, c0:c0 + n]
-            if c * GATHER >= n or full:
+            if c * GATHER >= n:
                 for i in range(n):
                     acc[i] += w * x[i]
             elif c > 0:
@@ -91,18 +90,17 @@ def _csr_active(U, p, a, b, act, bias, pull, w_ptr, w_src, w_val, c0, n, nzc, nz
 
 
 def predict(net: Network, X: np.ndarray, force: str | None = None,
-            tile: int | None = None) -> np.ndarray:
+            tile: int | None = None, *, pl: blocks.Plan | None = None) -> np.ndarray:
     """Outputs (m, r) of a C-contiguous batch in the network's dtype (module docstring); ``force``
     = "gemm" or "csr" fixes every layer's block kind (tests exercise both); ``tile`` overrides the
-    columns per tile."""
-    from kernels.executors.active import view
-
-    pl = blocks.plan(net, force)
-    pull = view(net)["pull"]
+    columns per tile.  ``pl`` (the blocks plan) comes from the active executor's plan; it is built
+    here when not given."""
+    if pl is None or force is not None:
+        pl = blocks.plan(net, force)
     m, p, N = X.shape[0], net.p, net.n_neurons
     if not pl.kind.any():  # CSR only: every layer per tile, the tile's units stay in cache
         T = tile or blocks.network_tile(m, p + N, X.itemsize)
-        return _active_network(X, p, net.layer_ptr, net.act, net.bias, pull, net.w_ptr,
+        return _active_network(X, p, net.layer_ptr, net.act, net.bias, net.w_ptr,
                                net.w_src, net.w_val, net.r, T)
     T = tile or pl.tile(m)
     n_tiles = -(-m // T)
@@ -124,13 +122,13 @@ def predict(net: Network, X: np.ndarray, force: str | None = None,
             if pl.kind[ell] == GEMM:
                 _mark_rows(U, p + a, p + b, c0, n, nzc, nzi, t)
             else:
-                _csr_active(U, p, a, b, net.act, net.bias, pull, net.w_ptr, net.w_src,
+                _csr_active(U, p, a, b, net.act, net.bias, net.w_ptr, net.w_src,
                             net.w_val, c0, n, nzc, nzi, t, acc)
     return np.ascontiguousarray(U[p + N - net.r:].T)
 
 
 @njit(cache=True)
-def _active_network(X, p, lp, act, bias, pull, w_ptr, w_src, w_val, r, tile):
+def _active_network(X, p, lp, act, bias, w_ptr, w_src, w_val, r, tile):
     """A network of CSR layers, tile by tile through all its layers (module docstring)."""
     m = X.shape[0]
     N = act.size
@@ -146,7 +144,7 @@ def _active_network(X, p, lp, act, bias, pull, w_ptr, w_src, w_val, r, tile):
                 U[k, i] = X[c0 + i, k]
         _mark_rows(U, 0, p, 0, n, nzc, nzi, 0)
         for ell in range(lp.size - 1):
-            _csr_active(U, p, lp[ell], lp[ell + 1], act, bias, pull, w_ptr, w_src, w_val, 0, n,
+            _csr_active(U, p, lp[ell], lp[ell + 1], act, bias, w_ptr, w_src, w_val, 0, n,
                         nzc, nzi, 0, acc)
         for i in range(n):
             for k in range(r):

@@ -4,17 +4,17 @@ follows its counted operations.
 The synthesis is :mod:`kernels.executors.active`'s (read its docstring): inputs scatter into their
 successors, layers run in order, each reached neuron completes its field, applies φ, and scatters a
 non-zero output.  What differs is only where the bytes live — the counted twin and the reference
-still read the plain arrays of ``active.view``:
+still read the plain arrays of ``active_view.view``:
 
-* per neuron one record (field/output ``acc``, ``stamp``, bias, out-edge range, activation, −0.0
-  bias flag): a scatter and the later evaluation touch one cache line, not eight arrays;
+* per neuron one record (field/output ``acc``, ``stamp``, bias, out-edge range, activation): a
+  scatter and the later evaluation touch one cache line, not eight arrays;
 * per out-edge one record (target, its layer, weight), contiguous per source;
 * stamps replace resets: a neuron is reached in the current input iff its stamp is ≥ 2e (e the
   input's epoch; 2e + 1: it has an input, i.e. it is active), so nothing of width N is cleared per
   input; the records live in a workspace kept on the network, one per thread, allocated once;
-* a neuron first reached by a scatter has b = +0 (every neuron with b ≠ 0, φ(0) ≠ 0 or a −0.0
-  bias is queued at the start), so its field starts at +0, the reference's first term; a queued
-  neuron without input keeps its field b = +0 and φ(+0) = φ(0) needs no branch.
+* a neuron first reached by a scatter has b = +0 (every neuron with b ≠ 0 or φ(0) ≠ 0 is queued
+  at the start; no bias is stored as −0.0), so its field starts at +0, the reference's first
+  term; a queued neuron without input keeps its field b = +0 and φ(+0) = φ(0) needs no branch.
 
 Each layer's queue is put in increasing id (a scan of the stamps over the queue's span when that
 is short, an insertion sort when the queue is short, else a sort) so every field is summed in the
@@ -29,6 +29,7 @@ import numpy as np
 from numba import njit
 
 from kernels.executors._ops import activate, aligned
+from kernels.executors.active_view import view
 from kernels.model.network import Network
 
 
@@ -36,45 +37,40 @@ def _dtypes(dt: np.dtype):
     """32-byte neuron records (one cache line holds two; the array is line-aligned) and 16- or
     12-byte edge records."""
     f = np.dtype(dt).itemsize
-    rec = np.dtype({"names": ["acc", "bias", "stamp", "lo", "hi", "act", "pull"],
-                    "formats": [dt, dt, np.int32, np.int32, np.int32, np.int8, np.int8],
-                    "offsets": [0, f, 2 * f, 2 * f + 4, 2 * f + 8, 2 * f + 12, 2 * f + 13],
+    rec = np.dtype({"names": ["acc", "bias", "stamp", "lo", "hi", "act"],
+                    "formats": [dt, dt, np.int32, np.int32, np.int32, np.int8],
+                    "offsets": [0, f, 2 * f, 2 * f + 4, 2 * f + 8, 2 * f + 12],
                     "itemsize": 32})
     edge = np.dtype([("dst", np.int32), ("lay", np.int32), ("val", dt)], align=True)
     return rec, edge
 
 
-def plan(net: Network) -> dict:
-    """The record template and the edge records (cached on ``net._cache``)."""
-    got = net._cache.get("active_push")
-    if got is not None:
-        return got
-    from kernels.executors.active import view
-
-    v = view(net)
+def plan(net: Network, v: dict | None = None) -> dict:
+    """The record template, the edge records and a per-thread workspace slot, built from the
+    active view ``v`` of ``net`` (built here when not given); the active executor's plan keeps
+    it."""
+    v = view(net) if v is None else v
     rec_t, edge_t = _dtypes(net.w_val.dtype)
     p = net.p
     rec = aligned(net.n_neurons * 32, np.uint8).view(rec_t)
     rec["bias"], rec["stamp"] = net.bias, -1
     rec["lo"], rec["hi"] = v["out_ptr"][p:-1], v["out_ptr"][p + 1:]
-    rec["act"], rec["pull"] = net.act, v["pull"]
+    rec["act"] = net.act
     edge = np.zeros(v["out_dst"].size, edge_t)
     edge["dst"], edge["lay"], edge["val"] = v["out_dst"], v["layer_of"][v["out_dst"]], v["out_val"]
-    got = {"rec": rec, "edge": edge, "in_ptr": v["out_ptr"][:p + 1].copy(),
-           "always": v["always"], "layer_ptr": net.layer_ptr, "r": net.r}
-    net._cache["active_push"] = got
-    return got
+    return {"rec": rec, "edge": edge, "in_ptr": v["out_ptr"][:p + 1].copy(),
+            "always": v["always"], "layer_ptr": net.layer_ptr, "r": net.r,
+            "threads": threading.local()}
 
 
 def workspace(net: Network, pl: dict) -> tuple:
-    """This thread's (records, queue, per-layer counts, epoch) for ``net`` (kept on it)."""
-    key = ("active_ws", threading.get_ident())
-    ws = net._cache.get(key)
+    """This thread's (records, queue, per-layer counts, epoch) for plan ``pl`` (kept in it)."""
+    ws = getattr(pl["threads"], "ws", None)
     if ws is None:
         rec = aligned(pl["rec"].nbytes, np.uint8).view(pl["rec"].dtype)
         rec[:] = pl["rec"]
-        ws = net._cache[key] = (rec, np.empty(net.n_neurons, np.int64),
-                                np.zeros(net.depth + 1, np.int64), np.zeros(1, np.int64))
+        ws = pl["threads"].ws = (rec, np.empty(net.n_neurons, np.int64),
+                                 np.zeros(net.depth + 1, np.int64), np.zeros(1, np.int64))
     return ws
 
 
@@ -147,7 +143,7 @@ def _start(always, rec, lp, pend, cnt, e2):
 
 
 @njit(cache=True)
-def _run(X, rec, edge, in_ptr, always, lp, r, pend, cnt, epoch, w_ptr, w_src, w_val):
+def _run(X, rec, edge, in_ptr, always, lp, r, pend, cnt, epoch):
     m, p = X.shape
     N = rec.size
     out = np.empty((m, r), X.dtype)
@@ -165,15 +161,8 @@ def _run(X, rec, edge, in_ptr, always, lp, r, pend, cnt, epoch, w_ptr, w_src, w_
             a0 = lp[ell - 1]
             _order(pend, a0, cnt[ell], rec, e2)
             for t in range(a0, a0 + cnt[ell]):  # evaluate; fetch the out-edges of non-zeros
-                j = pend[t]
-                d = rec[j]
-                if d.pull:  # a −0.0 bias: the reference's sum over every weight
-                    s = d.bias
-                    for e in range(w_ptr[j], w_ptr[j + 1]):
-                        s += w_val[e] * _value(w_src[e], x, p, rec, e2, z)
-                    d.acc = activate(d.act, s)
-                else:
-                    d.acc = activate(d.act, d.acc)
+                d = rec[pend[t]]
+                d.acc = activate(d.act, d.acc)
             for t in range(a0, a0 + cnt[ell]):  # the output-configuration test, then scatter
                 d = rec[pend[t]]
                 y = d.acc  # in the network's dtype
@@ -184,11 +173,12 @@ def _run(X, rec, edge, in_ptr, always, lp, r, pend, cnt, epoch, w_ptr, w_src, w_
     return out
 
 
-def predict(net: Network, X: np.ndarray) -> np.ndarray:
-    """Outputs (m, r) of a C-contiguous batch in the network's dtype, one input at a time."""
-    pl = plan(net)
+def predict(net: Network, X: np.ndarray, pl: dict | None = None) -> np.ndarray:
+    """Outputs (m, r) of a C-contiguous batch in the network's dtype, one input at a time
+    (``pl``: :func:`plan` of ``net``, built here when not given)."""
+    pl = plan(net) if pl is None else pl
     rec, pend, cnt, epoch = workspace(net, pl)
     if epoch[0] + len(X) >= (1 << 30):  # int32 stamps never wrap
         rec["stamp"], epoch[0] = -1, 0
     return _run(X, rec, pl["edge"], pl["in_ptr"], pl["always"], pl["layer_ptr"], pl["r"], pend,
-                cnt, epoch, net.w_ptr, net.w_src, net.w_val)
+                cnt, epoch)

@@ -12,9 +12,9 @@ is contiguous over the batch.  Per layer the :class:`Plan` picks, once per netwo
   non-zero weight: each input's field is summed bias first, then in stored order, exactly the
   reference's order (tests/naive.py), so CSR layers give the reference's bits.
 
-**GEMM only where the network allows reordering** (:func:`allow_reordering`; the random networks
-of the sparsity axis do).  BLAS sums in its own order (blocked, fused multiply-adds), and
-constructions fit their weights to the reference's rounding — ``zhang`` replays the executor's
+**GEMM only where the network allows reordering** (its field ``Network.reorder``; the random
+networks of the sparsity axis set it).  BLAS sums in its own order (blocked, fused multiply-adds),
+and constructions fit their weights to the reference's rounding — ``zhang`` replays the executor's
 arithmetic to place each output exactly, ``bubeck``'s float32 margins are a few ulps — so a GEMM
 would turn exact recalls into misses.  Every other network runs CSR layers only: the reference's
 order and bits, still vectorised over the batch.
@@ -82,32 +82,11 @@ class Plan:
         return int(min(m, 1 << int(np.log2(t))))
 
 
-REORDER = "blocks_reorder_ok"  # net._cache flag: this network's sums may run in any order
-
-
-def allow_reordering(net: Network) -> Network:
-    """Let the cost model pick BLAS GEMM for ``net``'s identity/ReLU layers (see the module
-    docstring); returns ``net``."""
-    if not net._cache.get(REORDER):
-        for key in [k for k in net._cache if isinstance(k, tuple) and k[0] == "blocks"]:
-            del net._cache[key]
-        net._cache[REORDER] = True
-    return net
-
-
-def inherit_reordering(src: Network, dst: Network) -> Network:
-    """``dst`` (e.g. ``src.astype(...)``) allows reordering iff ``src`` does; returns ``dst``."""
-    return allow_reordering(dst) if src._cache.get(REORDER) else dst
-
-
 def plan(net: Network, force: str | None = None) -> Plan:
-    """The network's plan (cached on ``net._cache``); ``force`` = "gemm" or "csr" overrides the
-    cost model and :func:`allow_reordering` for every identity/ReLU layer (tests use both)."""
-    key = ("blocks", force)
-    got = net._cache.get(key)
-    if got is None:
-        got = net._cache[key] = _build(net, force)
-    return got
+    """The network's plan, built now (its owner keeps it: the Memorizer, or an executor's own
+    plan); ``force`` = "gemm" or "csr" overrides the cost model and ``net.reorder`` for every
+    identity/ReLU layer (tests use both)."""
+    return _build(net, force)
 
 
 def _build(net: Network, force: str | None) -> Plan:
@@ -128,7 +107,7 @@ def _build(net: Network, force: str | None) -> Plan:
             pass  # threshold/sign: discontinuous at 0, the reference's order (docstring)
         elif force is not None:
             kind[ell] = kind1[ell] = GEMM if force == "gemm" else CSR
-        elif net._cache.get(REORDER):
+        elif net.reorder:
             kind[ell] = GEMM if dense_cost / GEMM_RATE < csr_cost / CSR_RATE else CSR
             kind1[ell] = GEMM if dense_cost / GEMV_RATE < csr_cost / CSRV_RATE else CSR
         est += dense_cost / GEMM_RATE if kind[ell] == GEMM else csr_cost / CSR_RATE

@@ -33,92 +33,12 @@ multiplication, (terms − 1) additions per neuron, ``ACT_CMP`` comparisons per 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np
 
 from kernels.executors._ops import activate_np
-from kernels.model.network import Network
-
-
-@dataclass(eq=False)
-class ExactNetwork(Network):
-    """A :class:`Network` whose ``bias`` and ``w_val`` are object arrays of ints/Fractions."""
-
-    def astype(self, dtype) -> ExactNetwork:
-        """Exact arithmetic has no storage dtype: the network itself."""
-        return self
-
-    @property
-    def input_scale(self) -> int | None:
-        """E ≥ 0 such that every weight from an input and every bias is an integer multiple of
-        2^−E and every other weight an integer (the integer evaluation path), or None."""
-        if "input_scale" not in self._cache:
-            E = 0
-            first = self.w_src < self.p
-            for v, from_input in zip(self.w_val, first, strict=True):
-                if type(v) is int:
-                    continue
-                d = Fraction(v).denominator
-                if not from_input or d & (d - 1):
-                    E = None
-                    break
-                E = max(E, d.bit_length() - 1)
-            if E is not None:
-                for v in self.bias:
-                    d = Fraction(v).denominator
-                    if d & (d - 1):
-                        E = None
-                        break
-                    E = max(E, d.bit_length() - 1)
-            self._cache["input_scale"] = E
-        return self._cache["input_scale"]
-
-    def weight_bits(self) -> int:
-        """Bit width of the largest weight or bias (:func:`value_bits`)."""
-        return max((value_bits(v) for v in (*self.w_val, *self.bias)), default=0)
-
-    def nbytes(self) -> int:
-        ints = sum(8 + abs(int(Fraction(v).numerator)).bit_length() // 8
-                   for v in (*self.w_val, *self.bias))
-        return ints + sum(a.nbytes for a in (self.layer_ptr, self.act, self.w_ptr, self.w_src))
-
-    def to_float(self) -> Network:
-        """The same network in float64 (refused when a weight is not exactly representable)."""
-        w = np.array([float(v) for v in self.w_val], dtype=np.float64)
-        b = np.array([float(v) for v in self.bias], dtype=np.float64)
-        bad = [v for v, f in zip((*self.w_val, *self.bias), (*w, *b), strict=True)
-               if Fraction(f) != Fraction(v)]
-        if bad:
-            raise ValueError(f"a weight ({bad[0]}) is not exactly representable in float64")
-        return Network(self.p, self.layer_ptr, self.act, b, self.w_ptr, self.w_src, w)
-
-
-def value_bits(v) -> int:
-    """Bit width of a weight: ``bit_length`` of |v| for an integer; for a Fraction the larger of
-    its numerator's and denominator's."""
-    if type(v) is int:
-        return abs(v).bit_length()
-    f = Fraction(v)
-    return max(abs(f.numerator).bit_length(), f.denominator.bit_length())
-
-
-def from_coo(p: int, layer_ptr, act, bias, rows, cols, vals) -> ExactNetwork:
-    """Build from triplets (rows sorted by neuron, then source); weights are kept as given."""
-    layer_ptr = np.asarray(layer_ptr, dtype=np.int64)
-    N = int(layer_ptr[-1])
-    rows = np.asarray(rows, dtype=np.int64)
-    order = np.lexsort((np.asarray(cols, dtype=np.int64), rows))
-    w_src = np.asarray(cols, dtype=np.int64)[order]
-    w_val = np.empty(len(vals), dtype=object)
-    w_val[:] = [vals[k] for k in order]
-    w_ptr = np.zeros(N + 1, dtype=np.int64)
-    np.add.at(w_ptr, rows + 1, 1)
-    np.cumsum(w_ptr, out=w_ptr)
-    b = np.empty(N, dtype=object)
-    b[:] = list(bias)
-    return ExactNetwork(int(p), layer_ptr, np.asarray(act, dtype=np.int8), b, w_ptr, w_src, w_val)
+from kernels.model.exact import ExactNetwork
 
 
 def scaled_inputs(X: np.ndarray):
@@ -130,27 +50,29 @@ def scaled_inputs(X: np.ndarray):
     return out.reshape(X.shape), F
 
 
-def _last_use(net: ExactNetwork) -> list[list[int]]:
-    """free[j]: the units no neuron after j reads (released once neuron j is computed)."""
-    if "free" not in net._cache:
-        n_units = net.p + net.n_neurons
-        last = np.full(n_units, -1, dtype=np.int64)
-        rows = np.repeat(np.arange(net.n_neurons), np.diff(net.w_ptr))
-        np.maximum.at(last, net.w_src, rows)
-        last[n_units - net.r:] = net.n_neurons  # outputs are kept
-        free: list[list[int]] = [[] for _ in range(net.n_neurons)]
-        for u in np.flatnonzero(last >= 0):
-            if last[u] < net.n_neurons:
-                free[int(last[u])].append(int(u))
-        net._cache["free"] = free
-    return net._cache["free"]
+def make_plan(net: ExactNetwork) -> list[list[int]]:
+    """The executor's plan: free[j], the units no neuron after j reads (released once neuron j is
+    computed)."""
+    n_units = net.p + net.n_neurons
+    last = np.full(n_units, -1, dtype=np.int64)
+    rows = np.repeat(np.arange(net.n_neurons), np.diff(net.w_ptr))
+    np.maximum.at(last, net.w_src, rows)
+    last[n_units - net.r:] = net.n_neurons  # outputs are kept
+    free: list[list[int]] = [[] for _ in range(net.n_neurons)]
+    for u in np.flatnonzero(last >= 0):
+        if last[u] < net.n_neurons:
+            free[int(last[u])].append(int(u))
+    return free
 
 
-def forward(net: ExactNetwork, X: np.ndarray, chunk: int = 4096) -> np.ndarray:
-    """Exact outputs (m, r) as an object array of ints/Fractions (batches of ``chunk`` rows)."""
+def forward(net: ExactNetwork, X: np.ndarray, chunk: int = 4096, *,
+            plan: list[list[int]] | None = None) -> np.ndarray:
+    """Exact outputs (m, r) as an object array of ints/Fractions (batches of ``chunk`` rows;
+    ``plan``: :func:`make_plan` of ``net``, built here when not given)."""
     X = np.asarray(X, dtype=np.float64)
+    free = make_plan(net) if plan is None else plan
     if len(X) > chunk:
-        return np.concatenate([forward(net, X[i:i + chunk], chunk)
+        return np.concatenate([forward(net, X[i:i + chunk], chunk, plan=free)
                                for i in range(0, len(X), chunk)])
     m, p = X.shape
     E = net.input_scale
@@ -167,7 +89,6 @@ def forward(net: ExactNetwork, X: np.ndarray, chunk: int = 4096) -> np.ndarray:
     units: list = [Xs[:, k].copy() for k in range(p)] + [None] * net.n_neurons
     nonneg = [False] * (p + net.n_neurons)  # units known to be >= 0 (ReLU outputs)
     w_ptr, w_src, act = net.w_ptr.tolist(), net.w_src.tolist(), net.act.tolist()
-    free = _last_use(net)
     zero = np.zeros(m, dtype=object)
     for j in range(net.n_neurons):
         a, b, code = w_ptr[j], w_ptr[j + 1], act[j]
@@ -201,13 +122,13 @@ def forward(net: ExactNetwork, X: np.ndarray, chunk: int = 4096) -> np.ndarray:
     return out
 
 
-def predict(net: ExactNetwork, X: np.ndarray) -> np.ndarray:
+def predict(net: ExactNetwork, X: np.ndarray, *, plan: list[list[int]] | None = None) -> np.ndarray:
     """Exact forward pass, outputs rounded once to float64: (m, r)."""
-    Y = forward(net, X)
+    Y = forward(net, X, plan=plan)
     return np.array([[float(v) for v in row] for row in Y], dtype=np.float64).reshape(Y.shape)
 
 
-def count(net: ExactNetwork, X: np.ndarray) -> dict[str, np.ndarray]:
+def count(net: ExactNetwork, X: np.ndarray, *, plan=None) -> dict[str, np.ndarray]:
     """Per-input ``mul, add, cmp, total`` under the dense cost model (the same for every input)."""
     from kernels.executors.dense import analytic_cost
 

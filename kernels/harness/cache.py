@@ -17,6 +17,9 @@ import hashlib
 import json
 import os
 
+from kernels.harness import environment
+from kernels.harness.grid import document, groups
+from kernels.harness.presets import OPTION_DEFAULTS
 from kernels.harness.results import json_default
 
 # environment keys a measurement depends on (not the energy-counter state or the threading layer's
@@ -160,18 +163,16 @@ def from_cache(grid: dict, directory: str, command: str | None,
     and machine alone, or None when any build of the grid is not there (nothing is measured).
     ``env``: the environment record to put in it (a finished run's), if it has this machine's
     fingerprint (else None)."""
-    from kernels.harness import environment, sweep
-
     fp = fingerprint(environment.collect())
     if env is not None and fingerprint(env) != fp:
         return None
     cache = CellCache(directory, fp)
-    opts = {**sweep.OPTION_DEFAULTS, **{k: v for k, v in grid.items() if k != "blocks"}}
+    opts = {**OPTION_DEFAULTS, **{k: v for k, v in grid.items() if k != "blocks"}}
     rows = []
-    for g in sweep.groups(grid):
+    for g in groups(grid):
         hit = cache.get(cell_key(g, opts))
         if hit is None:
             return None
         rows += hit
-    return sweep.document(grid, env if env is not None else environment.collect(), command,
+    return document(grid, env if env is not None else environment.collect(), command,
                           rows)

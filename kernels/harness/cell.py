@@ -1,11 +1,11 @@
 """One sweep cell, measured: build a construction on one dataset and evaluate every executor.
 
 A *group* is one build (construction, n, p, r, dtype, sparsity, seed); it yields one row per
-executor.  Exactness and operation counts come from :func:`kernels.theory.verify.executor_record`
+executor.  Exactness and operation counts come from :func:`kernels.verify.executor_record`
 (the same code as ``memcap verify``), on every input or a seeded sample of ``exact_checked`` inputs
 (its verdict then reads "exact on k sampled of n"); this module adds wall time, memory and energy.
 
-Timing: the executor's kernel is called directly (``Memorizer._executor``) by
+Timing: the executor's kernel is called directly (``Memorizer.route``: its plan built once) by
 :func:`kernels.harness.timing.measure` — compiled first, inputs pre-converted, the group's thread
 count (``threads``, default 1) fixed, repeats until a minimum time, the spread kept, a batch far
 slower than a direct re-timing re-measured.  ``batch_s_per_input`` (a batch of up to
@@ -25,15 +25,16 @@ import tracemalloc
 import numpy as np
 
 from kernels import constructions
-from kernels.data import Dataset, generate
 from kernels.harness import energy, timing
+from kernels.model.data import Dataset, generate
+from kernels.random_networks import RandomNetwork, random_network
 from kernels.theory import bounds as counting
-from kernels.theory.verify import executor_record
+from kernels.verify import executor_record, portable_record
 
 # Data a construction needs when the gaussian/uniform default does not fit it.  A construction
 # module may instead define DATASET = {"kind": ..., "labels": ...}.
 DATASETS = {"sign-cube": {"kind": "cube", "labels": "parity"}}
-RANDOM = "random-sparse"  # the pseudo-construction of the sparsity axis (kernels.harness.workloads)
+RANDOM = "random-sparse"  # the pseudo-construction of the sparsity axis (kernels.random_networks)
 
 
 class Skip(Exception):
@@ -74,26 +75,20 @@ RANDOM_SHAPE = {"depth": 3, "width": 256, "zero_fraction": 0.5}
 
 
 def build_random(g: dict):
-    """A Memorizer over a seeded random sparse ReLU network (kernels.harness.workloads): its dataset
+    """A Memorizer over a seeded random sparse ReLU network (kernels.random_networks): its dataset
     is ``n`` Gaussian inputs and the network's own float64 outputs, so exactness measures how the
     executor and the precision reproduce them."""
-    from kernels.executors.dense import predict as dense_predict
-    from kernels.harness import workloads as rn
-    from kernels.model.memorizer import Memorizer
-
-    fn = rn.random_network
-
     shape = {**RANDOM_SHAPE, **(g.get("shape") or {})}
     try:
-        net = fn(g["p"], shape["depth"], shape["width"], r=g["r"], sparsity=g["sparsity"],
-                 zero_fraction=shape["zero_fraction"], seed=g["seed"], measure=False).network
+        rn = random_network(g["p"], shape["depth"], shape["width"], r=g["r"],
+                            sparsity=g["sparsity"], zero_fraction=shape["zero_fraction"],
+                            seed=g["seed"], measure=False)
         rng = np.random.default_rng(g["seed"] + 1)
         X = rng.standard_normal((g["n"], g["p"]))
-        ds = Dataset(X, dense_predict(net, X).astype(np.float64))
+        return RandomNetwork(rn.network, rn.params, X, dtype=g["dtype"], name=RANDOM,
+                             info={"random_network": {**shape, "sparsity": g["sparsity"]}})
     except (ValueError, TypeError, NotImplementedError) as exc:
         raise Skip(_one_line(exc)) from None
-    return Memorizer(RANDOM, ds, network=net, executors=("dense", "active"), dtype=g["dtype"],
-                     info={"random_network": {**shape, "sparsity": g["sparsity"]}})
 
 
 _LABELS_OK: dict = {}  # construction -> the labels that worked (so later cells go straight there)
@@ -109,8 +104,8 @@ _DATA: dict = {}  # the last few generated datasets (a sweep builds many constru
 
 
 def dataset(kind: str, n: int, p: int, r: int, seed: int, labels: str) -> Dataset:
-    """:func:`kernels.data.generate`, remembering the last 8 (generating sphere data computes δ,
-    O(n²)).  Constructions do not modify their dataset."""
+    """:func:`kernels.model.data.generate`, remembering the last 8 (generating sphere data
+    computes δ, O(n²)).  Constructions do not modify their dataset."""
     key = (kind, n, p, r, seed, labels)
     if key not in _DATA:
         while len(_DATA) >= 8:
@@ -201,15 +196,15 @@ def theorem1_bound(p: int, omega_max) -> float | None:
 def evaluate(m, g: dict, executor: str, opts: dict, idle_w: dict | None) -> dict:
     """The measured row of one executor on memorizer ``m``."""
     try:
-        module, obj = m._executor(executor)
+        route = m.route(executor)
     except Exception as exc:  # missing or broken executor module
         raise Skip(f"executor {executor!r} is not available ({_one_line(exc)})") from None
     n = len(m.dataset.X)
     rng = np.random.default_rng(g["seed"])
     Xt = timing.prepare(m.dataset.X, m.dtype, opts["time_inputs"], g["seed"])
     k = len(Xt)
-    timed = timing.measure(module.predict, obj, Xt, threads=g.get("threads") or 1,
-                           predict_one=getattr(module, "predict_one", None),
+    timed = timing.measure(lambda _, X: route.batch(X), route.obj, Xt,
+                           threads=g.get("threads") or 1, predict_one=lambda _, x: route.one(x),
                            min_time=opts["min_time"])
     batch = timed["batch_s_per_input"]
     # exactness and counts on every input, or a seeded sample when that would take too long
@@ -220,17 +215,22 @@ def evaluate(m, g: dict, executor: str, opts: dict, idle_w: dict | None) -> dict
     tracemalloc.start()
     try:
         with timing.fixed_threads(timed["threads"]):
-            module.predict(obj, Xt)
+            route.batch(Xt)
         recall_peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    model_bytes = int(obj.nbytes())
+    model_bytes = int(route.obj.nbytes())
     proxy = energy.proxy(rec["ops_by_kind"], m.dtype.name, model_bytes)
     row = {"exact": rec["exact"], "max_abs_error": rec["max_abs_error"],
            "max_rel_error": rec["max_rel_error"], "tolerance": rec["tolerance"],
+           "scale_limited_points": rec["scale_limited_points"],
            "inexact_points": rec["inexact_points"], "evaluated_inputs": rec["checked"],
            "exact_checked": rec["checked"], "worst": rec["worst"],
            "ops_mean": rec["ops"]["mean"], "ops_max": rec["ops"]["max"]}
+    if executor == "dense" and m.network is not None:  # the second summation order (NumPy/BLAS)
+        with timing.fixed_threads(timed["threads"]):
+            port = portable_record(m, rows)
+        row["portable_exact"], row["portable_max_abs_error"] = port["exact"], port["max_abs_error"]
     for kind in ("mul", "add", "cmp"):
         row[f"{kind}_mean"] = rec["ops_by_kind"][kind]["mean"]
     for key in ("active_neurons", "active_weights"):
@@ -247,7 +247,7 @@ def evaluate(m, g: dict, executor: str, opts: dict, idle_w: dict | None) -> dict
                 "energy_proxy_memory_pj": proxy["memory_pj"], "energy_tier": proxy["tier"]})
     if opts.get("measure_energy") and idle_w:
         with timing.fixed_threads(timed["threads"]):
-            meas = energy.measure(lambda: module.predict(obj, Xt), calls_per_run=k,
+            meas = energy.measure(lambda: route.batch(Xt), calls_per_run=k,
                                   window_s=opts.get("energy_window_s", 1.0), idle_w=idle_w)
         row["energy_measured"] = meas
         vals = [v["net_pj_per_input"] for v in meas.values() if v.get("status") == "measured"]

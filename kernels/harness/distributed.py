@@ -122,7 +122,7 @@ def estimate_bytes(g: dict) -> int | None:
     """What group ``g`` holds on its worker: its dataset plus the construction's own build
     estimate (as ``constructions.preflight`` counts it); None where there is no estimate."""
     from kernels import constructions
-    from kernels.data import dataset_bytes
+    from kernels.model.data import dataset_bytes
 
     try:
         mod = constructions.get(g["construction"])
@@ -276,20 +276,20 @@ def _task(g: dict, execs: list, opts: dict, est: int | None, timing: bool):
     """On a worker: (rows, times, worker address) of one group, or its refusal."""
     from distributed import get_worker
 
-    from kernels.harness import environment, sweep
+    from kernels.harness import environment, runner
 
     worker = get_worker()
     limit = getattr(getattr(worker, "memory_manager", None), "memory_limit", None) or None
     if est is not None and limit and est > limit:
         reason = (f"estimated {est / 2**20:.0f} MiB > this worker's memory limit "
                   f"{limit / 2**20:.0f} MiB")
-        rows = sweep._rows(g, execs, status="skipped", reason=reason, final=False)
+        rows = runner.group_rows(g, execs, status="skipped", reason=reason, final=False)
         return environment.stamp(rows), None, worker.address
     if limit:
         opts = {**opts, "max_bytes": min(opts["max_bytes"], int(limit))}
     with _LOCK.hold(exclusive=timing), (_one_numba_thread() if timing
                                         else contextlib.nullcontext()):
         if "w" not in _IDLE:
-            _IDLE["w"] = sweep._idle(opts)
-        rows, times = sweep._run_group(g, execs, opts, _IDLE["w"], _WARMED)
+            _IDLE["w"] = runner.idle_baseline(opts)
+        rows, times = runner.run_group(g, execs, opts, _IDLE["w"], _WARMED)
     return rows, times, worker.address

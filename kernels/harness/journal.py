@@ -1,7 +1,7 @@
 """A sweep's journal and lock: nothing finished is lost or overwritten, no two sweeps share a file.
 
 ``<out>.jsonl`` holds a header line (schema, environment, the grid, the command) and one line per
-finished cell.  The rules (issue 11):
+finished cell.  The rules:
 
 * a journal is resumed only under the grid it records (:func:`same_grid`, run-control keys such
   as the time budget aside); another grid is refused, one line naming the file, unless ``fresh``;

@@ -28,10 +28,10 @@ from importlib import metadata
 import numpy as np
 
 from kernels import constructions
-from kernels.data import generate
-from kernels.executors._ops import activate_np
+from kernels.executors import activate_np
 from kernels.harness import timing
 from kernels.harness.cell import Skip, prepare
+from kernels.model.data import generate
 
 # --fast: 2 worker processes × 2 values of >= 50 ms each (plus pyperf's calibration worker).
 FAST = ["--processes", "2", "--values", "2", "--min-time", "0.05"]
@@ -90,7 +90,7 @@ def candidates(n: int, p: int, filt: str | None, log=print) -> list[tuple[str, i
                     log(f"skip {w}: this {c} build offers only {', '.join(m.executors)}")
                     continue
                 try:
-                    m._executor(kind)
+                    m.route(kind)
                 except Exception as exc:
                     log(f"skip {w}: executor not available ({exc})")
                     continue
@@ -181,9 +181,9 @@ def workload(name: str, n: int, p: int):
         fwd = numpy_forward if kind == "numpy-dense" else csr_forward
         net = m.network
         return (lambda: fwd(layers, net.p, net.r, X)), len(X)
-    module, obj = m._executor(kind)
+    route = m.route(kind)
     Xd = timing.prepare(X, m.dtype)  # converted once, outside the timed region
-    return (lambda: module.predict(obj, Xd)), len(X)
+    return (lambda: route.batch(Xd)), len(X)
 
 
 def _time_func(name: str, n: int, p: int, threads: int = 1):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from kernels.harness.cell import RANDOM
 
-# Network size vs n (issue 5): every construction on sphere data, p = 4, class labels; vardi
+# Network size vs n: every construction on sphere data, p = 4, class labels; vardi
 # under bit and depth budgets, rajput with both XOR gadgets.  Size-only: no recall.
 SIZE_OPTIONS = {"vardi": [{}, {"bits": 49}, {"bits": 64}, {"bits": 128}, {"bits": 256},
                           {"depth": 64}, {"depth": 256}],
@@ -24,9 +24,10 @@ def size_block(ns: list[int], n_max: dict | None = None) -> dict:
 
 # The default grid is sized to finish in about 5 minutes on a 2-core machine with every cell
 # measured: each construction's largest n is set here (``n_max``), not by a time budget, so every
-# run measures the same cells.  Per-build CPU seconds measured for issue 14 (2-core machine, warm
-# Numba cache; sum over the whole grid 140 s): at n = 16384, float64, every executor: axis-tree
-# 0.1, hyperplane-tree 0.8, sign-cube 1.6, zhang 2.0, switch-net 5.5, bubeck 6.3, rajput 8.2;
+# run measures the same cells.  Per-build CPU seconds measured when the grid was sized (2-core
+# machine, warm Numba cache; sum over the whole grid 140 s): at n = 16384, float64, every
+# executor: axis-tree 0.1, hyperplane-tree 0.8, sign-cube 1.6, zhang 2.0, switch-net 5.5, bubeck
+# 6.3, rajput 8.2;
 # vardi 12 already at n = 4096 (its exact executor computes in Python integers; minutes at 16384),
 # so vardi's recall stops at 4096, and its p and r axes (24 s) are left to `memcap sweep`; rajput
 # at p = 2 (tiny δ, a wide Gaussian layer) took 80 s wall at n = 1024, so the p axis is 4…32;

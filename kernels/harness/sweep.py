@@ -24,82 +24,15 @@ import os
 import sys
 import time
 
-from kernels import constructions
-from kernels.harness import energy, environment, journal
+from kernels.harness import environment, journal
 from kernels.harness.cache import Caching, CellCache, fingerprint
-from kernels.harness.cell import (
-    RANDOM,
-    Skip,
-    _one_line,
-    build,
-    cube_p,
-    dataset_spec,
-    describe,
-    evaluate,
-    executors_of,
-    size_record,
-    theorem_bounds,
-)
+from kernels.harness.grid import document, group_done, group_executors, groups, pending, row_key
 from kernels.harness.journal import journal_path, read_journal  # noqa: F401 (re-exported)
 from kernels.harness.presets import OPTION_DEFAULTS, PRESETS, SIZE_OPTIONS, size_block  # noqa: F401 (re-exported)
 from kernels.harness.results import SCHEMA, _json, flatten, load, write_results  # noqa: F401 (re-exported)
+from kernels.harness.runner import InProcess, group_rows
 from kernels.harness.schedule import drive
 from kernels.harness.sweep_args import grid_from_args, reproduce_command  # noqa: F401 (re-exported)
-
-KEY = ("construction", "variant", "executor", "kind", "n", "p", "r", "dtype", "sparsity", "seed",
-       "threads")
-SIZE = "size"  # the executor of a size-only row
-
-def variant(options: dict | None) -> str | None:
-    """The label of a construction's options: ``"bits=64"``, ``"depth=8,xor=tree"``; None for {}."""
-    return ",".join(f"{k}={v}" for k, v in sorted((options or {}).items())) or None
-
-
-def groups(grid: dict) -> list[dict]:
-    """The builds of ``grid``, deduplicated, small n first (every construction gets its small
-    cells before any gets its large ones)."""
-    seed = grid.get("seed", 0)
-    out, seen = [], set()
-    names = [n for n in constructions.names()]
-    for block in grid["blocks"]:
-        cons = block.get("constructions") or names
-        caps = block.get("n_max") or {}  # {construction: its largest n in this block}
-        data = {k: block[k] for k in ("kind", "labels") if block.get(k)}
-        for name, n, p, r, dtype, sp, threads in itertools.product(
-                cons, block["n"], block.get("p", [8]), block.get("r", [1]),
-                block.get("dtype", ["float64"]), block.get("sparsity", [None]),
-                block.get("threads", [1])):
-            if name == RANDOM and sp is None or n > caps.get(name, n):
-                continue
-            n_max = max(v for v in block["n"] if v <= caps.get(name, v))
-            if name != RANDOM:
-                sp = None
-            for opts in (block.get("options") or {}).get(name, [{}]):
-                g = {"construction": name, "n": int(n), "p": int(p), "r": int(r),
-                     "dtype": dtype, "sparsity": sp, "seed": seed, "threads": int(threads),
-                     "series": block.get("series", "grid"), "grid_p": int(p),
-                     "executors": block.get("executors"), "largest": int(n) == n_max,
-                     "variant": variant(opts), "options": dict(opts) or None,
-                     "size_only": bool(block.get("size_only")),
-                     "max_cell_s": block.get("max_cell_s")}
-                if name == RANDOM:
-                    g.update({"kind": "gaussian", "labels": "network"})
-                else:
-                    g.update(dataset_spec(name, data))
-                    if "labels" in data:  # the block's labels (or the construction's own)
-                        g["labels_fixed"] = g["labels"]
-                if g["kind"] == "cube":
-                    g["p"] = cube_p(g["n"], g["p"])
-                k = tuple(g[a] for a in KEY if a != "executor") + (g["size_only"],)
-                if k not in seen:
-                    seen.add(k)
-                    out.append(g)
-    out.sort(key=lambda g: (g["n"] * g["p"], g["construction"], g["variant"] or ""))
-    return out
-
-
-def row_key(row: dict) -> tuple:
-    return tuple(row.get(a) for a in KEY)
 
 
 class Progress:
@@ -157,13 +90,6 @@ def run(grid: dict, out: str, *, resume: bool = True, progress: bool = True,
     return doc
 
 
-def document(grid: dict, env: dict, command: str | None, rows: list[dict]) -> dict:
-    """The results document of a finished grid."""
-    return {"schema": SCHEMA, "environment": env, "grid": grid, "command": command,
-            "energy_model": {"source": energy.SOURCE, "table": energy.table()},
-            "rows": sorted(rows, key=_order)}
-
-
 def _run_cells(grid: dict, jpath: str, done_rows: list[dict], progress: bool, stream,
                runner=None, cache: CellCache | None = None) -> list:
     """The journal's finished rows plus every cell still to do (from ``cache`` where it holds
@@ -171,17 +97,17 @@ def _run_cells(grid: dict, jpath: str, done_rows: list[dict], progress: bool, st
     opts = {**OPTION_DEFAULTS, **{k: v for k, v in grid.items() if k != "blocks"}}
     done_rows = [r for r in done_rows if r.get("final", True)]
     done = {row_key(r) for r in done_rows}
-    todo = [g for g in groups(grid) if not _group_done(g, done)]
-    bar = Progress(sum(len(_executors(g)) for g in todo), stream) if progress else None
+    todo = [g for g in groups(grid) if not group_done(g, done)]
+    bar = Progress(sum(len(group_executors(g)) for g in todo), stream) if progress else None
     runner = runner or InProcess(opts)
     rows, hits = list(done_rows), []
     if cache:  # the cached groups are not run; the others are kept as they finish
-        runner = Caching(runner, cache, opts, _executors)
-        hits, todo = runner.split(todo, lambda g: _pending(g, done))
+        runner = Caching(runner, cache, opts, group_executors)
+        hits, todo = runner.split(todo, lambda g: pending(g, done))
     with open(jpath, "a", encoding="utf-8") as f:
         try:
             for new in itertools.chain(hits, drive(todo, opts, runner,
-                                                   lambda g: _pending(g, done), _rows)):
+                                                   lambda g: pending(g, done), group_rows)):
                 for row in new:
                     journal.append(f, row)
                     rows.append(row)
@@ -200,135 +126,6 @@ def _label(row: dict) -> str:
     sp += f" [{row['variant']}]" if row.get("variant") else ""
     return (f"{row['construction']} {row['executor']} n={row['n']} p={row['p']}{sp} "
             f"{row['dtype']} {row['status']}")
-
-
-class InProcess:
-    """The embedded runner: each submitted group runs here, in this process, when asked for."""
-
-    def __init__(self, opts: dict):
-        self.idle_w = _idle(opts)
-        self.warmed = set()  # (construction, dtype) whose build ran once untimed (compilation)
-        self.queue = []
-
-    def slots(self) -> int:  # one group at a time: checked for budget just before it runs
-        return 1
-
-    def submit(self, i: int, g: dict, execs: list, opts: dict) -> None:
-        self.queue.append((i, g, execs, opts))
-
-    def next(self):
-        i, g, execs, opts = self.queue.pop(0)
-        return i, _run_group(g, execs, opts, self.idle_w, self.warmed)
-
-    def cancel(self) -> None:
-        self.queue.clear()
-
-
-def _order(row: dict):
-    return (row["construction"], row.get("variant") or "", row["executor"], row["dtype"],
-            row["sparsity"] or 0, row.get("kind") or "", row["p"], row["r"], row["n"],
-            row.get("threads") or 1)
-
-
-def _executors(g: dict) -> tuple[str, ...]:
-    if g.get("size_only"):
-        return (SIZE,)
-    if g.get("executors"):
-        return tuple(g["executors"])
-    try:
-        return executors_of(g["construction"])
-    except Exception:
-        return ("-",)
-
-
-def _pending(g: dict, done: set) -> list[str]:
-    return [e for e in _executors(g) if row_key({**g, "executor": e}) not in done]
-
-
-def _rows(g: dict, execs: list, **fields) -> list[dict]:
-    return [{**_base(g, e), **fields} for e in execs]
-
-
-def _group_done(g: dict, done: set) -> bool:
-    return all(row_key({**g, "executor": e}) in done for e in _executors(g))
-
-
-def _idle(opts: dict) -> dict:
-    if opts.get("energy", "auto") == "off":
-        return {}
-    if not any(v == "available" for v in energy.availability().values()):
-        return {}
-    return energy.idle_power(max(1.0, 2 * opts.get("energy_window_s", 1.0)))
-
-
-def _base(g: dict, executor: str) -> dict:
-    return {**{a: g.get(a) for a in KEY if a != "executor"}, "executor": executor,
-            "series": g["series"], "grid_p": g["grid_p"], "labels": g["labels"],
-            "options": g.get("options")}
-
-
-def _run_group(g: dict, execs: list, opts: dict, idle_w: dict, warmed: set):
-    """(rows of ``execs`` on group ``g``, (n, build s, evaluation s) or None), each row
-    stamped with the machine that measured it and its share of the group's wall and CPU
-    seconds (``cell_s``, ``cell_cpu_s``)."""
-    t0, c0 = time.perf_counter(), time.process_time()
-    rows, times = _measure_group(g, execs, opts, idle_w, warmed)
-    k = max(len(rows), 1)
-    share, cpu = (time.perf_counter() - t0) / k, (time.process_time() - c0) / k
-    for r in rows:
-        r["cell_s"], r["cell_cpu_s"] = share, cpu
-    return environment.stamp(rows), times
-
-
-def _measure_group(g: dict, execs: list, opts: dict, idle_w: dict, warmed: set):
-    """Build group ``g`` once and measure each executor of ``execs`` on it."""
-    if (g["construction"], g["dtype"]) not in warmed:  # compile what the build compiles, untimed
-        warmed.add((g["construction"], g["dtype"]))
-        try:
-            build({**g, "n": min(g["n"], 32)}, opts["max_bytes"])
-        except Exception:
-            pass
-    try:
-        m, build_s, build_peak = build(g, opts["max_bytes"], trace=not g.get("size_only"))
-    except Skip as exc:
-        return _rows(g, execs, status="skipped", reason=str(exc)), None
-    except MemoryError:
-        return _rows(g, execs, status="skipped", reason="out of memory"), None
-    except Exception as exc:  # a construction bug must not stop the sweep
-        return _rows(g, execs, status="error", reason=_one_line(exc)), None
-    theorem = theorem_bounds(m.dataset.n, m.dataset.p, m.dataset.r)
-    bounds = {"ops_lower": theorem["theorem3_floor"]}
-    try:
-        bounds.update({k: v for k, v in m.bounds().items() if isinstance(v, int | float)})
-    except Exception:
-        pass
-    if g.get("size_only"):
-        return [{**_base(g, SIZE), **size_record(m), "build_s": build_s, "status": "ok",
-                 "build_peak_bytes": build_peak, "bounds": bounds, "theorem": theorem}], (
-                     g["n"], build_s, 0.0)
-    info = describe(m)
-    rows = []
-    t0 = time.perf_counter()
-    for e in execs:
-        base = {**_base(g, e), **info, "build_s": build_s, "build_peak_bytes": build_peak,
-                "bounds": bounds, "theorem": theorem}
-        if e not in m.executors:
-            rows.append({**base, "status": "skipped",
-                         "reason": f"this {g['construction']} build offers only "
-                                   f"{', '.join(m.executors)}"})
-            continue
-        want = opts.get("energy") == "all" or (opts.get("energy") == "auto"
-                                                 and g.get("largest", False))
-        try:
-            rows.append({**base, "status": "ok",
-                         **evaluate(m, g, e, {**opts, "measure_energy": want}, idle_w)})
-        except Skip as exc:
-            rows.append({**base, "status": "skipped", "reason": str(exc)})
-        except MemoryError:
-            rows.append({**base, "status": "skipped", "reason": "out of memory"})
-        except Exception as exc:
-            rows.append({**base, "status": "error", "reason": _one_line(exc)})
-    return rows, (g["n"], build_s, time.perf_counter() - t0)
 
 
 def main(args) -> int:

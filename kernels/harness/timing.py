@@ -10,7 +10,7 @@ all time a kernel this way.
    restored after; the count is recorded in every result.  Timing with all threads on a shared
    machine measured the scheduler, not the kernel: on 2 cores with the other one busy, every
    parallel region ends at a barrier that waits a time slice (milliseconds) for the thread parked
-   on the busy core — axis-tree's 14 ns per input read as 5-8 µs (issue 10).
+   on the busy core — axis-tree's 14 ns per input read as 5-8 µs.
 3. **Repeats until a minimum time**, in short samples: ``min_time`` is split into ``repeats``
    repeats; each takes samples of a loop calibrated to about ``sample_s`` (0.5 ms) and its value
    is their median, so a sample the scheduler interrupted (a time slice lost to another process
@@ -60,7 +60,7 @@ def check_threads(threads: int) -> int:
 def fixed_threads(threads: int = 1):
     """Numba's thread count and the BLAS/OpenMP pools (threadpoolctl, when installed) set to
     ``threads`` inside the block, restored after."""
-    from kernels.executors._ops import numba_threads
+    from kernels.executors import numba_threads
 
     t = check_threads(threads)
     limiter = contextlib.nullcontext()

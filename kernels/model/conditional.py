@@ -121,10 +121,8 @@ def _fail(msg: str):
 
 
 def checked(cond: ConditionalNetwork) -> ConditionalNetwork:
-    """:func:`validate` once per network object (remembered in ``cond._cache``)."""
-    if not cond._cache.get("validated"):
-        validate(cond)
-        cond._cache["validated"] = True
+    """``cond`` after :func:`validate` (an executor's plan checks once; a direct call each time)."""
+    validate(cond)
     return cond
 
 

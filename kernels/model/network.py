@@ -5,10 +5,10 @@
 units ``0 .. p-1`` are the inputs, unit ``p + j`` is neuron ``j``.  Neurons are stored layer by
 layer (``layer_ptr``); neuron ``j`` computes ``φ_j(b_j + Σ_k w_jk v_k)`` over *any* earlier unit, so
 skip connections (eq. 1 feeds layer ℓ the concatenation of all earlier outputs) cost nothing extra.
-Incoming weights are CSR (``w_ptr, w_src, w_val``), stored non-zeros only.  A bias ``b_j`` is the
-weight on the paper's constant input 1 of the augmented pattern x̄ = [1; x].  The output is the last
-layer.  Activations: ``identity`` (linear output), ``relu`` max(0, s), ``threshold`` 1[s ≥ 0],
-``sign`` (−1, 0, +1).
+Incoming weights are CSR (``w_ptr, w_src, w_val``), stored non-zeros only; a zero bias is stored as
++0.0 (±0 is zero: Definition 1).  A bias ``b_j`` is the weight on the paper's constant input 1 of
+the augmented pattern x̄ = [1; x].  The output is the last layer.  Activations: ``identity``
+(linear output), ``relu`` max(0, s), ``threshold`` 1[s ≥ 0], ``sign`` (−1, 0, +1).
 
 ``ConditionalNetwork`` — a rooted full binary tree, stored in BFS order (root 0).  Each vertex
 runs a short program of neuron operations ``v_new ← φ(b + Σ β_k v_k)`` whose sources are inputs or
@@ -20,7 +20,7 @@ each operation defines one new variable with a global id ``≥ p``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
@@ -72,7 +72,9 @@ class Network:
     w_ptr: np.ndarray  # int64 (N+1,)
     w_src: np.ndarray  # int64 (nnz,), unit ids
     w_val: np.ndarray  # float (nnz,)
-    _cache: dict = field(default_factory=dict, repr=False)
+    # True where nothing was fitted to the reference's rounding (random networks): an executor may
+    # sum a layer in another order (BLAS).  A named field, kept by astype, because it changes bits.
+    reorder: bool = False
 
     # ---- construction -------------------------------------------------------------------------
     @classmethod
@@ -112,7 +114,7 @@ class Network:
         b = np.zeros(N) if bias is None else np.asarray(bias, dtype=np.float64).ravel()
         if b.shape != (N,):
             raise ValueError(f"bias must have one entry per neuron ({N})")
-        return cls(int(p), layer_ptr, act, b.copy(), w_ptr, cols, vals)
+        return cls(int(p), layer_ptr, act, b + 0.0, w_ptr, cols, vals)  # −0.0 + 0.0 = +0.0
 
     @classmethod
     def from_layers(cls, p: int, layers: list[Layer]) -> Network:
@@ -192,15 +194,13 @@ class Network:
                 "widths": [int(w) for w in self.widths]}
 
     def astype(self, dtype) -> Network:
-        """The same network with weights and biases in ``dtype`` (cached)."""
+        """The same network with weights and biases in ``dtype`` (``reorder`` kept)."""
         dt = check_dtype(dtype)
         if self.w_val.dtype == dt:
             return self
-        key = ("astype", dt.name)
-        if key not in self._cache:
-            self._cache[key] = Network(self.p, self.layer_ptr, self.act, self.bias.astype(dt),
-                                       self.w_ptr, self.w_src, self.w_val.astype(dt))
-        return self._cache[key]
+        return Network(self.p, self.layer_ptr, self.act,
+                       self.bias.astype(dt) + dt.type(0),  # an underflow: +0.0
+                       self.w_ptr, self.w_src, self.w_val.astype(dt), self.reorder)
 
     def nbytes(self) -> int:
         return sum(a.nbytes for a in (self.layer_ptr, self.act, self.bias, self.w_ptr,
@@ -229,7 +229,6 @@ class ConditionalNetwork:
     op_w_ptr: np.ndarray  # int64 (K+1,)
     op_src: np.ndarray  # int64 (nnz,), variable ids
     op_w: np.ndarray  # float (nnz,)
-    _cache: dict = field(default_factory=dict, repr=False)
 
     @property
     def n_vertices(self) -> int:
@@ -260,13 +259,10 @@ class ConditionalNetwork:
         dt = check_dtype(dtype)
         if self.op_w.dtype == dt:
             return self
-        key = ("astype", dt.name)
-        if key not in self._cache:
-            kw = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "_cache"}
-            kw.update(test_thr=self.test_thr.astype(dt), op_bias=self.op_bias.astype(dt),
-                      op_w=self.op_w.astype(dt))
-            self._cache[key] = ConditionalNetwork(**kw)
-        return self._cache[key]
+        kw = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        kw.update(test_thr=self.test_thr.astype(dt), op_bias=self.op_bias.astype(dt),
+                  op_w=self.op_w.astype(dt))
+        return ConditionalNetwork(**kw)
 
     def nbytes(self) -> int:
         return sum(v.nbytes for k in self.__dataclass_fields__

@@ -298,7 +298,7 @@ def speedup_vs_sparsity(rows) -> list:
         fig.tight_layout(w_pad=2.0)
         img = png(fig)
     return [("Dense vs active speed-up vs sparsity", img,
-             "Seeded random sparse ReLU networks (kernels.harness.workloads), both executors at "
+             "Seeded random sparse ReLU networks (kernels.random_networks), both executors at "
              "machine speed (dense: BLAS/CSR blocks; active: batched conditional path or one input "
              "at a time, whichever its cost model picks). Left: the ratio of dense to active cost "
              "in wall time (solid) and in operations (dashed); a dotted line marks the sparsity "

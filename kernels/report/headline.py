@@ -15,6 +15,7 @@ import html
 import math
 
 from kernels.report.figures import STYLE, fit_slope, n_series, plt, png, spread
+from kernels.report.markup import figure_html
 
 # (construction, executor) in order of preference; the first measured one of each executor is shown
 PREFERRED = (("switch-net", "dense"), ("switch-net", "active"), ("hyperplane-tree", "tree"),
@@ -128,8 +129,6 @@ def sentences(rows) -> list[str]:
 
 def section(rows) -> str:
     """``<section id="headline">``: the sentences and the combined figure."""
-    from kernels.report.html import figure_html
-
     text = sentences(rows)
     body = "".join(f"<p>{s}</p>" for s in text) or "<p>No cell was measured.</p>"
     fig = combined_figure(rows)

@@ -1,4 +1,4 @@
-"""``memcap report``: run the benchmark grid and write one self-contained HTML report.
+"""The report's HTML: one self-contained page rendered from a results document (:func:`render`).
 
 ``DIR/index.html`` opens from ``file://`` and loads nothing: the figures are base64 PNGs, the style
 is inline, there are no scripts and no external addresses.  Beside it, ``results.json`` and
@@ -9,56 +9,16 @@ where a counter was read, and is labelled *measured*.
 
 from __future__ import annotations
 
-import base64
-import html
 import json
 import math
 import os
-import re
-import shlex
-import struct
 
-from kernels.harness import cache, energy, results, sweep
+from kernels.harness import energy
 from kernels.report import figures, figures_size, headline
-from kernels.report.style import CSS, LAYOUT_DPI, SAVE_DPI
+from kernels.report.markup import _e, _num, figure_html, table
+from kernels.report.style import CSS
 from kernels.report.timings import timing_flag, timing_section
-
-CACHE_DIR = "cache"  # DIR/cache/: the measured cells, reused on the same commit and machine
-_NUMERIC = re.compile(r"^(–|[+\-−]?[0-9][0-9.,eE+\-]*\s*%?)$")
-
-
-def _e(x) -> str:
-    return html.escape(str(x))
-
-
-def _num(v, digits=3) -> str:
-    if v is None or v == "":
-        return "–"
-    if isinstance(v, bool):
-        return "yes" if v else "no"
-    if isinstance(v, int):
-        return f"{v:,}"
-    if isinstance(v, float):
-        return f"{v:.{digits}g}"
-    return _e(v)
-
-
-def _align(cell: str, i: int, left: int) -> str:
-    """Numbers right-aligned, text (and the first ``left`` columns) left-aligned."""
-    text = re.sub(r"<[^>]+>", "", str(cell))
-    return "n" if i >= left and text.strip() and _NUMERIC.match(text) else "l"
-
-
-def table(head, rows, left=1) -> str:
-    rows = list(rows)
-    num = [all(_align(r[i], i, left) == "n" for r in rows if i < len(r) and str(r[i]).strip())
-           and i >= left for i in range(len(head))]
-    h = "".join(f'<th class="{"n" if num[i] else "l"}">{_e(c)}</th>' for i, c in enumerate(head))
-    body = []
-    for r in rows:
-        cells = "".join(f'<td class="{_align(c, i, left)}">{c}</td>' for i, c in enumerate(r))
-        body.append(f"<tr>{cells}</tr>")
-    return f"<table><tr>{h}</tr>{''.join(body)}</table>"
+from kernels.theory.verify import scale_limited_note
 
 
 def summary_table(rows) -> str:
@@ -71,7 +31,8 @@ def summary_table(rows) -> str:
         r = rs[-1]
         s_ops = figures.fit_slope([x["n"] for x in rs], [x["ops_mean"] for x in rs])
         s_t = figures.fit_slope([x["n"] for x in rs], [x["batch_s_per_input"] for x in rs])
-        out.append([_e(c), _e(e), _verdict(r), _num(r["n"]), _num(r["p"]), _num(r["ops_mean"]),
+        out.append([_e(c), _e(e), _verdict(r), _portable(r), _num(r["n"]), _num(r["p"]),
+                    _num(r["ops_mean"]),
                     _num(r["ops_max"]), _num(s_ops, 2), _num(r["batch_s_per_input"] * 1e6),
                     _num(r["single_s"] * 1e6), _num(s_t, 2), _num(r.get("ns_per_op")),
                     _num(r.get("threads") or 1), timing_flag(r), _num(r["energy_proxy_pj"]),
@@ -79,10 +40,20 @@ def summary_table(rows) -> str:
                     _num(r["build_s"])])
     if not out:
         return "<p>No cell was measured.</p>"
-    return table(["construction", "executor", "exact", "largest n", "p", "ops mean", "ops max",
+    return table(["construction", "executor", "exact", "portable", "largest n", "p", "ops mean",
+                  "ops max",
                   "ops slope", "µs/input (batch, median)", "µs (single, median)", "time slope",
                   "ns/op", "threads", "timing", "pJ/input (model)", "active weights max",
                   "neurons", "build s"], out, left=3)
+
+
+def _portable(r) -> str:
+    """The dense network's verdict in a second summation order (NumPy/BLAS): blank elsewhere."""
+    if r.get("portable_exact") is None:
+        return ""
+    if r["portable_exact"]:
+        return '<span class="ok">exact</span>'
+    return f'<span class="bad">NOT exact (|err| {r["portable_max_abs_error"]:.2g})</span>'
 
 
 def _checked(r) -> tuple[int, int]:
@@ -110,8 +81,9 @@ def machines_section(rows) -> str:
 def _verdict(r) -> str:
     if r.get("exact"):
         k, n = _checked(r)
-        return ('<span class="ok">exact</span>' if k >= n else
-                f'<span class="ok">exact on {k:,} sampled of {n:,}</span>')
+        note = _e(scale_limited_note(r.get("scale_limited_points")))
+        return (f'<span class="ok">exact{note}</span>' if k >= n else
+                f'<span class="ok">exact on {k:,} sampled of {n:,}{note}</span>')
     return f'<span class="bad">NOT exact ({r.get("inexact_points")} pts)</span>'
 
 
@@ -134,13 +106,15 @@ def exactness_table(rows) -> str:
         checked = ("all" if not sampled else
                    "; ".join("n={:,}: {:,} sampled".format(r["n"], _checked(r)[0])
                              for r in sampled))
+        limited = max((r.get("scale_limited_points") or 0) for r in rs)
         out.append([_e(c), _e(e), _e(dt), _num(max(exact_n) if exact_n else None), first_bad,
                     _num(max(r["max_rel_error"] for r in rs)), _num(rs[0]["tolerance"]),
-                    checked])
+                    _num(limited), checked])
     if not out:
         return "<p>No cell was measured.</p>"
     return table(["construction", "executor", "dtype", "largest exact n", "first inexact cell",
-                  "max rel error", "tolerance", "inputs checked"], out, left=3)
+                  "max rel error", "tolerance", "scale-limited points (max)", "inputs checked"],
+                 out, left=3)
 
 
 def _pow2(n: int) -> str:
@@ -261,9 +235,10 @@ def render(doc: dict, command: str, compare: str | None = None) -> str:
     parts += ["<h2>Timing method and noisy cells</h2>", timing_section(rows)]
     parts += ["<h2>Exactness</h2>",
               "<p>Exact recall, per point and output (NaN and inf never are): "
-              "|f<sub>k</sub>(x<sub>i</sub>) − d<sub>ik</sub>| ≤ tol·|d<sub>ik</sub>| + "
-              "ε·‖D‖<sub>∞</sub>, tol 1e-9 (float64), 1e-4 (float32), ε the dtype's machine "
-              "epsilon; max rel error is the largest |f − d| / (|d| + (ε/tol)·‖D‖<sub>∞</sub>). "
+              "|f<sub>k</sub>(x<sub>i</sub>) − d<sub>ik</sub>| ≤ tol·(|d<sub>ik</sub>| + "
+              "‖D‖<sub>∞</sub>), tol 1e-9 (float64), 1e-4 (float32); max rel error is the "
+              "largest |f − d| / |d| over d ≠ 0; scale-limited points have an output d ≠ 0 exact "
+              "only through the ‖D‖<sub>∞</sub> term. "
               "A cell checked on a sample is exact only on the inputs it checked.</p>",
               exactness_table(rows), machines_section(rows),
               "<h2>Energy: model and measurement</h2>",
@@ -280,109 +255,5 @@ def render(doc: dict, command: str, compare: str | None = None) -> str:
     return "\n".join(parts) + "\n"
 
 
-def figure_html(title: str, img: str, caption: str) -> str:
-    """A ``<figure>`` at its layout size: the PNG holds 2× the pixels (style.SAVE_DPI)."""
-    w, h = struct.unpack(">II", base64.b64decode(img[:32])[16:24])
-    k = SAVE_DPI // LAYOUT_DPI
-    return (f'<figure><img alt="{_e(title)}" width="{w // k}" height="{h // k}" '
-            f'src="data:image/png;base64,{img}"><figcaption>{_e(caption)}</figcaption></figure>')
-
-
-_figure = figure_html  # the older name
-
-
 def _env_value(v) -> str:
     return json.dumps(v, sort_keys=True) if isinstance(v, dict) else str(v)
-
-
-def write(doc: dict, out_dir: str, command: str, compare: str | None = None) -> str:
-    """Render, then replace ``out_dir/index.html`` atomically (a failed render writes nothing)."""
-    text = render(doc, command, compare)
-    os.makedirs(out_dir, exist_ok=True)
-    path = os.path.join(out_dir, "index.html")
-    results.write_text(path, text)
-    return path
-
-
-def _render_checked(doc: dict, source: str, command: str, compare: str | None) -> str:
-    """The report of a results file, or a one-line ``ValueError`` naming the file when its rows
-    lack what the report reads (a file from elsewhere, or edited by hand)."""
-    try:
-        return render(doc, command, compare)
-    except (KeyError, TypeError, AttributeError, IndexError, ValueError) as exc:
-        raise ValueError(f"{source}: cannot render a report from these results "
-                         f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
-                         ) from None
-
-
-def from_results(args, out_dir: str, command: str, compare: str | None) -> str:
-    """``memcap report --results FILE``: everything is read and rendered before anything is
-    written; ``out_dir/results.json`` is replaced by other results only with ``--force``."""
-    doc = sweep.load(args.results)
-    command = doc.get("command") or command
-    text = _render_checked(doc, args.results, command, compare)
-    target = os.path.join(out_dir, "results.json")
-    replace = os.path.abspath(args.results) != os.path.abspath(target)
-    if replace and os.path.exists(target) and not getattr(args, "force", False):
-        try:
-            same = results.load(target) == json.loads(results.dumps(doc))
-        except ValueError:
-            same = False
-        if not same:
-            raise ValueError(f"{target}: other results are there; --force replaces them (or "
-                             "choose another --out)")
-    os.makedirs(out_dir, exist_ok=True)
-    if replace:
-        sweep.write_results(doc, target)
-    path = os.path.join(out_dir, "index.html")
-    results.write_text(path, text)
-    return path
-
-
-def _measure(args, out_dir: str, results_path: str, command: str) -> dict:
-    """The results of the report's grid: re-rendered as they are when the cells cached for this
-    commit and machine (``DIR/cache/``) give exactly the finished ``results.json`` (nothing is
-    measured or replaced); else the grid is run — reusing cached cells unless ``--fresh`` —
-    under the sweep's rules (a finished ``results.json`` is replaced only with ``--fresh``)."""
-    grid = getattr(args, "grid", None) or json.loads(json.dumps(
-        sweep.PRESETS["quick" if args.quick else "default"]))
-    fresh = getattr(args, "fresh", False) or getattr(args, "force", False)
-    cache_dir = os.path.join(out_dir, CACHE_DIR)
-    if not fresh and os.path.isfile(results_path):
-        try:
-            old = results.load(results_path)
-        except ValueError:
-            old = None
-        doc = old and cache.from_cache(grid, cache_dir, old.get("command"), old["environment"])
-        if doc is not None and json.loads(results.dumps(doc)) == old:
-            return old
-    sweep.run(grid, results_path, resume=not fresh, command=command, cache_dir=cache_dir)
-    return sweep.load(results_path)  # render from the file, so a re-render gives the same bytes
-
-
-def main(args) -> int:
-    """``memcap report [--quick] [--out DIR] [--results FILE] [--compare FILE] [--fresh]``.
-    ``--results`` renders a results file and ``--compare`` alone renders ``DIR/results.json``:
-    neither measures anything."""
-    out_dir = args.out or "reports/"
-    results_path = os.path.join(out_dir, "results.json")
-    argv = getattr(args, "argv", None)
-    command = "memcap " + (shlex.join(argv) if argv else
-                           "report" + (" --quick" if args.quick else "") + f" --out {out_dir}")
-    compare = getattr(args, "compare", None)
-    if compare and not os.path.isfile(compare):
-        raise ValueError(f"{compare}: no such file")
-    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
-        raise ValueError(f"{out_dir}: not a folder")
-    if compare and not getattr(args, "results", None):
-        if not os.path.isfile(results_path):
-            raise ValueError(f"{results_path}: no such file (run `memcap report --out "
-                             f"{out_dir}` first, or give --results FILE)")
-        args.results = results_path
-    if getattr(args, "results", None):
-        path = from_results(args, out_dir, command, compare)
-    else:
-        doc = _measure(args, out_dir, results_path, command)
-        path = write(doc, out_dir, doc.get("command") or command, compare)
-    print(f"report: {path}  (results: {results_path}, {results_path[:-5]}.csv)")
-    return 0

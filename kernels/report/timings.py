@@ -4,6 +4,7 @@ timings were taken with every cell flagged noisy or suspect (kernels.harness.tim
 from __future__ import annotations
 
 from kernels.harness import timing
+from kernels.report.markup import _e, _num, table
 
 
 def timing_flag(r) -> str:
@@ -19,8 +20,6 @@ def timing_flag(r) -> str:
 
 def timing_section(rows) -> str:
     """How the timings were taken, and every cell flagged noisy or suspect."""
-    from kernels.report.html import _e, _num, table  # html imports this module
-
     ok = [r for r in rows if r.get("status") == "ok" and "batch_spread" in r]
     threads = sorted({r.get("threads") or 1 for r in ok})
     flagged = [r for r in ok if r.get("noisy") or r.get("timing", {}).get("suspect")]

@@ -5,8 +5,8 @@ The router (this module) tries, in order:
 1. :mod:`.axis` — batched, prefetching, parallel routing for **axis-shaped** trees (tests
    ``x_k < β`` on inputs, affine leaves: the ``axis-tree`` construction);
 2. :mod:`.hyperplane` — the per-query routing kernel for **hyperplane-shaped** trees (one affine
-   test per internal vertex, affine/constant leaves; :func:`.hyperplane.form` recognises the shape,
-   cached in ``cond._cache``), with :mod:`.hyperplane_batch` for batches;
+   test per internal vertex, affine/constant leaves; :func:`.hyperplane.form` recognises the shape),
+   with :mod:`.hyperplane_batch` for batches;
 3. :mod:`.interpreter` — the general §2.3 interpreter (``@njit(cache=True)``): from the root, run
    the vertex's neuron ops ``φ(b + Σ β_k v_k)`` (bias first, then the stored sources in order — the
    dense executor's order), test ``v ⋚ β`` at an internal vertex, read the ``r`` output variables
@@ -28,9 +28,15 @@ dtype; a value on the boundary goes to ``child_true`` iff the test includes equa
 (``<=, >=, ==``).  Every network is checked once by :func:`kernels.model.conditional.validate`
 (cached) before a kernel runs it, so malformed arrays are a ``ValueError``, never an out-of-bounds
 read or an endless loop.
+
+The route is chosen once per network: :func:`make_plan` validates it and derives the axis router or
+the hyperplane form; its owner (the Memorizer) keeps the plan and passes it to every call.
 """
 
 from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -42,21 +48,37 @@ from kernels.model.conditional import checked as _checked
 from kernels.model.network import ConditionalNetwork
 
 
+@dataclass(frozen=True, eq=False)
+class Plan:
+    """The tree executor's route for one network: the axis router, else the hyperplane form, else
+    neither (the general interpreter)."""
+
+    axis: axis_routing.AxisRouter | None
+    form: routing.HyperplaneForm | None
+
+
+def make_plan(cond: ConditionalNetwork) -> Plan:
+    """Validate ``cond`` once and derive its fastest route (module docstring)."""
+    axis = axis_form(cond)
+    return Plan(axis, None if axis is not None else routing.form(cond))
+
+
 def fast_form(cond: ConditionalNetwork) -> routing.HyperplaneForm | None:
-    """The cached hyperplane form of ``cond``, or None when the general interpreter must run."""
+    """The hyperplane form of ``cond``, or None when the general interpreter must run."""
     return routing.form(_checked(cond))
 
 
 def axis_form(cond: ConditionalNetwork) -> axis_routing.AxisRouter | None:
-    """The cached axis-tree router of ``cond`` (:mod:`kernels.executors.tree.axis`), or None."""
+    """The axis-tree router of ``cond`` (:mod:`kernels.executors.tree.axis`), or None."""
     return axis_routing.axis_router(_checked(cond))
 
 
-def predict(cond: ConditionalNetwork, X) -> np.ndarray:
+def predict(cond: ConditionalNetwork, X, *, plan: Plan | None = None) -> np.ndarray:
     """Outputs (m, r): the fast routing kernel when the shape allows, else the interpreter."""
-    if (a := axis_form(cond)) is not None:
-        return axis_routing.predict(a, _inputs(cond, X))
-    f = fast_form(cond)
+    plan = plan or make_plan(cond)
+    if plan.axis is not None:
+        return axis_routing.predict(plan.axis, _inputs(cond, X))
+    f = plan.form
     if f is None:
         return interpret(cond, X)
     X = _inputs(cond, X)
@@ -65,29 +87,37 @@ def predict(cond: ConditionalNetwork, X) -> np.ndarray:
     return routing.predict(f, X)
 
 
-def predict_one(cond: ConditionalNetwork, x) -> np.ndarray:
+def predict_one(cond: ConditionalNetwork, x, *, plan: Plan | None = None) -> np.ndarray:
     """Output (r,) of one input ``x`` (p,)."""
-    if (a := axis_form(cond)) is not None:
-        return axis_routing.predict_one(a, _inputs(cond, np.ravel(x))[0])
-    f = fast_form(cond)
-    if f is not None:
-        return routing.predict_one(f, _inputs(cond, np.ravel(x))[0])
+    plan = plan or make_plan(cond)
+    if plan.axis is not None:
+        return axis_routing.predict_one(plan.axis, _inputs(cond, np.ravel(x))[0])
+    if plan.form is not None:
+        return routing.predict_one(plan.form, _inputs(cond, np.ravel(x))[0])
     return interpret(cond, np.ravel(x))[0]
 
 
-def leaves(cond: ConditionalNetwork, X) -> np.ndarray:
+def one_row(cond: ConditionalNetwork, plan: Plan):
+    """The lowest-overhead function x (p,) -> (r,) of the plan's route (the facade's one-row
+    path; the axis router checks shape and finiteness inside its kernel)."""
+    if plan.axis is not None:
+        return functools.partial(axis_routing.predict_one, plan.axis)
+    return functools.partial(predict_one, cond, plan=plan)
+
+
+def leaves(cond: ConditionalNetwork, X, *, plan: Plan | None = None) -> np.ndarray:
     """The leaf each input reaches (fast path when the shape allows)."""
-    if (a := axis_form(cond)) is not None:
-        return axis_routing.leaves(a, _inputs(cond, X))
-    f = fast_form(cond)
+    plan = plan or make_plan(cond)
+    if plan.axis is not None:
+        return axis_routing.leaves(plan.axis, _inputs(cond, X))
+    f = plan.form
     return routing.leaves(f, _inputs(cond, X)) if f is not None else interpret_leaves(cond, X)
 
 
-def count(cond: ConditionalNetwork, X) -> dict[str, np.ndarray]:
+def count(cond: ConditionalNetwork, X, *, plan: Plan | None = None) -> dict[str, np.ndarray]:
     """Per-input counts: ``mul, add, cmp, total, active_neurons, active_weights, tests``."""
-    if (a := axis_form(cond)) is not None:
-        return axis_routing.count(a, _inputs(cond, X))
-    f = fast_form(cond)
+    plan = plan or make_plan(cond)
+    if plan.axis is not None:
+        return axis_routing.count(plan.axis, _inputs(cond, X))
+    f = plan.form
     return routing.count(f, _inputs(cond, X)) if f is not None else interpret_count(cond, X)
-
-

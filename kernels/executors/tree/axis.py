@@ -78,11 +78,9 @@ def _records(feat, child, thr, leaf_id, dtype) -> tuple[np.ndarray, np.ndarray]:
 
 
 def axis_router(cn: ConditionalNetwork) -> AxisRouter | None:
-    """The router of ``cn`` if it is axis-shaped, else None (cached on ``cn``)."""
-    key = "axis_router"
-    if key not in cn._cache:
-        cn._cache[key] = _derive(cn)
-    return cn._cache[key]
+    """The router of ``cn`` if it is axis-shaped, else None (built now: the tree executor's plan
+    keeps it)."""
+    return _derive(cn)
 
 
 def _derive(cn: ConditionalNetwork) -> AxisRouter | None:

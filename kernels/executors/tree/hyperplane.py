@@ -11,8 +11,8 @@ A :class:`~kernels.model.network.ConditionalNetwork` has the hyperplane shape wh
   ``r`` outputs is either one of those leaf ops or an input — constants (bias-only ops), γᵀx̄, or
   φ(γᵀx̄).
 
-:func:`form` detects the shape and caches the flat arrays (:class:`HyperplaneForm`) in the network's
-``_cache``; ``kernels.executors.tree`` dispatches here automatically
+:func:`form` detects the shape and builds the flat arrays (:class:`HyperplaneForm`), which the tree
+executor's plan keeps; ``kernels.executors.tree`` dispatches here automatically
 (:func:`kernels.model.conditional.hyperplane_network` builds such networks from flat arrays,
 vectorised).
 Internal vertex i keeps a dense row ``H[i] (p,)`` and offset ``h0[i]``; the kernel evaluates ``h0 +
@@ -67,11 +67,9 @@ class HyperplaneForm:
 
 
 def form(cond: ConditionalNetwork) -> HyperplaneForm | None:
-    """The hyperplane form of ``cond`` (cached in ``cond._cache``); None without the shape."""
-    checked(cond)
-    if "hyperplane_form" not in cond._cache:
-        cond._cache["hyperplane_form"] = _detect(cond)
-    return cond._cache["hyperplane_form"]
+    """The hyperplane form of ``cond``; None without the shape (built now: the tree executor's plan
+    keeps it)."""
+    return _detect(checked(cond))
 
 
 def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:

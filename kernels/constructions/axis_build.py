@@ -30,7 +30,7 @@ points, which must then be fitted by the others).  It is accepted only if, for e
 output, the rigorous bound |f̂(x) − d| ≤ (|f(x) − d| + (γ64 + γdt)(|b| + Σ|w_k x_k|) + m(η64 +
 ηdt))·(1 + 1e-6) (:func:`_error_bound`: f from the weights and inputs rounded to the storage dtype,
 m non-zero terms, γ_m = m·u/(1 − m·u), η half the smallest subnormal, for underflowing products)
-meets the exactness rule *for that point*, tol·|d| + ε·‖D‖∞ (:func:`kernels.theory.verify.within`).
+meets the exactness rule *for that point*, tol·(|d| + ‖D‖∞) (:func:`kernels.theory.verify.within`).
 Otherwise the vertex is split further (down to single points, whose map is the constant d).
 Points that no test of the storage precision can separate (equal after rounding to float32, e.g.
 subnormal float64 inputs) end in a leaf marked uncertified.
@@ -163,17 +163,17 @@ def _split(L, V, s, e, k, j, beta, f32, flag, buf, vbuf):
 
 
 @njit(cache=True)
-def _solve_leaf(X, D, ids, m, f32, tol, slack, At, H, beta, y, c, W):
+def _solve_leaf(X, D, ids, m, f32, tol, scale, At, H, beta, y, c, W):
     """Least-norm exact affine fit of the m points ``ids[:m]`` (reordered: pivots first); writes
     W (r, p+1) = [b, w]; returns True if every point is certified exact (the rule with ``tol`` and
-    ``slack``) in the storage precision.  ``At, H, beta, y, c`` are work arrays."""
+    ``scale``) in the storage precision.  ``At, H, beta, y, c`` are work arrays."""
     p = X.shape[1]
     r = D.shape[1]
     n1 = p + 1
     if m == 1:  # the constant d (the QR below computes 2d − d: overflow near 1e308)
         W[:, 1:] = 0.0
         W[:, 0] = D[ids[0]]
-        return _leaf_certified(X, D, ids, m, f32, tol, slack, W)
+        return _leaf_certified(X, D, ids, m, f32, tol, scale, W)
     c[:] = 0.0
     for i in range(m):
         for k in range(p):
@@ -242,16 +242,16 @@ def _solve_leaf(X, D, ids, m, f32, tol, slack, At, H, beta, y, c, W):
             W[o, k + 1] = y[k + 1]
             b -= y[k + 1] * c[k]
         W[o, 0] = b
-    return _leaf_certified(X, D, ids, m, f32, tol, slack, W)
+    return _leaf_certified(X, D, ids, m, f32, tol, scale, W)
 
 
 @njit(cache=True)
-def _leaf_certified(X, D, ids, m, f32, tol, slack, W):
+def _leaf_certified(X, D, ids, m, f32, tol, scale, W):
     """Every point and output of the leaf provably within the rule (:func:`_error_bound`)?"""
     for i in range(m):
         for o in range(W.shape[0]):
             d = D[ids[i], o]
-            if not within(_error_bound(X[ids[i]], d, W[o], f32), d, tol, slack):
+            if not within(_error_bound(X[ids[i]], d, W[o], f32), d, tol, scale):
                 return False
     return True
 
@@ -280,10 +280,10 @@ def _error_bound(x, d, w, f32):
 
 
 @njit(cache=True)
-def certify_points(X, D, rec, thr64, thrdt, leaf_id, Wp, f32, tol, slack):
+def certify_points(X, D, rec, thr64, thrdt, leaf_id, Wp, f32, tol, scale):
     """Per point: 0 certified, 1 a test on its path branches differently in the storage precision
     than in exact arithmetic, 2 an output of its leaf is not provably within the exactness rule
-    (:func:`kernels.theory.verify.within` with ``tol``, ``slack``); and the vertex
+    (:func:`kernels.theory.verify.within` with ``tol``, ``scale``); and the vertex
     of the first disagreeing test (-1 if none).  ``rec``, ``leaf_id`` and the leaf rows ``Wp`` are
     an axis router's (:mod:`kernels.executors.tree.axis`), ``thr64`` the exact thresholds and
     ``thrdt`` the stored ones (by vertex)."""
@@ -312,7 +312,7 @@ def certify_points(X, D, rec, thr64, thrdt, leaf_id, Wp, f32, tol, slack):
                 w = Wp[lf, o * (p + 1):(o + 1) * (p + 1)]
                 identity = Wp[lf, r * (p + 1) + o] == 0  # only identity outputs are certified
                 if not identity or not within(_error_bound(X[q], D[q, o], w, f32), D[q, o],
-                                              tol, slack):
+                                              tol, scale):
                     status[q] = 2
     return status, where
 
@@ -325,7 +325,7 @@ def _grow1(a, cap):
 
 
 @njit(cache=True)
-def build_tree(X, D, L, V, q, f32, tol, slack, inv_scale):
+def build_tree(X, D, L, V, q, f32, tol, scale, inv_scale):
     """The tree over ``X`` (n, p), ``D`` (n, r) with index lists ``L`` (p, n) and their sorted
     values ``V[k] = X[L[k], k]`` (both partitioned in place).
 
@@ -363,7 +363,7 @@ def build_tree(X, D, L, V, q, f32, tol, slack, inv_scale):
         if m <= q:
             for i in range(m):
                 ids[i] = L[0, s + i]
-            ok = _solve_leaf(X, D, ids, m, f32, tol, slack, At, H, bet, y, c, W[nl])
+            ok = _solve_leaf(X, D, ids, m, f32, tol, scale, At, H, bet, y, c, W[nl])
             leaf = ok or m == 1
         if not leaf:
             banned[:] = False

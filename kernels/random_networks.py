@@ -22,7 +22,7 @@ hidden layers of ``width`` neurons and an output layer of ``r`` neurons:
   say how much of it a setting gives.
 
 Nothing is fitted to the rounding of these networks, so the dense executor may run their dense
-blocks through BLAS in its own order (``kernels.executors.blocks.allow_reordering``).
+blocks through BLAS in its own order (their field ``Network.reorder``).
 
 The returned :class:`RandomNetwork` carries the network, its parameters and measured fractions on
 the calibration batch: ``zero_output`` (hidden outputs exactly 0), ``inactive`` (Definition 1
@@ -33,47 +33,52 @@ and the dense vs active operation counts.
 
 from __future__ import annotations
 
+import dataclasses
 import numbers
-from dataclasses import dataclass, field
 
 import numpy as np
 
-from kernels.data import check_memory
-from kernels.executors import blocks
-from kernels.executors._ops import activate_np
-from kernels.model.network import Network, act_code
+from kernels.executors import activate_np, active, dense
+from kernels.executors.measure import active_neuron_mask, unit_values
+from kernels.memorizer import Memorizer, check_inputs
+from kernels.model.data import Dataset, check_memory
+from kernels.model.network import Network, act_code, check_dtype
 
 
-@dataclass
-class RandomNetwork:
-    """What :func:`random_network` returns (``kernels.random_network``): the network, its
-    parameters, the measured fractions, and the ``dense`` and ``active`` executors on it."""
+class RandomNetwork(Memorizer):
+    """What :func:`random_network` returns (``kernels.random_network``): a Memorizer of the network
+    on the inputs ``X`` (the calibration batch unless given) and its own float64 outputs, with the
+    ``dense`` and ``active`` executors, its parameters and the measured fractions.  ``predict`` and
+    ``count_ops`` also take a ``dtype``: the same network in that precision."""
 
-    network: Network
-    params: dict
-    measured: dict = field(default_factory=dict)
-    executors = ("dense", "active")
+    def __init__(self, network: Network, params: dict, X: np.ndarray, *, dtype="float64",
+                 name: str = "random-network", measured: dict | None = None,
+                 info: dict | None = None):
+        X = np.ascontiguousarray(X, dtype=np.float64)
+        D = dense.predict(network, X).astype(np.float64)
+        super().__init__(name, Dataset(X, D), network=network, executors=("dense", "active"),
+                         dtype=dtype, info=info)
+        self.params = params
+        self.measured = dict(measured or {})
+        self._siblings: dict[str, RandomNetwork] = {}  # the same network in another dtype
 
-    def _run(self, executor: str, X, dtype):
-        from kernels.model.memorizer import EXECUTORS, check_inputs
-        from kernels.model.network import check_dtype
+    def _in(self, dtype) -> RandomNetwork:
+        dt = check_dtype(self.dtype if dtype is None else dtype)
+        if dt == self.dtype:
+            return self
+        if dt.name not in self._siblings:
+            self._siblings[dt.name] = RandomNetwork(self.network, self.params, self.dataset.X,
+                                                    dtype=dt, name=self.name,
+                                                    measured=self.measured, info=self.info)
+        return self._siblings[dt.name]
 
-        if executor not in self.executors:
-            raise ValueError(f"unknown executor {executor!r}; choose from "
-                             f"{', '.join(self.executors)}")
-        dt = check_dtype(dtype)
-        net = blocks.inherit_reordering(self.network, self.network.astype(dt))
-        return EXECUTORS[executor][0], net, check_inputs(X, self.network.p, dt)
+    def predict(self, X, executor: str | None = None, dtype=None) -> np.ndarray:
+        """Outputs (m, r) of inputs X (m, p) by ``executor`` (default dense) in ``dtype``."""
+        return Memorizer.predict(self._in(dtype), X, executor)
 
-    def predict(self, X, executor: str = "dense", dtype="float64") -> np.ndarray:
-        """Outputs (m, r) of inputs X (m, p) by ``executor`` in ``dtype``."""
-        module, net, X = self._run(executor, X, dtype)
-        return module.predict(net, X)
-
-    def count_ops(self, X, executor: str = "dense", dtype="float64") -> dict[str, np.ndarray]:
+    def count_ops(self, X, executor: str | None = None, dtype=None) -> dict[str, np.ndarray]:
         """Per-input counts ``mul, add, cmp, total`` (+ active sets for ``active``)."""
-        module, net, X = self._run(executor, X, dtype)
-        return module.count(net, X)
+        return Memorizer.count_ops(self._in(dtype), X, executor)
 
 
 def random_network(p: int, depth: int, width: int, *, r: int = 1, sparsity: float = 0.0,
@@ -84,7 +89,7 @@ def random_network(p: int, depth: int, width: int, *, r: int = 1, sparsity: floa
     """A seeded random network (see module docstring).  ``depth`` hidden layers (≥ 0).
 
     Every argument is checked, and the memory of the whole build (:func:`estimate_bytes`) against
-    the budget (:func:`kernels.data.check_memory`), before anything is allocated."""
+    the budget (:func:`kernels.model.data.check_memory`), before anything is allocated."""
     for name, value, lo in (("p", p, 1), ("depth", depth, 0), ("width", width, 1), ("r", r, 1),
                             ("seed", seed, 0), ("n_calibration", n_calibration, 1)):
         _integer(name, value, lo)
@@ -96,8 +101,6 @@ def random_network(p: int, depth: int, width: int, *, r: int = 1, sparsity: floa
     hidden_code = act_code(activation)
     act_code(out_activation)
     if X_cal is not None:
-        from kernels.model.memorizer import check_inputs
-
         X_cal = check_inputs(X_cal, p, np.float64)
         n_calibration = len(X_cal)
         if n_calibration < 1:
@@ -140,15 +143,13 @@ def random_network(p: int, depth: int, width: int, *, r: int = 1, sparsity: floa
     acts = [activation] * depth + [out_activation]
     net = Network.from_coo(p, widths, acts, np.concatenate(rows), np.concatenate(cols),
                            np.concatenate(vals), np.concatenate(biases))
-    blocks.allow_reordering(net)  # nothing is fitted to its rounding: BLAS may sum in any order
+    net = dataclasses.replace(net, reorder=True)  # nothing is fitted to its rounding: any order
     params = {"p": p, "depth": depth, "width": width, "r": r, "sparsity": sparsity,
               "skip_prob": skip_prob, "zero_fraction": zero_fraction,
               "bias_fraction": bias_fraction, "activation": activation,
               "out_activation": out_activation, "seed": seed}
-    out = RandomNetwork(net, params)
-    if measure:
-        out.measured = measure_sparsity(net, X_cal)
-    return out
+    return RandomNetwork(net, params, X_cal,
+                         measured=measure_sparsity(net, X_cal) if measure else None)
 
 
 def _integer(name: str, value, lo: int) -> None:
@@ -199,8 +200,6 @@ def estimate_bytes(p: int, depth: int, width: int, *, r: int = 1, sparsity: floa
 def measure_sparsity(net: Network, X: np.ndarray) -> dict:
     """Fractions over the hidden neurons and inputs ``X``: zero outputs, Definition 1 inactive
     neurons; mean active / computed weights and dense vs active operations per input."""
-    from kernels.executors import active, dense
-
     c = active.count(net, X)
     hidden = net.n_neurons - net.r
     units = _units(net, X)
@@ -215,14 +214,10 @@ def measure_sparsity(net: Network, X: np.ndarray) -> dict:
 
 
 def _units(net: Network, X: np.ndarray) -> np.ndarray:
-    from kernels.theory.bounds import unit_values
-
     return unit_values(net, X)
 
 
 def _inactive_hidden(net: Network, units: np.ndarray) -> float:
-    from kernels.theory.bounds import active_neuron_mask
-
     hidden = net.n_neurons - net.r
     if hidden == 0:
         return 0.0

@@ -1,25 +1,55 @@
 """Memorizer: what a construction returns — the dataset, the network(s) it built, and the
 executors that run them (seed 000: ``dense`` §2.1–2.2, ``active`` Theorem 1, ``tree`` §2.3;
 ``exact`` for Python-integer networks).  Executors are imported here, so the route of a query reads
-top-down: ``Memorizer.predict`` -> ``EXECUTORS[name]`` -> ``kernels.executors.<name>.predict``."""
+top-down: ``Memorizer.predict`` -> ``EXECUTORS[name]`` -> ``kernels.executors.<name>.predict``.
+
+This is the facade of the Python API: :data:`EXECUTORS` is the one table of executor names, and
+:func:`check_inputs` the one check of what a caller passes as ``X``.  Each executor module offers
+``make_plan(obj)`` (what it derives from a network once), ``predict(obj, X, plan=)``,
+``count(obj, X, plan=)`` and optionally ``predict_one(obj, x, plan=)`` / ``one_row(obj, plan)``;
+the Memorizer builds each plan once, in its dtype, and keeps it in its :class:`Route`."""
 
 from __future__ import annotations
 
 import functools
 import math
+from types import ModuleType
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
 
-from kernels.executors import active, blocks, dense, exact, tree
-from kernels.executors.tree import axis as axis_routing
+from kernels.executors import active, dense, exact, tree
 from kernels.model.network import ConditionalNetwork, Network, check_dtype
+from kernels.theory.verify import exactness
 
 #: executor name -> (module with predict/count, the Memorizer attribute it runs)
 EXECUTORS = {"dense": (dense, "network"),
              "active": (active, "network"),
              "tree": (tree, "conditional"),
              "exact": (exact, "exact_network")}
+
+
+class Route(NamedTuple):
+    """One executor of a memorizer in its dtype: the object it was derived from (``source``), the
+    executor's module, the network it runs (``obj``), the plan built once for it, and ``one``, its
+    fastest function x (p,) -> (r,).  ``batch``/``single``/``counts`` are the bare calls (no input
+    check: ``X`` a C-contiguous (m, p) array in the dtype), for timing."""
+
+    source: object
+    module: ModuleType
+    obj: object
+    plan: object
+    one: object
+
+    def batch(self, X: np.ndarray) -> np.ndarray:
+        return self.module.predict(self.obj, X, plan=self.plan)
+
+    def single(self, x: np.ndarray) -> np.ndarray:
+        return self.one(x)
+
+    def counts(self, X: np.ndarray) -> dict[str, np.ndarray]:
+        return self.module.count(self.obj, X, plan=self.plan)
 
 
 class Memorizer:
@@ -32,12 +62,13 @@ class Memorizer:
         self.dataset = dataset
         self.network = network
         self.conditional = conditional
-        self.exact_network = exact_network  # executors.exact.ExactNetwork (Python-int weights)
+        self.exact_network = exact_network  # model.exact.ExactNetwork (Python-int weights)
         self.executors = tuple(executors)
         self.dtype = check_dtype(dtype)
         self.info = dict(info or {})
         self._bounds = bounds  # callable(memorizer) -> dict, or None
-        self._routes: dict = {}  # (executor, dtype) -> (source object, module, obj, one-row fn)
+        self._routes: dict[str, Route] = {}  # executor -> its route in this memorizer's dtype
+        self._recall: dict = {}  # executor -> its exactness record over the whole dataset
 
     def __repr__(self) -> str:
         d = self.dataset
@@ -45,13 +76,13 @@ class Memorizer:
                 f"executors={self.executors})")
 
     # ---- execution ------------------------------------------------------------------------------
-    def _route(self, executor: str | None) -> tuple:
-        """(source, module, network in this dtype, one-row function), resolved once per executor
-        and kept while the source object is the same (no per-call ``astype`` or lookups)."""
+    def route(self, executor: str | None = None) -> Route:
+        """The :class:`Route` of ``executor`` (default: the first), resolved once and kept while
+        the network it runs is the same object (no per-call ``astype``, plan or lookups)."""
         if executor is None:
             executor = self.executors[0]
-        got = self._routes.get((executor, self.dtype))
-        if got is not None and getattr(self, EXECUTORS[executor][1]) is got[0]:
+        got = self._routes.get(executor)
+        if got is not None and getattr(self, EXECUTORS[executor][1]) is got.source:
             return got
         if executor not in self.executors:
             raise ValueError(f"unknown executor {executor!r} for {self.name}; choose from "
@@ -59,13 +90,9 @@ class Memorizer:
         module, attr = EXECUTORS[executor]
         src = getattr(self, attr)
         obj = src.astype(self.dtype)
-        if isinstance(src, Network):
-            blocks.inherit_reordering(src, obj)
-        got = self._routes[(executor, self.dtype)] = (src, module, obj, _one_row(module, obj))
+        plan = module.make_plan(obj)
+        got = self._routes[executor] = Route(src, module, obj, plan, _one_row(module, obj, plan))
         return got
-
-    def _executor(self, executor: str | None):
-        return self._route(executor)[1:3]
 
     def _inputs(self, X) -> np.ndarray:
         if (type(X) is np.ndarray and X.dtype is self.dtype and X.ndim == 2
@@ -79,16 +106,16 @@ class Memorizer:
         """Outputs (m, r) for inputs X (m, p), computed by ``executor``; one row takes the
         executor's single-input path.  Inputs pass :func:`check_inputs` (the rule shared with
         ``predict_one`` and ``count_ops``)."""
-        _, module, obj, one = self._route(executor)
+        route = self.route(executor)
         X = self._inputs(X)
         if X.shape[0] == 1:
-            return one(X[0]).reshape(1, -1)
-        return module.predict(obj, X)
+            return route.one(X[0]).reshape(1, -1)
+        return route.batch(X)
 
     def predict_one(self, x, executor: str | None = None) -> np.ndarray:
         """Output (r,) of one input ``x`` of shape (p,) (a number when p = 1), computed by
         ``executor``; the same rule as :meth:`predict` (:func:`check_inputs`), one input only."""
-        one = self._route(executor)[3]
+        one = self.route(executor).one
         if (type(x) is np.ndarray and x.dtype is self.dtype and x.shape == (self.dataset.p,)
                 and x.flags.c_contiguous):  # the fast route
             if not _finite(x):
@@ -98,8 +125,7 @@ class Memorizer:
 
     def count_ops(self, X, executor: str | None = None) -> dict[str, np.ndarray]:
         """Per-input operation counts: ``mul, add, cmp, total`` (+ active sets where they apply)."""
-        _, module, obj, _ = self._route(executor)
-        return module.count(obj, self._inputs(X))
+        return self.route(executor).counts(self._inputs(X))
 
     # ---- description ----------------------------------------------------------------------------
     def size(self) -> dict:
@@ -116,11 +142,27 @@ class Memorizer:
     def bounds(self) -> dict:
         return self._bounds(self) if self._bounds is not None else {}
 
-    def summary(self) -> dict:
+    def recall(self, executor: str | None = None) -> dict:
+        """The exactness record (:func:`kernels.theory.verify.exactness`, the design's one rule) of
+        ``executor`` over every memorized point; computed once (the network does not change)."""
+        executor = self.executors[0] if executor is None else executor
+        if executor not in self._recall:
+            Y = self.predict(self.dataset.X, executor=executor)
+            self._recall[executor] = exactness(Y, self.dataset.D, self.dtype)
+        return self._recall[executor]
+
+    def summary(self, recall: bool = True) -> dict:
+        """Size, bounds and build facts, and (``recall``) per executor its recall verdict:
+        ``recall[E]`` = ``exact, scale_limited_points, inexact_points, max_rel_error`` over every
+        point."""
         d = self.dataset
-        return {"construction": self.name, "n": d.n, "p": d.p, "r": d.r, "dtype": self.dtype.name,
-                "duplicates_dropped": d.n_dropped, "executors": list(self.executors),
-                "size": self.size(), "bounds": self.bounds(), **self.info}
+        out = {"construction": self.name, "n": d.n, "p": d.p, "r": d.r, "dtype": self.dtype.name,
+               "duplicates_dropped": d.n_dropped, "executors": list(self.executors),
+               "size": self.size(), "bounds": self.bounds(), **self.info}
+        if recall:
+            keys = ("exact", "scale_limited_points", "inexact_points", "max_rel_error")
+            out["recall"] = {e: {k: self.recall(e)[k] for k in keys} for e in self.executors}
+        return out
 
 
 def check_inputs(X, p: int, dtype, *, one: bool = False) -> np.ndarray:
@@ -192,11 +234,11 @@ def _all_finite(X) -> bool:
     return True
 
 
-def _one_row(module, obj):
-    """The executor's single-input function x (p,) -> (r,) on ``obj``: the axis router's own path
-    for axis-shaped trees, else the module's ``predict_one``."""
-    if module is tree and (router := tree.axis_form(obj)) is not None:
-        return functools.partial(axis_routing.predict_one, router)
+def _one_row(module, obj, plan):
+    """The executor's single-input function x (p,) -> (r,) on ``obj``: its own ``one_row`` where
+    it has one, else its ``predict_one``, else a one-row batch."""
+    if hasattr(module, "one_row"):
+        return module.one_row(obj, plan)
     if hasattr(module, "predict_one"):
-        return functools.partial(module.predict_one, obj)
-    return lambda x: module.predict(obj, x.reshape(1, -1))[0]
+        return functools.partial(module.predict_one, obj, plan=plan)
+    return lambda x: module.predict(obj, x.reshape(1, -1), plan=plan)[0]

@@ -1,0 +1,107 @@
+"""``memcap report``: run the benchmark grid (or reuse the cells cached for this commit and
+machine, or read a results file), then write ``DIR/index.html`` rendered by
+:func:`kernels.report.html.render` — everything read and rendered before anything is written."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+
+from kernels.harness import cache, results, sweep
+from kernels.report.html import render
+
+CACHE_DIR = "cache"  # DIR/cache/: the measured cells, reused on the same commit and machine
+
+
+def write(doc: dict, out_dir: str, command: str, compare: str | None = None) -> str:
+    """Render, then replace ``out_dir/index.html`` atomically (a failed render writes nothing)."""
+    text = render(doc, command, compare)
+    os.makedirs(out_dir, exist_ok=True)
+    path = os.path.join(out_dir, "index.html")
+    results.write_text(path, text)
+    return path
+
+
+def _render_checked(doc: dict, source: str, command: str, compare: str | None) -> str:
+    """The report of a results file, or a one-line ``ValueError`` naming the file when its rows
+    lack what the report reads (a file from elsewhere, or edited by hand)."""
+    try:
+        return render(doc, command, compare)
+    except (KeyError, TypeError, AttributeError, IndexError, ValueError) as exc:
+        raise ValueError(f"{source}: cannot render a report from these results "
+                         f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
+                         ) from None
+
+
+def from_results(args, out_dir: str, command: str, compare: str | None) -> str:
+    """``memcap report --results FILE``: everything is read and rendered before anything is
+    written; ``out_dir/results.json`` is replaced by other results only with ``--force``."""
+    doc = sweep.load(args.results)
+    command = doc.get("command") or command
+    text = _render_checked(doc, args.results, command, compare)
+    target = os.path.join(out_dir, "results.json")
+    replace = os.path.abspath(args.results) != os.path.abspath(target)
+    if replace and os.path.exists(target) and not getattr(args, "force", False):
+        try:
+            same = results.load(target) == json.loads(results.dumps(doc))
+        except ValueError:
+            same = False
+        if not same:
+            raise ValueError(f"{target}: other results are there; --force replaces them (or "
+                             "choose another --out)")
+    os.makedirs(out_dir, exist_ok=True)
+    if replace:
+        sweep.write_results(doc, target)
+    path = os.path.join(out_dir, "index.html")
+    results.write_text(path, text)
+    return path
+
+
+def _measure(args, out_dir: str, results_path: str, command: str) -> dict:
+    """The results of the report's grid: re-rendered as they are when the cells cached for this
+    commit and machine (``DIR/cache/``) give exactly the finished ``results.json`` (nothing is
+    measured or replaced); else the grid is run — reusing cached cells unless ``--fresh`` —
+    under the sweep's rules (a finished ``results.json`` is replaced only with ``--fresh``)."""
+    grid = getattr(args, "grid", None) or json.loads(json.dumps(
+        sweep.PRESETS["quick" if args.quick else "default"]))
+    fresh = getattr(args, "fresh", False) or getattr(args, "force", False)
+    cache_dir = os.path.join(out_dir, CACHE_DIR)
+    if not fresh and os.path.isfile(results_path):
+        try:
+            old = results.load(results_path)
+        except ValueError:
+            old = None
+        doc = old and cache.from_cache(grid, cache_dir, old.get("command"), old["environment"])
+        if doc is not None and json.loads(results.dumps(doc)) == old:
+            return old
+    sweep.run(grid, results_path, resume=not fresh, command=command, cache_dir=cache_dir)
+    return sweep.load(results_path)  # render from the file, so a re-render gives the same bytes
+
+
+def main(args) -> int:
+    """``memcap report [--quick] [--out DIR] [--results FILE] [--compare FILE] [--fresh]``.
+    ``--results`` renders a results file and ``--compare`` alone renders ``DIR/results.json``:
+    neither measures anything."""
+    out_dir = args.out or "reports/"
+    results_path = os.path.join(out_dir, "results.json")
+    argv = getattr(args, "argv", None)
+    command = "memcap " + (shlex.join(argv) if argv else
+                           "report" + (" --quick" if args.quick else "") + f" --out {out_dir}")
+    compare = getattr(args, "compare", None)
+    if compare and not os.path.isfile(compare):
+        raise ValueError(f"{compare}: no such file")
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise ValueError(f"{out_dir}: not a folder")
+    if compare and not getattr(args, "results", None):
+        if not os.path.isfile(results_path):
+            raise ValueError(f"{results_path}: no such file (run `memcap report --out "
+                             f"{out_dir}` first, or give --results FILE)")
+        args.results = results_path
+    if getattr(args, "results", None):
+        path = from_results(args, out_dir, command, compare)
+    else:
+        doc = _measure(args, out_dir, results_path, command)
+        path = write(doc, out_dir, doc.get("command") or command, compare)
+    print(f"report: {path}  (results: {results_path}, {results_path[:-5]}.csv)")
+    return 0
