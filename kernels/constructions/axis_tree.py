@@ -63,6 +63,7 @@ def estimate_bytes(n: int, p: int, r: int, leaf_size=None, **_) -> int:
     L = 2 * n // q + 16  # leaves hold more than q/2 points but for a few refined ones
     V = 2 * L
     lists = 12 * p * n + 13 * n  # index lists, sorted values, side flags, partition buffers
+    lists += 8 * (p + 1) * (q + p + 1)  # the leaf solve's At (p+1, q) and H (p+1, p+1)
     tree = 2 * V * 22 + L * (r * (p + 1) * 8 + 9)  # vertex arrays (capacity 2V), leaf maps
     network = V * (41 + 8 * r) + L * r * (25 + 16 * p) + L * r * p * 16  # + to_conditional temps
     router = V * 48 + L * (r * (p + 2) * 8 + 64)  # records, leaf ids, cost rows, leaf rows

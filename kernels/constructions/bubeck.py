@@ -111,7 +111,7 @@ def _hyperplanes(X: np.ndarray, cands: np.ndarray, w: np.ndarray):
     P = X[cands]  # (K, m, p)
     c = P.mean(axis=1)
     if m > 1:
-        _, s, Vt = np.linalg.svd(P - c[:, None, :], full_matrices=True)
+        _, s, Vt = np.linalg.svd(P - c[:, None, :], full_matrices=False)  # (K, m, p): m ≤ p
         ok = s[:, m - 2] > 64 * np.finfo(float).eps * np.maximum(s[:, 0], 1e-300) * max(m, p)
     else:
         ok = np.ones(K, dtype=bool)
