@@ -125,3 +125,41 @@ def test_vardi_group_size():
                                     f"group_size={g} exceeds the n=40 points")
     with pytest.raises(ValueError, match="group_size"):
         kernels.constructions.preflight("vardi", 40, 3, 1, {"group_size": 10**9})
+
+
+# (construction, n, p, r): wide p (n ≤ p: one leaf, one slab, a p×p solve) and tall data
+GRID = [(c, n, p, r) for c in ("zhang", "bubeck", "axis-tree", "hyperplane-tree", "switch-net")
+        for n, p, r in ((4, 1500, 1), (16, 600, 2), (600, 3, 1), (300, 8, 3))]
+GRID += [("vardi", 16, 600, 1), ("vardi", 600, 3, 1), ("sign-cube", 256, 8, 1),
+         ("sign-cube", 16, 4, 2)]
+
+
+def _traced(f):
+    tracemalloc.start()
+    try:
+        out = f()
+        return out, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("name, n, p, r", GRID)
+def test_estimates_hold_the_measured_peak(name, n, p, r):
+    """peak ≤ estimate + A ≤ 2·peak + 2A for the build (``estimate_bytes``) and for verify
+    (``verify_bytes``), A = ALLOWANCE_BYTES; compiled kernels loaded first (a small build)."""
+    from kernels.constructions import get
+    from kernels.verify import verify_bytes
+
+    A = data.ALLOWANCE_BYTES
+    cube = name == "sign-cube"
+    labels = "classes" if name == "vardi" else "parity" if cube else "uniform"
+    kind = "cube" if cube else "gaussian"
+    small = kernels.generate(kind, 8, 3, r, seed=1, labels=labels)
+    kernels.verify(kernels.build(name, small.X, small.D))
+    ds = kernels.generate(kind, n, p, r, seed=2, labels=labels)
+    m, peak = _traced(lambda: kernels.build(name, ds.X, ds.D))
+    est = get(name).estimate_bytes(n, p, r)
+    assert peak <= est + A <= 2 * peak + 2 * A, (est, peak)
+    est = verify_bytes(m, m.executors)
+    _, peak = _traced(lambda: kernels.verify(m))
+    assert peak <= est + A <= 2 * peak + 2 * A, (est, peak)

@@ -138,7 +138,7 @@ def estimate_bytes(n: int, p: int, r: int, group_size: int | None = None, **_) -
     of Python objects, ρ ≲ log2 n + 64 bits a record)."""
     check_group_size(n, group_size)
     s = group_size or 1
-    return int(8 * n * (p + r) * 16 + 400 * 200 * math.sqrt(n * (1 + r)) * math.log2(n + 2) + 1e6
+    return int(8 * n * (p + r) * 16 + 4000 * math.sqrt(n * (1 + r)) * math.log2(n + 2) + 1e6
                + 2000 * s * (math.log2(n + 2) + 64) * r)
 
 

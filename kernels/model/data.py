@@ -398,11 +398,16 @@ def available_memory() -> int:
     return min(memory_limits().values())
 
 
+# what every estimate leaves out: the interpreter's and Numba's small allocations, compiled kernels
+# loaded on first use (the estimates are held to peak ≤ estimate + this ≤ 2·peak + 2·this)
+ALLOWANCE_BYTES = 8 << 20
+
+
 def check_memory(nbytes: float, what: str) -> None:
     """Refuse, before allocating, work whose estimate exceeds 80% of the memory budget
     (:func:`available_memory`: the tightest of MemAvailable, RLIMIT_AS and the cgroup limit)."""
     avail = available_memory()
-    if nbytes > 0.8 * avail:
+    if nbytes + ALLOWANCE_BYTES > 0.8 * avail:
         limits = memory_limits()
         which = [k for k, v in limits.items() if v == avail]
         under = f" under {which[0]}" if which else ""
@@ -411,4 +416,4 @@ def check_memory(nbytes: float, what: str) -> None:
 
 
 def _gib(nbytes: float) -> str:
-    return f"{nbytes / 2**30:.1f} GiB" if nbytes >= 2**27 else f"{nbytes / 2**20:.1f} MiB"
+    return f"{nbytes / 2**30:.1f} GiB"
