@@ -1,12 +1,12 @@
 # memcap — two commands do everything: `make report` (the main job) and `make test`
-# (`make test-fast`: the tests not marked slow, about a minute).
+# (`make test-fast`: the tests not marked slow, one to two minutes).
 # All create ./.venv on first use and reuse it afterwards.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: all venv test test-fast report lint clean
+.PHONY: all venv test test-fast report lint clean readme-check browser-check
 
 all: report
 
@@ -32,6 +32,15 @@ test-fast: $(STAMP)
 
 report: $(STAMP)
 	$(BIN)/memcap report --out reports/ $(if $(FRESH),--fresh)
+
+# every unmarked shell command of README.md, in order, on a fresh clone (long: it runs them all)
+readme-check:
+	$(PYTHON) scripts/readme_check.py
+
+# reports/*.html in headless Chromium at 1280 px: screenshots in reports/screenshots/, and no table
+# or figure wider than the page (installs Debian's chromium when missing; not run by CI)
+browser-check: $(STAMP)
+	$(BIN)/python scripts/browser_check.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check kernels tests bench scripts

@@ -2,10 +2,12 @@
 uniform output each, seed 0).  ``tests/test_cli.py`` checks the committed file is what this writes.
 
     python examples/make_small.py            # rewrites examples/small.npz
+    python examples/make_small.py --out reports/small.npz
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 
 import numpy as np
@@ -21,11 +23,16 @@ def arrays() -> dict:
     return {"X": X, "D": D}
 
 
-def main() -> None:
-    tmp = PATH + ".tmp.npz"
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=f"Write the README's --data example: {N} Gaussian "
+                                 f"points in R^{P}, one uniform output each in [0, 1), seed "
+                                 f"{SEED} (arrays X and D).")
+    ap.add_argument("--out", default=PATH, help=f"where to write it (default {PATH})")
+    path = ap.parse_args(argv).out
+    tmp = path + ".tmp.npz"
     np.savez_compressed(tmp, **arrays())
-    os.replace(tmp, PATH)
-    print(f"wrote {PATH}")
+    os.replace(tmp, path)
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

@@ -94,11 +94,12 @@ def cmd_list(args) -> int:
 
 
 def _fmt_verify(rec: dict) -> str:
-    from kernels.verify import verdict as exact_verdict
+    from kernels.verify import verdict as exact_verdict  # deferred: memcap --help stays fast
 
     s = rec["size"]
     lines = [f"{rec['construction']}: n={rec['n']} p={rec['p']} r={rec['r']} dtype={rec['dtype']}"
-             f"  neurons={s.get('neurons')} weights={s.get('weights')} depth={s.get('depth')}"]
+             f"  neurons={s.get('neurons')} weights={s.get('weights')} (stored non-zero, "
+             f"biases not counted) depth={s.get('depth')}"]
     if rec.get("duplicates_dropped"):
         lines.append(f"  {rec['duplicates_dropped']} duplicate rows (same output) dropped")
     for e, er in rec["executors"].items():
@@ -106,7 +107,7 @@ def _fmt_verify(rec: dict) -> str:
         extra = ""
         if "active_neurons" in er:
             extra = (f"  active neurons max {er['active_neurons']['max']}, "
-                     f"active weights max {er['active_weights']['max']}")
+                     f"active weights max {er['active_weights']['max']} (biases counted)")
         lines.append(f"  {e:<7} {verdict:<10} max|err|={er['max_abs_error']:.3g} "
                      f"(rel {er['max_rel_error']:.3g}, tol {er['tolerance']:g})  "
                      f"ops mean {er['ops']['mean']:.1f} max {er['ops']['max']}{extra}")
@@ -124,13 +125,13 @@ def _fmt_verify(rec: dict) -> str:
 def _fmt_portable(rec: dict) -> str:
     if rec["exact"] is None:
         return f"not evaluated ({rec['skipped']})"
-    from kernels.verify import verdict as exact_verdict
+    from kernels.verify import verdict as exact_verdict  # deferred: memcap --help stays fast
 
     return f"{exact_verdict(rec)} max|err|={rec['max_abs_error']:.3g}"
 
 
 def cmd_verify(args) -> int:
-    from kernels.verify import verify
+    from kernels.verify import verify  # deferred: memcap --help stays fast
 
     constructions.get(args.name)  # an unknown name first
     X, D, options = _load_data(args, _options(args.option))
@@ -162,21 +163,43 @@ def _options(pairs) -> dict:
 
 
 def cmd_report(args) -> int:
-    from kernels.report.build import main as report_main
+    from kernels.report.build import main as report_main  # deferred: memcap --help stays fast
 
     return report_main(args)
 
 
 def cmd_sweep(args) -> int:
-    from kernels.harness.sweep import main as sweep_main
+    from kernels.harness.sweep import main as sweep_main  # deferred: memcap --help stays fast
 
     return sweep_main(args)
 
 
 def cmd_compare(args) -> int:
-    from kernels.harness.peers import main as compare_main
+    from kernels.harness.peers import main as compare_main  # deferred: memcap --help stays fast
 
     return compare_main(args)
+
+
+def cmd_history(args) -> int:
+    from kernels.report.history import main as history_main
+
+    return history_main(args)
+
+
+def _add_history(sub) -> None:
+    p = sub.add_parser("history", help="asv (and memcap) results across commits as one offline "
+                                       "HTML page",
+                       description="Read asv's results folder (and memcap results files when "
+                                   "given) and write OUT/history.html: per benchmark the value "
+                                   "at every commit with its spread, and the steps asv's step "
+                                   "detection finds, listed as regressions and improvements "
+                                   "with their commit range. No script, nothing from the "
+                                   "network (asv publish's pages load theirs from CDNs).")
+    p.add_argument("--asv", metavar="DIR", help="asv results folder (default .asv/results)")
+    p.add_argument("--results", metavar="FILE.json", nargs="+",
+                   help="memcap results files, one per commit (batch time per input)")
+    p.add_argument("--out", default="reports/", help="output folder (default reports/)")
+    p.set_defaults(func=cmd_history)
 
 
 def _add_list(sub) -> None:
@@ -223,7 +246,7 @@ OPTION_EXAMPLES = (
 
 
 def _options_epilog() -> str:
-    from kernels.constructions.options import describe
+    from kernels.constructions.options import describe  # deferred: memcap --help stays fast
 
     lines = ["construction options (--option KEY=VALUE):"]
     for name in constructions.names():
@@ -353,7 +376,7 @@ def version() -> str:
     try:
         return metadata.version("memcap")
     except metadata.PackageNotFoundError:
-        import kernels
+        import kernels  # deferred: only without package metadata
 
         return kernels.__version__
 
@@ -371,6 +394,7 @@ def make_parser() -> argparse.ArgumentParser:
     _add_report(sub)
     _add_sweep(sub)
     _add_compare(sub)
+    _add_history(sub)
     return ap
 
 

@@ -60,6 +60,7 @@ class Memorizer:
                  dtype="float64", info: dict | None = None, bounds=None, exact_network=None):
         self.name = name
         self.dataset = dataset
+        self.p = dataset.p  # the input dimension every X must have
         self.network = network
         self.conditional = conditional
         self.exact_network = exact_network  # model.exact.ExactNetwork (Python-int weights)
@@ -96,11 +97,11 @@ class Memorizer:
 
     def _inputs(self, X) -> np.ndarray:
         if (type(X) is np.ndarray and X.dtype is self.dtype and X.ndim == 2
-                and X.shape[1] == self.dataset.p and X.flags.c_contiguous):  # the fast route: O(mp)
+                and X.shape[1] == self.p and X.flags.c_contiguous):  # the fast route: O(mp)
             if not _finite(X):
                 raise ValueError("X has a non-finite value (NaN or inf)")
             return X
-        return check_inputs(X, self.dataset.p, self.dtype)
+        return check_inputs(X, self.p, self.dtype)
 
     def predict(self, X, executor: str | None = None) -> np.ndarray:
         """Outputs (m, r) for inputs X (m, p), computed by ``executor``; one row takes the

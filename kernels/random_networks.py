@@ -50,13 +50,14 @@ class RandomNetwork(Memorizer):
     on the inputs ``X`` (the calibration batch unless given) and its own float64 outputs, with the
     ``dense`` and ``active`` executors, its parameters and the measured fractions.  ``predict`` and
     ``count_ops`` also take a ``dtype``: the same network in that precision."""
+    EXECUTORS = ("dense", "active")  # as a construction module declares its executors
 
     def __init__(self, network: Network, params: dict, X: np.ndarray, *, dtype="float64",
                  name: str = "random-network", measured: dict | None = None,
                  info: dict | None = None):
         X = np.ascontiguousarray(X, dtype=np.float64)
         D = dense.predict(network, X).astype(np.float64)
-        super().__init__(name, Dataset(X, D), network=network, executors=("dense", "active"),
+        super().__init__(name, Dataset(X, D), network=network, executors=self.EXECUTORS,
                          dtype=dtype, info=info)
         self.params = params
         self.measured = dict(measured or {})

@@ -12,7 +12,9 @@ allclose rule |f − d| ≤ tol·(|d| + ‖D‖_∞) (:func:`kernels.theory.veri
 float64, 1e-4 in float32; a cell can be exact with a relative error above tol where small outputs
 are scale-limited).  "exact for all n ≤" is the largest n such that every n tried up to it was
 exact for every seed ("≥ n" when the series stopped — budget or ``--max-n`` — while still exact;
-"< 64" when the first size failed); "largest exact n" is the largest n tried that was exact.
+"< 64" when the first size failed); "largest exact n" is the largest n tried that was exact;
+"portable" is the same for the weights evaluated by NumPy/BLAS matmul (``verify``'s
+``executors.dense.portable``, a second summation order).
 """
 
 from __future__ import annotations
@@ -24,24 +26,26 @@ import time
 def series(name: str, dtype: str, p: int, max_n: int, seeds: int, budget: float, **options):
     import kernels
 
-    cells, misses, n, spent = [], 0, 64, 0.0
+    cells, portable, misses, n, spent = [], [], 0, 64, 0.0
     while n <= max_n and misses < 2 and spent < budget:
         t0 = time.perf_counter()
-        worst, ok = 0.0, True
+        worst, ok, port = 0.0, True, True
         for seed in range(seeds):
             ds = kernels.generate("gaussian", n, p, 1, seed=seed)
             m = kernels.build(name, ds.X, ds.D, seed=seed, dtype=dtype, **options)
             rec = kernels.verify(m)["executors"]["dense"]
             worst = max(worst, rec["max_rel_error"])
             ok &= rec["exact"]
+            port &= bool(rec["portable"]["exact"])
         spent += time.perf_counter() - t0
         cells.append((n, worst, ok))
+        portable.append((n, worst, port))
         if ok:
             misses = 0
         else:
             misses += 1
         n *= 2
-    return cells, limits(cells), spent
+    return cells, limits(cells), limits(portable)[0], spent
 
 
 def limits(cells) -> tuple[str, str]:
@@ -72,21 +76,22 @@ def main(argv=None) -> int:
         label = f"zhang ({args.zhang_solve})" if name == "zhang" else name
         for dtype in ("float64", "float32"):
             for p in (8, 2):
-                cells, (upto, largest), spent = series(name, dtype, p, args.max_n, args.seeds,
-                                                       args.budget, **opts)
+                cells, (upto, largest), port, spent = series(name, dtype, p, args.max_n,
+                                                             args.seeds, args.budget, **opts)
                 rows.append((label, dtype, p, {n: (e, ok) for n, e, ok in cells}, upto, largest,
-                             spent))
+                             port, spent))
                 sizes.update(n for n, _, _ in cells)
     sizes = sorted(sizes)
     head = ["construction", "dtype", "p"] + [f"2^{n.bit_length() - 1}" for n in sizes]
-    print("| " + " | ".join(head + ["exact for all n ≤", "largest exact n", "s"]) + " |")
-    print("|" + "---|" * (len(head) + 3))
-    for name, dtype, p, cells, upto, largest, spent in rows:
+    print("| " + " | ".join(head + ["exact for all n ≤", "largest exact n",
+                                    "portable exact for all n ≤", "s"]) + " |")
+    print("|" + "---|" * (len(head) + 4))
+    for name, dtype, p, cells, upto, largest, port, spent in rows:
         out = [name, dtype, str(p)]
         for n in sizes:
             e, ok = cells.get(n, (None, None))
             out.append("" if e is None else f"{e:.0e}{'' if ok else '*'}")
-        print("| " + " | ".join(out + [upto, largest, f"{spent:.0f}"]) + " |")
+        print("| " + " | ".join(out + [upto, largest, port, f"{spent:.0f}"]) + " |")
     print(f"\nworst max_rel_error (over d ≠ 0) of {args.seeds} seeds; * = not exact for some "
           "seed by |f − d| ≤ tol·(|d| + ‖D‖∞) (tol 1e-9 float64, 1e-4 float32); Gaussian X, "
           "uniform [0,1) D, r = 1")

@@ -169,7 +169,7 @@ def test_size_figures_from_known_power_laws():
         assert f"<b>{slope}</b>" in html
     assert "2^6 … 2^10" in html
     # size rows stay out of the other figures and the exactness table
-    assert figures.all_figures(rows) == [] and "No cell" in report.exactness_table(rows)
+    assert figures.all_figures(rows) == [] and "No recall cell" in report.exactness_table(rows)
     assert figures_size.all_figures([r for r in rows if r["construction"] == "lin"])[1:] == []
 
 
@@ -198,15 +198,16 @@ def test_headline_states_the_finding_with_numbers(monkeypatch):
 
     text = " ".join(headline.sentences(_finding_rows()))
     # at n = 4096: dense 245,760 ops; active 600 (410x fewer), tree 120 (2,048x fewer)
-    assert "At n = 4,096 (p = 8)" in text and "245,760" in text
-    assert "410× fewer" in text and "2,048× fewer" in text
-    assert "171× less and 3,413× less wall time" in text  # 40.96 µs / 0.24 µs, / 12 ns
-    assert "switch-net dense <b>1.00</b>" in text
+    plain = re.sub(r"<[^>]+>", "", text)
+    assert "(switch-net dense, n = 4,096, p = 8, float64) spends 245,760" in plain
+    assert "410× fewer" in plain and "2,048× fewer" in plain
+    assert "171× less and 3,413× less wall time" in plain  # 40.96 µs / 0.24 µs, / 12 ns
+    assert "switch-net dense, p = 8, float64, n = 256…4,096: 1.00" in plain
     assert "Every one of the 9 measured recall cells recalled every checked point exactly " \
-        "(float64)" in text
-    bad = " ".join(headline.sentences(_finding_rows(exact=False)))
-    assert "2 of the 9 measured recall cells were <b>NOT EXACT</b>" in bad
-    assert "hyperplane-tree tree float64 from n = 1,024 (3 points" in bad
+        "(float64)" in plain
+    bad = re.sub(r"<[^>]+>", "", " ".join(headline.sentences(_finding_rows(exact=False))))
+    assert "2 of the 9 measured recall cells were NOT EXACT" in bad
+    assert "hyperplane-tree tree, n = 1,024, p = 8, float64: 3 points" in bad
     html_text = report.render({"rows": _finding_rows(), "environment": {}}, "memcap report")
     # (the figures below the headline are rendered by the slow tests)
     head = html_text[html_text.index('<section id="headline">'):]
@@ -274,10 +275,10 @@ def test_figures_are_twice_the_layout_size(built):
 TINY = {"blocks": [{"series": "n", "constructions": ["zhang"], "n": [8, 16], "p": [2]}], **FAST}
 
 
-def _report(out, fresh=False, grid=TINY):
+def _report(out, fresh=False, grid=TINY, run=None):
     return build.main(argparse.Namespace(quick=False, out=str(out), results=None, compare=None,
                                           fresh=fresh, grid=grid,
-                                          argv=["report", "--out", str(out)]))
+                                          argv=["report", "--out", str(out)]), run)
 
 
 def test_second_report_reuses_cached_cells(tmp_path, monkeypatch):
@@ -287,17 +288,17 @@ def test_second_report_reuses_cached_cells(tmp_path, monkeypatch):
     first = (out / "results.json").read_text()
     assert list((out / "cache").glob("cells-*.jsonl"))
     calls = []
-    real = runner.run_group
-    monkeypatch.setattr(runner, "run_group", lambda *a, **k: calls.append(a) or real(*a, **k))
-    assert _report(out) == 0
+    counting = runner.InProcess(
+        measure=lambda *a, **k: calls.append(a) or runner.run_group(*a, **k))
+    assert _report(out, run=counting) == 0
     assert calls == []  # nothing measured again
     assert (out / "results.json").read_text() == first
-    assert _report(out, fresh=True) == 0  # --fresh measures every build again
+    assert _report(out, fresh=True, run=counting) == 0  # --fresh measures every build again
     assert len(calls) == 2
     calls.clear()
     (out / "results.json").unlink()  # a finished report is replaced only with --fresh:
     bigger = {**TINY, "blocks": [{**TINY["blocks"][0], "n": [8, 16, 32]}]}
-    assert _report(out, grid=bigger) == 0  # a grown grid measures only its new cell
+    assert _report(out, grid=bigger, run=counting) == 0  # a grown grid measures only its new cell
     assert [a[0]["n"] for a in calls] == [32]
 
 
@@ -336,8 +337,7 @@ def test_results_and_compare_never_measure(tmp_path, monkeypatch, capsys):
     def boom(*a, **k):
         raise AssertionError("the sweep ran")
 
-    monkeypatch.setattr(sweep, "run", boom)
-    monkeypatch.setattr(runner, "run_group", boom)
+    monkeypatch.setattr(sweep, "run", boom)  # the one entry to measuring
     monkeypatch.setattr(report, "figure_list", lambda rows: [])  # rendered by the slow tests
     monkeypatch.setattr(headline, "combined_figure", lambda rows: None)
     res = tmp_path / "in.json"

@@ -55,18 +55,16 @@ def test_tiny_grid_end_to_end(tmp_path):
 def test_resume_after_interruption(tmp_path, monkeypatch):
     out = str(tmp_path / "r.json")
     grid = tiny()
-    real = runner.run_group
     calls = []
 
     def interrupted(g, *a, **k):
         if len(calls) == 2:
             raise KeyboardInterrupt
         calls.append(g["construction"])
-        return real(g, *a, **k)
+        return runner.run_group(g, *a, **k)
 
-    monkeypatch.setattr(runner, "run_group", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        sweep.run(grid, out, progress=False)
+        sweep.run(grid, out, progress=False, runner=runner.InProcess(measure=interrupted))
     jpath = sweep.journal_path(out)
     header, done = sweep.read_journal(jpath)
     assert header is not None and len(done) >= 2 and not os.path.exists(out)
@@ -77,10 +75,9 @@ def test_resume_after_interruption(tmp_path, monkeypatch):
 
     def counting(g, *a, **k):
         resumed.append((g["construction"], g["n"]))
-        return real(g, *a, **k)
+        return runner.run_group(g, *a, **k)
 
-    monkeypatch.setattr(runner, "run_group", counting)
-    doc = sweep.run(grid, out, progress=False)
+    doc = sweep.run(grid, out, progress=False, runner=runner.InProcess(measure=counting))
     total = len(groups(grid))
     assert len(resumed) == total - 2  # the two finished groups are not measured again
     keys = [row_key(r) for r in doc["rows"]]
@@ -256,3 +253,23 @@ def test_the_recorded_command_runs_as_printed_and_gives_the_same_rows(tmp_path):
     assert again["command"] == cmd
     assert _science(again["rows"]) == _science(doc["rows"])
     assert any(r["status"] == "ok" for r in again["rows"])
+
+
+def test_progress_names_what_starts_gives_an_eta_and_a_summary(tmp_path):
+    import io
+
+    buf = io.StringIO()
+    out = str(tmp_path / "p.json")
+    g = {"blocks": [{"constructions": ["zhang"], "n": [8, 16], "p": [2]}], **FAST}
+    sweep.run(g, out, stream=buf)
+    lines = buf.getvalue().splitlines()
+    assert lines[0] == "memcap: 2 builds to run, 0 cells already done"
+    assert lines[1] == "memcap: building zhang n=8 p=2 float64 (first use compiles its kernels)"
+    assert any(x.startswith("[1/2]") and "ETA" in x for x in lines)
+    assert lines[-1].startswith("memcap: 2 cells in ") and lines[-1].endswith("(2 ok)")
+    bar = sweep.Progress(4, io.StringIO())
+    bar.t_step -= 2.0
+    bar.step("a ok")
+    assert bar.eta_s() == pytest.approx(6.0, rel=0.05)  # 3 cells left at 2 s each
+    bar.step("b ok", measured=False)  # from the cache: no time, not in the mean
+    assert bar.eta_s() == pytest.approx(4.0, rel=0.05)

@@ -229,3 +229,33 @@ def test_deterministic_per_seed():
     a, b = build(ds.X, ds.D, seed=1), build(ds.X, ds.D, seed=1)
     assert np.array_equal(a.network.w_val, b.network.w_val)
     assert np.array_equal(a.network.w_src, b.network.w_src)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_theorem2_split_translation_is_outside_the_premise(dtype):
+    """q_route > p + 1: two points that x + b would merge force split coordinates; Theorem 2's
+    A ≤ 2(q + 1)⌈log2 n⌉ + q + r assumes q = p + 1 routed coordinates, so the check reports the
+    case as outside the premise, with the cause, and our derived bound holds instead."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 2))
+    X[0], X[1] = [0.5, 1e-20], [0.5, 2e-20]
+    m = build(X, rng.uniform(0, 1, 40), dtype=dtype)
+    q, qr = m.info["q"], m.info["q_route"]
+    assert qr > q == 3
+    b = m.bounds()
+    assert b["theorem2_premise"] is False
+    assert b["theorem2_check"].startswith("outside the premise: the translation split")
+    assert f"{qr} coordinates are routed" in b["theorem2_check"]
+    A = m.count_ops(m.dataset.X, executor="active")["active_neurons"]
+    assert A.max() <= b["derived_active_neurons"] == 2 * (qr + 1) * partition.ceil_log2(40) + 2
+    assert kernels.verify(m)["exact"]
+
+
+def test_theorem2_check_holds_inside_the_premise():
+    ds = generate("gaussian", 300, 4, 6, seed=2)
+    m = build(ds.X, ds.D)
+    b = m.bounds()
+    assert m.info["q_route"] == 5 and b["theorem2_premise"] is True
+    assert b["theorem2_check"] == "holds"
+    A = m.count_ops(ds.X, executor="active")["active_neurons"]
+    assert A.max() <= b["theorem2_active_neurons_ceil_log2"]

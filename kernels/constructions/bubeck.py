@@ -42,13 +42,25 @@ before refusing.  p = 1 always works.
 Numerics.  Where t ≤ −m the output is exactly 0 in floating point (a ReLU returns an exact 0).
 On the group and where t ≥ m the terms cancel only up to rounding: each pre-activation carries
 an error ≤ γ_{p+1}·L (L = |b| + Σ_k |u_k x_k|, the size of the partial sums), amplified by 1/δ ≥
-4 max|y|/m — and m shrinks like 1/n.  The sweep and the orientation put each point on the zero
-side of the hyperplanes of *later* groups and on the active side of *earlier* ones, whose
-residue the executor has already summed when it reaches the point's own group; ``compensate``
-(default when n·G·(2+2r)·p ≤ ``COMPENSATE_BUDGET``) replays the executor's arithmetic in the
-target dtype and fits each group's φ to y minus that exact residue.  ``summary()`` reports the
-margins, δ, the amplification L/δ, the groups whose sign pattern is certified in the target
-dtype, and a predicted error eps·max(L/δ)·‖D‖_∞.
+4 max|y|/m — and m shrinks like 1/n.
+
+Exactness rests on cancellation.  The sweep does *not* put each point on the zero side of the
+later groups' hyperplanes: a hyperplane through p points is not aligned with the sweep direction,
+and most points lie on the active side (t ≥ m) of some later slab (measured on Gaussian data,
+seed 0: 84% of points at n = 1,000, p = 8; 49% at p = 2; 74% at n = 4,096, p = 4) and on the
+zero side of some earlier one (77%, 54%, 74%).  A point on the active side of a slab gets that
+slab's four terms, which cancel only up to rounding (≈ eps·L/δ each).  ``compensate`` (default
+when n·G·(2+2r)·p ≤ ``COMPENSATE_BUDGET``) replays the executor's arithmetic in the target dtype
+and fits each group's φ to y minus the exact residue of the *earlier* groups (lower neuron ids,
+summed first by the executor); the residues of later slabs stay, and the rule's tol·‖D‖∞ term
+absorbs them (iris: ≈ 1e-12).  So the verdict holds in the dense executor's summation order;
+``verify``'s ``portable`` reports the other order.  Offsets that need no cancellation would put
+every other point on the zero side of each slab.  Peeling groups off as facets of the convex hull
+of the points not yet grouped gives that for the points grouped *after* a slab only; the earlier
+ones may still lie on its active side, so cancellation (compensated in one order) remains — memcap
+does not build that variant.  ``summary()`` reports the margins,
+δ, the amplification L/δ, the groups whose sign pattern is certified in the target dtype, and a
+predicted error eps·max(L/δ)·‖D‖_∞.
 """
 
 from __future__ import annotations

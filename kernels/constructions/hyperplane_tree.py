@@ -40,6 +40,7 @@ from kernels.constructions.options import Range, check
 from kernels.memorizer import Memorizer
 from kernels.model.conditional import hyperplane_network
 from kernels.model.data import Dataset
+from kernels.theory import bounds as counting
 from kernels.theory.verify import check_range
 
 NAME = "hyperplane-tree"
@@ -110,8 +111,6 @@ def build(ds: Dataset, *, seed: int = 0, dtype="float64", op: str = "relu", n_ra
 
 
 def _bounds(m: Memorizer) -> dict:
-    from kernels.theory import bounds as counting
-
     n, p, r = m.dataset.n, m.dataset.p, m.dataset.r
     q = p + 1
     D = m.partition.max_depth

@@ -78,9 +78,11 @@ import numpy as np
 
 from kernels.constructions import partition as part_mod
 from kernels.constructions.options import Range, check
+from kernels.executors.dense import analytic_cost
 from kernels.memorizer import Memorizer
 from kernels.model.data import Dataset
 from kernels.model.network import Network
+from kernels.theory import bounds as counting
 from kernels.theory.verify import check_range
 
 NAME = "switch-net"
@@ -314,10 +316,23 @@ def _path_bounds(part, q: int, r: int, t_w: int):
     return A, W
 
 
-def _bounds(m: Memorizer) -> dict:
-    from kernels.executors.dense import analytic_cost
-    from kernels.theory import bounds as counting
+def _theorem2_check(n: int, q: int, q_route: int, r: int, D: int, A_max: int) -> dict:
+    """Theorem 2's active-neuron bound 2(q + 1)⌈log2 n⌉ + q + r against the largest A of the
+    per-point formula: "holds", "fails", or — when the translation split coordinates
+    (q_route > q = p + 1: T no longer maps x̄ to q coordinates, the theorem's premise) — "outside
+    the premise" with the cause; our derived 2(q_route + 1)D + r + 1 bounds A there."""
+    bound = float(counting.theorem2_active_neurons_bound(n, q, r, ceil_log2=True))
+    if q_route > q:
+        return {"theorem2_premise": False, "theorem2_check": (
+            f"outside the premise: the translation split {q_route - q} coordinate(s) that "
+            f"rounding in x + b would merge, so {q_route} coordinates are routed, not "
+            f"q = p + 1 = {q}; A ≤ 2(q_route + 1)D + r + 1 = {2 * (q_route + 1) * D + r + 1} "
+            f"(measured max {A_max}) against Theorem 2's {bound:g}")}
+    return {"theorem2_premise": True,
+            "theorem2_check": "holds" if A_max <= bound else f"fails ({A_max} > {bound:g})"}
 
+
+def _bounds(m: Memorizer) -> dict:
     n, p, r = m.dataset.n, m.dataset.p, m.dataset.r
     q, qr = m.info["q"], m.info["q_route"]
     part = m.partition
@@ -325,7 +340,7 @@ def _bounds(m: Memorizer) -> dict:
     leaves = part.depth[part.pos < 0]
     der = counting.switch_net_active_bounds(D, qr, r, int(D - leaves.min() + 1) if D else 0)
     A_path, W_path = m.path_bounds
-    return {
+    return {**_theorem2_check(n, q, qr, r, D, int(A_path.max())),
         "theorem2_active_neurons": counting.theorem2_active_neurons_bound(n, q, r),
         "theorem2_active_weights": counting.theorem2_active_weights_bound(n, q, r),
         "theorem2_active_neurons_ceil_log2": counting.theorem2_active_neurons_bound(

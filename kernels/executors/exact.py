@@ -38,6 +38,7 @@ from fractions import Fraction
 import numpy as np
 
 from kernels.executors._ops import activate_np
+from kernels.executors.dense import analytic_cost
 from kernels.model.exact import ExactNetwork
 
 
@@ -130,8 +131,6 @@ def predict(net: ExactNetwork, X: np.ndarray, *, plan: list[list[int]] | None = 
 
 def count(net: ExactNetwork, X: np.ndarray, *, plan=None) -> dict[str, np.ndarray]:
     """Per-input ``mul, add, cmp, total`` under the dense cost model (the same for every input)."""
-    from kernels.executors.dense import analytic_cost
-
     c = analytic_cost(net)
     m = np.asarray(X).reshape(-1, net.p).shape[0]
     return {k: np.full(m, c[k], dtype=np.int64) for k in ("mul", "add", "cmp", "total")}

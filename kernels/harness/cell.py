@@ -60,9 +60,7 @@ def dataset_spec(name: str, override: dict | None = None) -> dict:
 
 
 def executors_of(name: str) -> tuple[str, ...]:
-    if name == RANDOM:
-        return ("dense", "active")
-    return tuple(constructions.get(name).EXECUTORS)
+    return tuple((RandomNetwork if name == RANDOM else constructions.get(name)).EXECUTORS)
 
 
 def _one_line(exc: BaseException) -> str:

@@ -28,8 +28,12 @@ import threading
 import uuid
 from urllib.parse import urlparse
 
+from kernels import constructions
+from kernels.executors import numba_threads
+from kernels.harness import environment, runner
 from kernels.harness.cell import _one_line
 from kernels.harness.schedule import series_of
+from kernels.model.data import dataset_bytes
 
 INSTALL = "pip install 'memcap[dist]'"
 CONNECT_TIMEOUT_S = 5.0  # an unreachable scheduler is an error after this long
@@ -121,9 +125,6 @@ def connect(spec: str, *, timeout: float = CONNECT_TIMEOUT_S) -> DaskRunner:
 def estimate_bytes(g: dict) -> int | None:
     """What group ``g`` holds on its worker: its dataset plus the construction's own build
     estimate (as ``constructions.preflight`` counts it); None where there is no estimate."""
-    from kernels import constructions
-    from kernels.model.data import dataset_bytes
-
     try:
         mod = constructions.get(g["construction"])
         build = mod.estimate_bytes(g["n"], g["p"], g["r"], **(g.get("options") or {}))
@@ -143,7 +144,9 @@ def _host(address: str) -> str | None:
 
 
 class DaskRunner:
-    """The sweep's runner on a Dask cluster (``submit``/``next``/``cancel``/``slots``)."""
+    """The sweep's runner on a Dask cluster: the protocol of :class:`kernels.harness.runner.Runner`
+    (``slots``/``submit``/``next``/``cancel``), each task running :func:`~kernels.harness.runner.
+    run_group` on a worker."""
 
     def __init__(self, client, cluster=None):
         self.client, self.cluster = client, cluster
@@ -256,27 +259,9 @@ _WARMED: set = set()
 _IDLE: dict = {}
 
 
-@contextlib.contextmanager
-def _one_numba_thread():
-    try:
-        import numba
-
-        prev = numba.get_num_threads()
-        numba.set_num_threads(1)  # this thread's count only
-    except Exception:
-        yield
-        return
-    try:
-        yield
-    finally:
-        numba.set_num_threads(prev)
-
-
 def _task(g: dict, execs: list, opts: dict, est: int | None, timing: bool):
     """On a worker: (rows, times, worker address) of one group, or its refusal."""
     from distributed import get_worker
-
-    from kernels.harness import environment, runner
 
     worker = get_worker()
     limit = getattr(getattr(worker, "memory_manager", None), "memory_limit", None) or None
@@ -287,7 +272,7 @@ def _task(g: dict, execs: list, opts: dict, est: int | None, timing: bool):
         return environment.stamp(rows), None, worker.address
     if limit:
         opts = {**opts, "max_bytes": min(opts["max_bytes"], int(limit))}
-    with _LOCK.hold(exclusive=timing), (_one_numba_thread() if timing
+    with _LOCK.hold(exclusive=timing), (numba_threads(1) if timing
                                         else contextlib.nullcontext()):
         if "w" not in _IDLE:
             _IDLE["w"] = runner.idle_baseline(opts)

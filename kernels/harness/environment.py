@@ -10,6 +10,8 @@ import subprocess
 import sys
 from importlib import metadata
 
+from kernels.harness import energy
+
 THREAD_VARS = ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
@@ -60,8 +62,6 @@ def git_commit(root: str | None = None) -> str | None:
 
 def collect() -> dict:
     """Environment record: CPU, cores, caches, versions, threading, energy counters, commit."""
-    from kernels.harness import energy
-
     try:
         affinity = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):

@@ -31,6 +31,7 @@ from kernels import constructions
 from kernels.executors import activate_np
 from kernels.harness import timing
 from kernels.harness.cell import Skip, prepare
+from kernels.harness.environment import cpu_model, git_commit
 from kernels.model.data import generate
 
 # --fast: 2 worker processes × 2 values of >= 50 ms each (plus pyperf's calibration worker).
@@ -244,8 +245,6 @@ def run(argv: list[str]) -> None:
 def run_metadata(n: int, p: int, threads: int) -> dict:
     """What a pyperf file records beside pyperf's own (cpu_model_name, cpu_count, python...): the
     dataset, the thread count of the timed calls and the commit measured."""
-    from kernels.harness.environment import cpu_model, git_commit
-
     return {"memcap_n": str(n), "memcap_p": str(p), "memcap_threads": str(threads),
             "memcap_cpu": cpu_model(), "memcap_commit": git_commit() or "unknown"}
 

@@ -1,11 +1,15 @@
-"""Runners: what executes the sweep's groups.  A runner has ``slots()``, ``submit(i, group,
-executors, opts)``, ``next() -> (i, (rows, times))`` and ``cancel()``; :class:`InProcess` runs each
-group here, in this process; ``kernels.harness.distributed`` runs them on a Dask cluster through the
-same :func:`run_group`.  One group is one build, measured on each of its executors."""
+"""Runners: what executes the sweep's groups (the protocol :class:`Runner`, which the loop of
+:mod:`kernels.harness.schedule` drives); :class:`InProcess` runs each group here, in this process;
+``kernels.harness.distributed`` runs them on a Dask cluster through the same :func:`run_group`.
+One group is one build, measured on each of its executors.  A caller chooses the runner:
+``sweep.run(grid, out, runner=InProcess(measure=...))`` (tests pass their own ``measure`` to
+interrupt or count groups)."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from typing import Protocol
 
 from kernels.harness import energy, environment
 from kernels.harness.cell import (
@@ -20,11 +24,28 @@ from kernels.harness.cell import (
 from kernels.harness.grid import KEY, SIZE
 
 
-class InProcess:
-    """The embedded runner: each submitted group runs here, in this process, when asked for."""
+class Runner(Protocol):
+    """What executes groups: how many it holds at once, a group submitted with its index, the next
+    finished one as ``(i, (rows, times))`` — or ``(i, exception)`` for one a cluster lost — and
+    cancel (everything still queued is dropped)."""
 
-    def __init__(self, opts: dict):
-        self.idle_w = idle_baseline(opts)
+    def slots(self) -> int: ...
+
+    def submit(self, i: int, g: dict, execs: list, opts: dict) -> None: ...
+
+    def next(self) -> tuple: ...
+
+    def cancel(self) -> None: ...
+
+
+class InProcess:
+    """The embedded runner: each submitted group runs here, in this process, when asked for, by
+    ``measure`` (default :func:`run_group`, same arguments).  The idle-power baseline is taken
+    once, from the options of the first group."""
+
+    def __init__(self, opts: dict | None = None, measure: Callable | None = None):
+        self.measure = measure or run_group
+        self.idle_w = None if opts is None else idle_baseline(opts)
         self.warmed = set()  # (construction, dtype) whose build ran once untimed (compilation)
         self.queue = []
 
@@ -36,7 +57,9 @@ class InProcess:
 
     def next(self):
         i, g, execs, opts = self.queue.pop(0)
-        return i, run_group(g, execs, opts, self.idle_w, self.warmed)
+        if self.idle_w is None:
+            self.idle_w = idle_baseline(opts)
+        return i, self.measure(g, execs, opts, self.idle_w, self.warmed)
 
     def cancel(self) -> None:
         self.queue.clear()

@@ -1,12 +1,12 @@
 """The sweep's loop, shared by the in-process runner and the Dask one
 (:mod:`kernels.harness.distributed`): which group runs next, and which is skipped.
 
-A *runner* executes groups: ``slots()`` (how many it holds at once), ``submit(i, g, execs,
-opts)``, ``next()`` -> ``(i, (rows, times))`` for a finished group, or ``(i, exception)`` for
-one the cluster lost, and ``cancel()``.  ``times`` is ``(n, build s, evaluation s)`` (None when
-nothing was built).  A group waits for the previous n of its series, since its cost is projected
-from that one's times; among the ready groups the lowest index goes first, so a runner of one slot
-runs the grid in its order.
+A *runner* executes groups (:class:`kernels.harness.runner.Runner`): ``slots()`` (how many it
+holds at once), ``submit(i, g, execs, opts)``, ``next()`` -> ``(i, (rows, times))`` for a finished
+group, or ``(i, exception)`` for one the cluster lost, and ``cancel()``.  ``times`` is ``(n,
+build s, evaluation s)`` (None when nothing was built).  A group waits for the previous n of its
+series, since its cost is projected from that one's times; among the ready groups the lowest index
+goes first, so a runner of one slot runs the grid in its order.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import math
 import time
 
 from kernels.harness.cell import _one_line
+from kernels.harness.runner import Runner
 
 
 def series_of(g: dict) -> tuple:
@@ -53,7 +54,7 @@ def skip_reason(g: dict, opts: dict, last: dict, elapsed: float) -> str | None:
     return None
 
 
-def drive(todo: list, opts: dict, runner, pending, rows):
+def drive(todo: list, opts: dict, runner: Runner, pending, rows):
     """The rows of each group of ``todo`` as it finishes (in any order).  ``pending(g)``: the
     executors of ``g`` still to measure; ``rows(g, execs, **fields)``: rows of those cells.
     Skipped and lost groups are rows with ``final: False`` (a resume runs them again)."""

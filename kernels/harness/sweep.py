@@ -22,44 +22,18 @@ import contextlib
 import itertools
 import os
 import sys
-import time
 
 from kernels.harness import environment, journal
 from kernels.harness.cache import Caching, CellCache, fingerprint
+from kernels.harness.distributed import connect
 from kernels.harness.grid import document, group_done, group_executors, groups, pending, row_key
 from kernels.harness.journal import journal_path, read_journal  # noqa: F401 (re-exported)
 from kernels.harness.presets import OPTION_DEFAULTS, PRESETS, SIZE_OPTIONS, size_block  # noqa: F401 (re-exported)
+from kernels.harness.progress import Announcing, Progress  # noqa: F401 (re-exported)
 from kernels.harness.results import SCHEMA, _json, flatten, load, write_results  # noqa: F401 (re-exported)
 from kernels.harness.runner import InProcess, group_rows
 from kernels.harness.schedule import drive
 from kernels.harness.sweep_args import grid_from_args, reproduce_command  # noqa: F401 (re-exported)
-
-
-class Progress:
-    """A one-line progress bar on stderr (a plain line per step when stderr is not a terminal)."""
-
-    def __init__(self, total: int, stream=None, width: int = 28):
-        self.total, self.done, self.width = max(total, 1), 0, width
-        self.stream = stream or sys.stderr
-        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
-        self.t0 = time.perf_counter()
-
-    def step(self, label: str, k: int = 1) -> None:
-        self.done += k
-        frac = min(1.0, self.done / self.total)
-        el = time.perf_counter() - self.t0
-        bar = "#" * int(frac * self.width) + "." * (self.width - int(frac * self.width))
-        text = f"[{bar}] {self.done}/{self.total} {el:5.0f}s  {label}"
-        if self.tty:
-            self.stream.write("\r" + text[:110].ljust(110))
-        else:
-            self.stream.write(text + "\n")
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self.tty:
-            self.stream.write("\n")
-            self.stream.flush()
 
 
 def run(grid: dict, out: str, *, resume: bool = True, progress: bool = True,
@@ -100,10 +74,14 @@ def _run_cells(grid: dict, jpath: str, done_rows: list[dict], progress: bool, st
     todo = [g for g in groups(grid) if not group_done(g, done)]
     bar = Progress(sum(len(group_executors(g)) for g in todo), stream) if progress else None
     runner = runner or InProcess(opts)
+    if bar:
+        bar.now(f"{len(todo)} builds to run, {len(done_rows)} cells already done")
+        runner = Announcing(runner, bar, _group_label)
     rows, hits = list(done_rows), []
     if cache:  # the cached groups are not run; the others are kept as they finish
         runner = Caching(runner, cache, opts, group_executors)
         hits, todo = runner.split(todo, lambda g: pending(g, done))
+    from_cache = {id(r) for h in hits for r in h}  # no time spent: not in the ETA's mean
     with open(jpath, "a", encoding="utf-8") as f:
         try:
             for new in itertools.chain(hits, drive(todo, opts, runner,
@@ -112,13 +90,18 @@ def _run_cells(grid: dict, jpath: str, done_rows: list[dict], progress: bool, st
                     journal.append(f, row)
                     rows.append(row)
                     if bar:
-                        bar.step(_label(row))
+                        bar.step(_label(row), measured=id(row) not in from_cache)
         except BaseException:  # Ctrl-C: cancel what runs; the journal resumes
             runner.cancel()
             raise
     if bar:
         bar.close()
     return rows
+
+
+def _group_label(g: dict) -> str:
+    sp = f" s={g['sparsity']}" if g.get("sparsity") is not None else ""
+    return f"{g['construction']} n={g['n']} p={g['p']}{sp} {g['dtype']}"
 
 
 def _label(row: dict) -> str:
@@ -133,8 +116,6 @@ def main(args) -> int:
     grid = grid_from_args(args)
     runner = None
     if getattr(args, "scheduler", None):
-        from kernels.harness.distributed import connect
-
         runner = connect(args.scheduler)
     with runner or contextlib.nullcontext():
         doc = run(grid, args.out, resume=not args.fresh, progress=not args.quiet,

@@ -8,6 +8,7 @@ import json
 from kernels import constructions
 from kernels.harness.cell import RANDOM
 from kernels.harness.presets import PRESETS
+from kernels.harness.timing import check_threads
 
 
 def _csv(text: str, conv=str) -> list:
@@ -60,8 +61,6 @@ def grid_from_args(args) -> dict:
 def _set_threads(grid: dict, text: str | None) -> None:
     """The thread-count axis (``--threads N[,N]``, default 1) on every block that times recall;
     each count must be in 1..NUMBA_NUM_THREADS."""
-    from kernels.harness.timing import check_threads
-
     if text is None:
         return
     threads = [check_threads(t) for t in _csv(text, int)]

@@ -33,6 +33,8 @@ import time
 
 import numpy as np
 
+from kernels.executors import numba_threads
+
 NOISY_RATIO = 3.0  # max/min of the repeats above this: the cell is flagged noisy
 SUSPECT_RATIO = 2.0  # batch median above this × a direct re-timing: re-measured
 DEFAULTS = {"min_time": 0.05, "repeats": 5, "sample_s": 5e-4, "retries": 2}
@@ -60,8 +62,6 @@ def check_threads(threads: int) -> int:
 def fixed_threads(threads: int = 1):
     """Numba's thread count and the BLAS/OpenMP pools (threadpoolctl, when installed) set to
     ``threads`` inside the block, restored after."""
-    from kernels.executors import numba_threads
-
     t = check_threads(threads)
     limiter = contextlib.nullcontext()
     try:

@@ -58,7 +58,7 @@ def from_results(args, out_dir: str, command: str, compare: str | None) -> str:
     return path
 
 
-def _measure(args, out_dir: str, results_path: str, command: str) -> dict:
+def _measure(args, out_dir: str, results_path: str, command: str, runner=None) -> dict:
     """The results of the report's grid: re-rendered as they are when the cells cached for this
     commit and machine (``DIR/cache/``) give exactly the finished ``results.json`` (nothing is
     measured or replaced); else the grid is run — reusing cached cells unless ``--fresh`` —
@@ -75,14 +75,16 @@ def _measure(args, out_dir: str, results_path: str, command: str) -> dict:
         doc = old and cache.from_cache(grid, cache_dir, old.get("command"), old["environment"])
         if doc is not None and json.loads(results.dumps(doc)) == old:
             return old
-    sweep.run(grid, results_path, resume=not fresh, command=command, cache_dir=cache_dir)
+    sweep.run(grid, results_path, resume=not fresh, command=command, cache_dir=cache_dir,
+              runner=runner)
     return sweep.load(results_path)  # render from the file, so a re-render gives the same bytes
 
 
-def main(args) -> int:
+def main(args, runner=None) -> int:
     """``memcap report [--quick] [--out DIR] [--results FILE] [--compare FILE] [--fresh]``.
     ``--results`` renders a results file and ``--compare`` alone renders ``DIR/results.json``:
-    neither measures anything."""
+    neither measures anything.  ``runner``: what runs the grid's groups (the sweep's default, an
+    in-process runner, when None)."""
     out_dir = args.out or "reports/"
     results_path = os.path.join(out_dir, "results.json")
     argv = getattr(args, "argv", None)
@@ -101,7 +103,7 @@ def main(args) -> int:
     if getattr(args, "results", None):
         path = from_results(args, out_dir, command, compare)
     else:
-        doc = _measure(args, out_dir, results_path, command)
+        doc = _measure(args, out_dir, results_path, command, runner)
         path = write(doc, out_dir, doc.get("command") or command, compare)
     print(f"report: {path}  (results: {results_path}, {results_path[:-5]}.csv)")
     return 0

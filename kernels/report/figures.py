@@ -162,7 +162,6 @@ def _facets(series, metric, ylabel, title, floor=False, bounds=False, extra=None
             ax.set_ylabel(ylabel)
             legend_below(ax)
         fig.suptitle(title)
-        fig.tight_layout(h_pad=1.0, w_pad=2.0)
         return png(fig)
 
 
@@ -295,7 +294,6 @@ def speedup_vs_sparsity(rows) -> list:
             ax.set_title(t)
             legend_below(ax)
         fig.suptitle("Dense vs active on random sparse ReLU networks")
-        fig.tight_layout(w_pad=2.0)
         img = png(fig)
     return [("Dense vs active speed-up vs sparsity", img,
              "Seeded random sparse ReLU networks (kernels.random_networks), both executors at "
@@ -342,9 +340,8 @@ def effect_of_p(rows) -> list:
             ax.set_ylabel(yl)
             ax.set_title(t)
         fig.suptitle(f"The effect of the input dimension p at n = {n0}")
-        fig.tight_layout(w_pad=2.0)
-        fig.legend(*a1.get_legend_handles_labels(), loc="upper center", ncol=3,
-                   bbox_to_anchor=(0.5, 0.0), frameon=False)
+        fig.legend(*a1.get_legend_handles_labels(), loc="outside lower center", ncol=3,
+                   frameon=False)
         img = png(fig)
     return [("The effect of p", img,
              f"Operations and time per input against the input dimension p, at n = {n0} "

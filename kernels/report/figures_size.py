@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from matplotlib.ticker import ScalarFormatter
 
+from kernels.harness.grid import SIZE  # the executor of a size-only row
 from kernels.report.figures import STYLE, _colors, fit_slope, legend_below, plt, png
 
-SIZE = "size"  # the executor of a size-only row (kernels.harness.sweep.SIZE)
 BUDGETS = ("bits=", "depth=")  # variants that constrain a construction (its trade-off curves)
 
 
@@ -132,7 +132,6 @@ def size_vs_n(rows) -> list:
             ax.set_title(f"{metric} (stored non-zero)" if metric == "weights" else metric)
             _axes(ax, "weights" if metric == "weights" else "neurons")
         fig.suptitle(f"Network size vs n (log-log; {_data_note(series)}; thick: slope < 0.75)")
-        fig.tight_layout(w_pad=2.0)
         img = png(fig)
     return [("Network size vs n", img,
              "Weights (stored non-zero weights) and neurons of every construction's network, "
@@ -183,7 +182,6 @@ def budgets_vs_n(rows) -> list:
         a2.set_yscale("log", base=2)
         a2.yaxis.set_major_formatter(ScalarFormatter())
         fig.suptitle(f"Weights under bit and depth budgets ({_data_note(series)})")
-        fig.tight_layout(w_pad=2.0)
         img = png(fig)
     return [("Weights vs n under bit and depth budgets", img,
              "vardi (seed 001) with every weight limited to B bits (solid; bits=49 is the budget "

@@ -15,6 +15,7 @@ import html
 import math
 
 from kernels.report.figures import STYLE, fit_slope, n_series, plt, png, spread
+from kernels.report.figures_size import SIZE
 from kernels.report.markup import figure_html
 
 # (construction, executor) in order of preference; the first measured one of each executor is shown
@@ -65,32 +66,82 @@ def _time(s: float) -> str:
     return f"{s * 1e9:.3g} ns"
 
 
+def _rel(x) -> str:
+    return "nan" if x is None else f"{x:.2g}"
+
+
 def _points(k) -> str:
     return f"{k} point" + ("" if k == 1 else "s")
 
 
+def cell_key(r) -> str:
+    """The coordinates that name a cell in the headline's markup: construction|executor|n|p|dtype
+    (the test reads each claim's number back from results.json by them)."""
+    return f"{r['construction']}|{r['executor']}|{r['n']}|{r['p']}|{r['dtype']}"
+
+
+def _where(r) -> str:
+    """A cell's coordinates as the reader sees them."""
+    return (f'<span class="cell">{html.escape(r["construction"])} {r["executor"]}, '
+            f"n = {r['n']:,}, p = {r['p']}, {r['dtype']}</span>")
+
+
+def _claim(r, field: str, text: str, over=None) -> str:
+    """A number of the headline, tagged with the cell (and field) it was read from; ``over``: the
+    cell it is divided by (a ratio of two cells)."""
+    o = f' data-over="{html.escape(cell_key(over))}"' if over is not None else ""
+    return (f'<span data-cell="{html.escape(cell_key(r))}"{o} data-field="{field}">{text}'
+            "</span>")
+
+
+def _count(field: str, k: int) -> str:
+    return f'<span data-count="{field}">{k:,}</span>'
+
+
+def recall_cells(rows) -> list[dict]:
+    """The measured recall cells (size-only rows excluded): what the headline's counts count."""
+    return [r for r in rows if r.get("status") == "ok" and r.get("executor") != SIZE]
+
+
+def counts_line(rows) -> str:
+    """How many cells were measured, skipped or failed, by the same rule the headline counts by."""
+    recall = len(recall_cells(rows))
+    size = sum(r.get("status") == "ok" and r.get("executor") == SIZE for r in rows)
+    other = sum(r.get("status") != "ok" for r in rows)
+    return (f"<p>{recall:,} recall cells and {size:,} size-only builds measured, {other:,} "
+            f"cells skipped or failed, over {len({r['construction'] for r in rows})} "
+            "constructions. Energy numbers are a "
+            '<span class="model">model</span> unless marked <span class="measured">measured'
+            "</span>.</p>")
+
+
 def _exactness(rows) -> str:
-    """'Every one of the k measured cells ... was exact' or which were not (first n each)."""
-    ok = [r for r in rows if r.get("status") == "ok" and r.get("executor") != "size"]
+    """'Every one of the k measured cells ... was exact' or which were not: per construction,
+    executor and dtype the first failing cell (smallest n, then p), named by its coordinates."""
+    ok = recall_cells(rows)
     if not ok:
         return ""
     bad = {}
-    for r in sorted(ok, key=lambda r: r["n"]):
+    for r in sorted(ok, key=lambda r: (r["n"], r["p"], r.get("r", 1))):
         if not r.get("exact"):
             bad.setdefault((r["construction"], r["executor"], r["dtype"]), r)
     if not bad:
         dts = " and ".join(sorted({str(r.get("dtype")) for r in ok}))
-        return (f"Every one of the {len(ok)} measured recall cells recalled every checked point "
-                f"exactly ({dts}).")
-    items = [f"{c} {e} {dt} from n = {r['n']:,} ({_points(r.get('inexact_points'))}, rel. error "
-             f"{r.get('max_rel_error', float('nan')):.2g})" for (c, e, dt), r in bad.items()]
+        return (f"Every one of the {_count('recall_cells', len(ok))} measured recall cells "
+                f"recalled every checked point exactly ({dts}).")
+    items = [f"{_where(r)}: {_claim(r, 'inexact_points', _points(r.get('inexact_points')))}, "
+             f"rel. error {_claim(r, 'max_rel_error', _rel(r.get('max_rel_error')))}"
+             for r in bad.values()]
     more = f" and {len(items) - 6} more" if len(items) > 6 else ""
-    return (f"{sum(not r.get('exact') for r in ok)} of the {len(ok)} measured recall cells were "
-            f"<b>NOT EXACT</b>: {'; '.join(items[:6])}{more} (see Exactness).")
+    n_bad = sum(not r.get("exact") for r in ok)
+    return (f"{_count('inexact_cells', n_bad)} of the {_count('recall_cells', len(ok))} "
+            f"measured recall cells were <b>NOT EXACT</b>; the first of each construction, "
+            f"executor and dtype: {'; '.join(items[:6])}{more} (see Exactness).")
 
 
 def sentences(rows) -> list[str]:
-    """The headline's sentences (HTML): ratios at the largest n, fitted exponents, exactness."""
+    """The headline's sentences (HTML): ratios at the largest n, fitted exponents, exactness; each
+    number tagged with the cell it comes from, whose coordinates are shown beside it."""
     sel = pick(rows)
     dense = [k for k in sel if k[1] == "dense"]
     cond = [k for k in sel if k[1] != "dense"]
@@ -104,20 +155,29 @@ def sentences(rows) -> list[str]:
             parts, tparts = [], []
             for k in cond:
                 rc = _at(sel[k], n)
-                parts.append(f"{_fmt(rc['ops_mean'])} ({html.escape(k[0])} {k[1]}, "
-                             f"<b>{_ratio(rd['ops_mean'] / rc['ops_mean'])} fewer</b>)")
+                ops = _claim(rc, "ops_mean", _fmt(rc["ops_mean"]))
+                fewer = _claim(rd, "ops_mean", _ratio(rd["ops_mean"] / rc["ops_mean"]), over=rc)
+                parts.append(f"{ops} ({_where(rc)}; <b>{fewer} fewer</b>)")
                 t = rd["batch_s_per_input"] / rc["batch_s_per_input"]
-                tparts.append(f"{_ratio(t)} less" if t >= 1 else f"{_ratio(1 / t)} more")
+                tparts.append(_claim(rd, "batch_s_per_input", f"{_ratio(t)} less", over=rc)
+                              if t >= 1 else
+                              _claim(rc, "batch_s_per_input", f"{_ratio(1 / t)} more", over=rd))
             out.append(
-                f"At n = {n:,} (p = {rd['p']}), the dense network ({html.escape(dense[0][0])}) "
-                f"spends {_fmt(rd['ops_mean'])} operations per recalled input; the conditional "
-                f"executors spend {_join(parts)}, and take {_join(tparts)} wall time per input "
-                f"(dense: {_time(rd['batch_s_per_input'])}).")
+                f"The dense network ({_where(rd)}) spends "
+                f"{_claim(rd, 'ops_mean', _fmt(rd['ops_mean']))} operations per recalled input; "
+                f"the conditional executors at the same n spend {_join(parts)}, and take "
+                f"{_join(tparts)} wall time per input (dense: "
+                f"{_claim(rd, 'batch_s_per_input', _time(rd['batch_s_per_input']))}).")
     slopes = []
     for k, rs in sel.items():
         s = fit_slope([r["n"] for r in rs], [r["ops_mean"] for r in rs])
         if s is not None:
-            slopes.append(f"{html.escape(k[0])} {k[1]} <b>{s:.2f}</b>")
+            r0 = rs[0]
+            series = f"{r0['construction']}|{r0['executor']}|{r0['p']}|{r0['dtype']}"
+            slopes.append(f'<span class="cell">{html.escape(k[0])} {k[1]}, p = {r0["p"]}, '
+                          f"{r0['dtype']}, n = {rs[0]['n']:,}…{rs[-1]['n']:,}</span>: "
+                          f'<b><span data-series="{html.escape(series)}" data-field="ops_slope">'
+                          f"{s:.2f}</span></b>")
     if slopes:
         out.append("Fitted exponents of operations in n (log-log slope; 1 is linear, 0.5 √n, "
                    f"near 0 logarithmic): {', '.join(slopes)}.")
@@ -130,7 +190,7 @@ def sentences(rows) -> list[str]:
 def section(rows) -> str:
     """``<section id="headline">``: the sentences and the combined figure."""
     text = sentences(rows)
-    body = "".join(f"<p>{s}</p>" for s in text) or "<p>No cell was measured.</p>"
+    body = "".join(f"<p>{s}</p>" for s in text) or "<p>No recall cell was measured.</p>"
     fig = combined_figure(rows)
     if fig:
         body += figure_html(*fig)
@@ -191,9 +251,8 @@ def combined_figure(rows):
         a1.set_title("Operations per input")
         a2.set_title("Wall time per input")
         handles, labels = a1.get_legend_handles_labels()
-        fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=2,
-                   fontsize=10, frameon=False)
-        fig.tight_layout()
+        fig.legend(handles, labels, loc="outside lower center", ncol=2, fontsize=10,
+                   frameon=False)
         img = png(fig)
     return ("Dense vs conditional recall", img,
             "Operations (left) and wall time (right) per recalled input against the number of "

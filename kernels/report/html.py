@@ -22,29 +22,34 @@ from kernels.theory.verify import scale_limited_note
 
 
 def summary_table(rows) -> str:
-    """Per construction/executor (float64, r=1): the largest n measured."""
-    best = {}
-    for (c, e), rs in figures.n_series(rows, by_machine=True).items():
-        best[(c, e)] = rs
-    out = []
-    for (c, e), rs in sorted(best.items()):
+    """Per construction/executor (float64, r=1) at the largest n measured, in two tables that fit
+    the page: exactness and operations, then time and energy."""
+    series = sorted(figures.n_series(rows, by_machine=True).items())  # one per machine, threads
+    if not series:
+        k = len(headline.recall_cells(rows))
+        return ("<p>No float64 series over n (r = 1) was measured, so there is no summary; "
+                + (f"the {k:,} measured cells are in the sections below.</p>" if k else
+                   "nothing else was measured either.</p>"))
+    ops, times = [], []
+    for (c, e), rs in series:
         r = rs[-1]
         s_ops = figures.fit_slope([x["n"] for x in rs], [x["ops_mean"] for x in rs])
         s_t = figures.fit_slope([x["n"] for x in rs], [x["batch_s_per_input"] for x in rs])
-        out.append([_e(c), _e(e), _verdict(r), _portable(r), _num(r["n"]), _num(r["p"]),
-                    _num(r["ops_mean"]),
-                    _num(r["ops_max"]), _num(s_ops, 2), _num(r["batch_s_per_input"] * 1e6),
-                    _num(r["single_s"] * 1e6), _num(s_t, 2), _num(r.get("ns_per_op")),
-                    _num(r.get("threads") or 1), timing_flag(r), _num(r["energy_proxy_pj"]),
-                    _num(r.get("active_weights_max")), _num(r.get("neurons")),
-                    _num(r["build_s"])])
-    if not out:
-        return "<p>No cell was measured.</p>"
-    return table(["construction", "executor", "exact", "portable", "largest n", "p", "ops mean",
-                  "ops max",
-                  "ops slope", "µs/input (batch, median)", "µs (single, median)", "time slope",
-                  "ns/op", "threads", "timing", "pJ/input (model)", "active weights max",
-                  "neurons", "build s"], out, left=3)
+        ops.append([_e(c), _e(e), _verdict(r), _portable(r), _num(r["n"]), _num(r["p"]),
+                    _num(r["ops_mean"]), _num(r["ops_max"]), _num(s_ops, 2),
+                    _num(r.get("active_weights_max")), _num(r.get("neurons"))])
+        times.append([_e(c), _e(e), _num(r["n"]), _num(r["batch_s_per_input"] * 1e6),
+                      _num(r["single_s"] * 1e6), _num(s_t, 2), _num(r.get("ns_per_op")),
+                      _num(r.get("threads") or 1), timing_flag(r), _num(r["energy_proxy_pj"]),
+                      _num(r["build_s"])])
+    return ("<h3>Exactness and operations</h3>"
+            + table(["construction", "executor", "exact", "portable", "largest n", "p",
+                     "ops mean", "ops max", "ops slope", "active weights max (with biases)",
+                     "neurons"], ops, left=4)
+            + "<h3>Time and energy</h3>"
+            + table(["construction", "executor", "largest n", "µs/input (batch, median)",
+                     "µs (single, median)", "time slope", "ns/op", "threads", "timing",
+                     "pJ/input (model)", "build s"], times, left=2))
 
 
 def _portable(r) -> str:
@@ -111,7 +116,7 @@ def exactness_table(rows) -> str:
                     _num(max(r["max_rel_error"] for r in rs)), _num(rs[0]["tolerance"]),
                     _num(limited), checked])
     if not out:
-        return "<p>No cell was measured.</p>"
+        return "<p>No recall cell was measured.</p>"
     return table(["construction", "executor", "dtype", "largest exact n", "first inexact cell",
                   "max rel error", "tolerance", "scale-limited points (max)", "inputs checked"],
                  out, left=3)
@@ -210,15 +215,11 @@ def figure_list(rows) -> list[tuple[str, str, str, str]]:
 def render(doc: dict, command: str, compare: str | None = None) -> str:
     rows = doc["rows"]
     env = doc["environment"]
-    ok = sum(r.get("status") == "ok" for r in rows)
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
              '<meta name="viewport" content="width=device-width, initial-scale=1">',
              "<title>memcap report</title>", f"<style>{CSS}</style></head><body>",
              "<h1>memcap report</h1>", headline.section(rows),
-             f"<p>{ok} cells measured, {len(rows) - ok} skipped or failed, over "
-             f"{len({r['construction'] for r in rows})} constructions. Energy numbers are a "
-             '<span class="model">model</span> unless marked <span class="measured">measured'
-             "</span>.</p>",
+             headline.counts_line(rows),
              "<h2>Summary (float64, largest n measured)</h2>", summary_table(rows)]
     seen = set()
     size_tab = size_table(rows)

@@ -11,10 +11,15 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.transforms import offset_copy  # noqa: E402
+
+from kernels.report import geometry  # noqa: E402
 
 # figures are laid out at 100 dpi (the HTML shows them at that size) and saved at 200: 2× pixels
 LAYOUT_DPI, SAVE_DPI = 100, 200
-STYLE = {"figure.dpi": LAYOUT_DPI, "savefig.dpi": SAVE_DPI, "font.size": 10,
+# every figure is laid out by matplotlib's constrained layout (legends and labels get their room)
+STYLE = {"figure.dpi": LAYOUT_DPI, "figure.constrained_layout.use": True,
+         "savefig.dpi": SAVE_DPI, "font.size": 10,
          "axes.titlesize": 11, "axes.labelsize": 10, "xtick.labelsize": 9, "ytick.labelsize": 9,
          "axes.grid": True, "grid.alpha": 0.3, "legend.fontsize": 9, "svg.hashsalt": "memcap"}
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "*")
@@ -51,6 +56,9 @@ BOUND_LABELS = {
 
 
 def png(fig) -> str:
+    """The figure as base64 PNG, first grown until every panel's plot area reads
+    (:func:`kernels.report.geometry.fit`)."""
+    geometry.fit(fig)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", bbox_inches="tight", metadata={"Software": None})
     plt.close(fig)
@@ -67,9 +75,15 @@ def markers(names) -> dict:
 
 
 def legend_below(ax, ncol: int = 1) -> None:
-    """The axis' legend under it, outside the data."""
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=ncol, frameon=False)
+    """The axis' legend under it, outside the data, a fixed distance below its x tick labels and
+    x label (measured, in points, so it stays clear of them however the layout sizes the panel)."""
+    if not ax.get_legend_handles_labels()[0]:
+        return
+    fig = ax.figure
+    below = ax.xaxis.get_tightbbox(fig.canvas.get_renderer())  # its ticks, without a draw
+    depth = 0.0 if below is None else max(0.0, ax.bbox.y0 - below.y0) * 72 / fig.dpi
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=ncol, frameon=False,
+              bbox_transform=offset_copy(ax.transAxes, fig=fig, y=-(depth + 6), units="points"))
 
 
 def overlaps(series: dict, rel: float = 0.05) -> dict:
