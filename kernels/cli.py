@@ -10,7 +10,7 @@ import os
 import sys
 
 from kernels import constructions
-from kernels.harness.results import json_default
+from kernels.harness import cache, diff, results  # diff, cache: `memcap diff`, `memcap cache`
 from kernels.memorizer import EXECUTORS
 from kernels.model.data import KINDS, generate, load_npz, npz_shapes
 from kernels.model.network import DTYPES
@@ -20,14 +20,14 @@ EXIT_USAGE = 2
 
 
 class UsageError(Exception):
-    """A user mistake: printed as one line, exit code 2."""
+    """A user mistake: printed as one line (``memcap: error: …``), exit code 2."""
 
 
 class _Parser(argparse.ArgumentParser):
     lazy_epilog = None  # a function making the epilog when --help asks (it imports modules)
 
     def error(self, message):  # one line, exit 2 (argparse prints usage + message by default)
-        raise UsageError(f"{self.prog}: {message}")
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
 
     def format_help(self):
         text = super().format_help()
@@ -138,7 +138,7 @@ def cmd_verify(args) -> int:
     m = constructions.build(args.name, X, D, seed=args.seed, dtype=args.dtype, **options)
     rec = verify(m, args.executor)
     if args.json:
-        print(json.dumps(rec, indent=2, default=json_default))
+        print(json.dumps(rec, indent=2, default=results.json_default))
     else:
         print(_fmt_verify(rec))
     return 0 if all(er["exact"] for er in rec["executors"].values()) else EXIT_NOT_EXACT
@@ -150,7 +150,7 @@ def _options(pairs) -> dict:
     for pair in pairs or ():
         key, sep, text = pair.partition("=")
         if not sep or not key.isidentifier():
-            raise UsageError(f"memcap verify: --option needs KEY=VALUE, got {pair!r}")
+            raise UsageError(f"--option needs KEY=VALUE, got {pair!r}")
         for conv in (int, float):
             try:
                 out[key] = conv(text)
@@ -263,9 +263,9 @@ def _options_epilog() -> str:
 def _add_report(sub) -> None:
     p = sub.add_parser("report", help="run the benchmark grid and write the HTML report",
                        description="The main job: verify every construction over a grid of "
-                                   "datasets and write a self-contained HTML report. Cells "
-                                   "measured before on the same commit and machine are reused "
-                                   "from OUT/cache/ (a rerun only renders) unless --fresh.")
+                                   "datasets, write a self-contained HTML report. Cells of this "
+                                   "commit come from the shared cache (`memcap cache info`; "
+                                   "unstable ones re-measured) unless --fresh.")
     p.add_argument("--quick", action="store_true", help="a small grid (about a minute)")
     p.add_argument("--out", default="reports/", help="output folder (default reports/)")
     p.add_argument("--results", metavar="FILE.json",
@@ -275,10 +275,9 @@ def _add_report(sub) -> None:
                    help="include a `memcap compare` (pyperf) result file as a table; without "
                         "--results it re-renders OUT/results.json (measures nothing)")
     p.add_argument("--fresh", action="store_true",
-                   help="measure every cell again: ignore the journal of an interrupted run "
-                        "and the cells cached in OUT/cache/ for this commit and machine, and "
-                        "replace the results of a finished run (refused without it unless "
-                        "the cache holds them all: then the report is only rendered again)")
+                   help="measure every cell again: ignore an interrupted run's journal and "
+                        "the cached cells, and replace finished results (refused without it "
+                        "unless the cache holds them all: then it is only rendered again)")
     p.add_argument("--force", action="store_true",
                    help="with --results: replace other results already in the output folder "
                         "(refused without it)")
@@ -300,17 +299,18 @@ def _add_sweep(sub) -> None:
     p.add_argument("--out", required=True, metavar="FILE.json",
                    help="results file (JSON; a CSV and, while running, a .jsonl journal beside it)")
     p.add_argument("--preset", choices=("quick", "default"),
-                   help="a built-in grid (the report's); the axis options below are then ignored")
+                   help="a built-in grid (the report's); it fixes the axes, so --n, --p, --r, "
+                        "--dtype, --sparsity and --executor are refused beside it")
     p.add_argument("--construction", action="append", metavar="NAME[,NAME]",
                    help="construction(s) to sweep (repeatable; default: every registered one; "
                         "'random-sparse' is the random sparse ReLU networks of the sparsity axis)")
     p.add_argument("--executor", action="append", metavar="E[,E]",
                    help="executor(s) (default: all each construction supports)")
-    p.add_argument("--n", default="64,256,1024", metavar="N[,N]",
+    p.add_argument("--n", metavar="N[,N]",
                    help="numbers of points (default 64,256,1024)")
-    p.add_argument("--p", default="8", metavar="P[,P]", help="input dimensions (default 8)")
-    p.add_argument("--r", default="1", metavar="R[,R]", help="output dimensions (default 1)")
-    p.add_argument("--dtype", default="float64", metavar="T[,T]",
+    p.add_argument("--p", metavar="P[,P]", help="input dimensions (default 8)")
+    p.add_argument("--r", metavar="R[,R]", help="output dimensions (default 1)")
+    p.add_argument("--dtype", metavar="T[,T]",
                    help="float64 and/or float32 (default float64)")
     p.add_argument("--sparsity", metavar="S[,S]",
                    help="weight sparsities in [0, 1) for the random sparse networks")
@@ -355,8 +355,7 @@ def _add_compare(sub) -> None:
                        help="pyperf --rigorous: twice the processes, slower and steadier")
     p.add_argument("--filter", metavar="REGEX",
                    help="only benchmarks whose name matches REGEX (re.search), e.g. 'tree|data/'")
-    p.add_argument("-o", "--output", required=True, metavar="FILE.json",
-                   help="pyperf JSON output (must not exist yet)")
+    p.add_argument("-o", "--output", metavar="FILE.json", help="pyperf JSON output (a new file)")
     p.add_argument("--n", type=_positive, default=1024, help="points memorized (default 1024)")
     p.add_argument("--p", type=_positive, default=8, help="input dimension (default 8)")
     p.add_argument("--threads", type=_positive, default=1,
@@ -365,6 +364,7 @@ def _add_compare(sub) -> None:
                    help="an earlier `memcap compare` output: print `pyperf compare_to` of it "
                         "against this run (faster/slower, significance)")
     p.add_argument("--list", action="store_true", help="list the benchmarks and exit")
+    p.add_argument("--quiet", action="store_true", help="print only the summary lines")
     p.set_defaults(func=cmd_compare)
 
 
@@ -395,18 +395,29 @@ def make_parser() -> argparse.ArgumentParser:
     _add_sweep(sub)
     _add_compare(sub)
     _add_history(sub)
+    for module in (diff, cache):
+        module.add_parser(sub)
     return ap
 
 
 def main(argv=None) -> int:
+    sys.stdout = _Stdout(sys.stdout)
+    try:
+        return _main(argv)
+    finally:
+        if isinstance(sys.stdout, _Stdout):
+            sys.stdout = sys.stdout.stream
+
+
+def _main(argv=None) -> int:
     ap = make_parser()
     try:
         args = ap.parse_args(argv)
         args.argv = list(sys.argv[1:] if argv is None else argv)
-        return int(args.func(args) or 0)
-    except UsageError as exc:
-        print(str(exc), file=sys.stderr)
-    except ValueError as exc:
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # a full device under stdout fails here, inside the handlers below
+        return code
+    except (UsageError, ValueError) as exc:  # the same prefix for every refusal
         print(f"memcap: error: {str(exc).splitlines()[0]}", file=sys.stderr)
     except MemoryError:
         print("memcap: error: out of memory", file=sys.stderr)
@@ -414,9 +425,66 @@ def main(argv=None) -> int:
         print("memcap: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # stdout closed early (`memcap list | head`): stop quietly
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        _silence_stdout()
         return 1
+    except OSError as exc:
+        print(f"memcap: error: {os_error_line(exc)}", file=sys.stderr)
     return EXIT_USAGE
+
+
+class _Stdout:
+    """stdout for the length of a command: a write or flush that fails (a full device, the
+    file-size limit) is a :class:`results.WriteFailed` naming standard output; a closed pipe stays a
+    ``BrokenPipeError`` (``memcap list | head`` stops quietly)."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def _guarded(self, method, *a):
+        try:
+            return method(*a)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            _silence_stdout()
+            raise results.WriteFailed(exc.errno, exc.strerror or str(exc),
+                                      "standard output") from None
+
+    def write(self, text):
+        return self._guarded(self.stream.write, text)
+
+    def flush(self):
+        return self._guarded(self.stream.flush)
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that what it still buffers cannot fail again at exit."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):  # no file descriptor (a test's captured stream)
+        pass
+
+
+def os_error_line(exc: OSError) -> str:
+    """One line naming the path and the cause of an OS error (a full disk, a read-only folder, a
+    folder where a file goes, a size limit, no permission); one without a path that stdout
+    still refuses is stdout's."""
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if type(exc).__str__ is not OSError.__str__:  # it words itself (a WriteFailed)
+        return text
+    cause = exc.strerror or text
+    if exc.filename is not None:
+        also = f" -> {exc.filename2}" if exc.filename2 is not None else ""
+        return f"{exc.filename}{also}: {cause}"
+    try:
+        sys.stdout.flush()
+    except OSError:
+        _silence_stdout()
+        return f"cannot write standard output: {cause}"
+    return cause
 
 
 if __name__ == "__main__":

@@ -51,8 +51,11 @@ def test_data_peers_recall_the_outputs():
 def test_compare_writes_pyperf_json(tmp_path, capsys):
     pyperf = pytest.importorskip("pyperf")
     out = tmp_path / "c.json"
-    assert cli_main(["compare", "--fast", "--filter", "^data/dict$", "--n", "64", "--p", "3",
-                     "-o", str(out)]) == 0
+    assert cli_main(["compare", "--fast", "--quiet", "--filter", "^data/dict$", "--n", "64",
+                     "--p", "3", "-o", str(out)]) == 0
+    printed = capsys.readouterr().out  # --quiet: only the summary lines, pyperf's one line
+    assert "data/dict:" not in printed and "WARNING" not in printed
+    assert len([x for x in printed.splitlines() if "benchmarks" in x]) == 1
     suite = pyperf.BenchmarkSuite.load(str(out))
     assert suite.get_benchmark_names() == ["data/dict"]
     assert all(v > 0 for v in suite.get_benchmarks()[0].get_values())
@@ -62,9 +65,25 @@ def test_compare_writes_pyperf_json(tmp_path, capsys):
 
 
 def test_compare_list(capsys):
-    assert cli_main(["compare", "--list", "--filter", "zhang/dense", "--n", "32", "-o",
-                     "unused.json"]) == 0
+    assert cli_main(["compare", "--list", "--filter", "zhang/dense", "--n", "32"]) == 0  # no -o
     assert "zhang/dense" in capsys.readouterr().out
+    assert cli_main(["compare", "--filter", "zhang/dense"]) == 2  # a run needs -o
+    assert "-o FILE.json" in capsys.readouterr().err
+
+
+def test_pyperf_instability_is_one_summary_line(tmp_path):
+    pyperf = pytest.importorskip("pyperf")
+    from kernels.harness import peers
+
+    def bench(name, values):
+        run = pyperf.Run(values, metadata={"name": name}, collect_metadata=False)
+        return pyperf.Benchmark([run])
+
+    path = str(tmp_path / "s.json")
+    pyperf.BenchmarkSuite([bench("steady", [1.0, 1.01, 0.99]),
+                           bench("jumpy", [1.0, 2.0, 0.5])]).dump(path)
+    line = peers.instability_line(path)
+    assert "\n" not in line and "1 of 2 benchmarks unstable" in line and "jumpy" in line
 
 
 def test_compare_records_threads_cpu_commit_and_prints_a_baseline_table(tmp_path):

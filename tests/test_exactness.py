@@ -263,3 +263,28 @@ def test_sampled_cell_says_exact_on_k_sampled_of_n():
     assert "256 sampled" in html.exactness_table([row])
     full = dict(row, exact_checked=600, evaluated_inputs=600)
     assert "sampled" not in html._verdict(full)
+
+
+def test_sweep_row_and_report_carry_the_scale_limited_count_and_portable():
+    """A float32 zhang cell on outputs over 1e-6 … 1e6: the row counts the scale-limited points
+    (the rule's ‖D‖∞ term), the report prints the count beside exact, and a dense row carries the
+    portable verdict that the report's "portable" column shows."""
+    from kernels.harness import cell
+    from kernels.report import html
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200, 3))
+    D = 10.0 ** rng.uniform(-6, 6, 200)
+    m = kernels.build("zhang", X, D, dtype="float32")
+    opts = {"min_time": 0.002, "time_inputs": 16, "eval_seconds": 10.0}
+    row = cell.evaluate(m, {"seed": 0}, "dense", opts, None)
+    rec = verify(m)["executors"]["dense"]
+    assert row["scale_limited_points"] == rec["scale_limited_points"] > 0
+    assert row["exact"] == rec["exact"]
+    assert row["portable_exact"] == rec["portable"]["exact"]
+    row.update(n=200, n_effective=200, p=3, r=1, construction="zhang", dtype="float32",
+               status="ok", executor="dense")
+    assert row["exact"] and rec["portable"]["exact"] is False  # exact in its own order only
+    assert f"{row['scale_limited_points']} small outputs scale-limited" in html._verdict(row)
+    assert "NOT exact" in html._portable(row)
+    assert html._portable(dict(row, portable_exact=None)) == ""

@@ -72,3 +72,27 @@ def test_missing_asv_folder_is_one_line(tmp_path, capsys):
     assert cli_main(["history", "--asv", str(tmp_path / "none"), "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("memcap: error:") and err.count("\n") == 1
+
+
+def _memcap_doc(path, commit, t):
+    from kernels.harness.results import ROW_KEYS, SCHEMA
+
+    row = {k: None for k in ROW_KEYS}
+    row.update({"status": "ok", "construction": "axis-tree", "executor": "tree", "n": 1024,
+                "p": 8, "r": 1, "dtype": "float64", "batch_s_per_input": t,
+                "batch_spread": {"min": 0.9 * t, "max": 1.2 * t}})
+    path.write_text(json.dumps({"schema": SCHEMA, "environment": {"git_commit": commit},
+                                "rows": [row]}))
+    return str(path)
+
+
+def test_history_of_memcap_results_files_beside_asv(tmp_path):
+    res = _asv_folder(tmp_path)
+    files = [_memcap_doc(tmp_path / f"{k}.json", f"c{k}" + "0" * 38, t)
+             for k, t in enumerate([1e-8] * 3 + [3e-8] * 3)]
+    out = tmp_path / "h"
+    assert cli_main(["history", "--asv", str(res), "--results", *files, "--out", str(out)]) == 0
+    page = html.unescape((out / "history.html").read_text())
+    assert page.count("<figure>") == 3 and "memcap axis-tree/tree" in page
+    assert re.search(r"regression</td><td[^>]*>memcap axis-tree/tree</td><td[^>]*>n=1024, p=8, "
+                     r"float64</td>.*?<code>c2000000</code>..<code>c3000000</code>", page)

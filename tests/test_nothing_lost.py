@@ -177,7 +177,9 @@ def test_finished_results_are_not_overwritten_without_fresh(tmp_path, capsys):
     assert main(argv) == 0
     capsys.readouterr()
     before = snapshot(tmp_path)
-    one_line_error(capsys, argv, out, "--fresh")
+    assert main(argv) == 0  # the same grid again: complete, nothing run, nothing replaced
+    said, err = capsys.readouterr()
+    assert "this sweep is complete" in said and err == ""
     one_line_error(capsys, SWEEP + ["--n", "16", "--out", out], out, "--fresh")
     assert snapshot(tmp_path) == before
     assert main(argv + ["--fresh"]) == 0
@@ -339,7 +341,7 @@ def test_npz_checked_from_its_headers_before_reading(tmp_path, monkeypatch, caps
     one_line_error(capsys, ["verify", "zhang", "--data", str(big)], str(big), "needs about")
 
 
-def test_report_run_follows_the_sweep_rules(tmp_path, monkeypatch):
+def test_report_run_follows_the_sweep_rules(tmp_path, monkeypatch, stable_timings):
     """`memcap report` (its own grid run into DIR/results.json): a finished report is not
     measured over without --fresh — a rerun whose cells are all cached for this commit and
     machine (DIR/cache/) only renders and leaves the results byte-identical — and a
@@ -362,10 +364,12 @@ def test_report_run_follows_the_sweep_rules(tmp_path, monkeypatch):
     refuse = runner.InProcess(measure=lambda *a, **k: pytest.fail("measured again"))
     assert build.main(args(), refuse) == 0  # everything cached: rendered again, nothing measured
     assert snapshot(tmp_path) == before
-    shutil.rmtree(tmp_path / "cache")  # the cells are gone: this run would measure
-    before = snapshot(tmp_path)
+    shutil.rmtree(tmp_path / "cache")  # the cells are gone, but the same grid is finished:
+    before = snapshot(tmp_path)         # it is complete, rendered again, nothing measured
+    assert build.main(args()) == 0
+    assert snapshot(tmp_path) == before
     with pytest.raises(ValueError, match="results.json: the results of a finished sweep"):
-        build.main(args(), refuse)
+        build.main(args(grid={**GRID, "seed": 1}), refuse)  # another grid is not run over it
     with pytest.raises(ValueError, match="compare.json: no such file"):
         build.main(args(fresh=True, compare=str(tmp_path / "compare.json")), refuse)
     assert snapshot(tmp_path) == before

@@ -281,12 +281,12 @@ def _report(out, fresh=False, grid=TINY, run=None):
                                           argv=["report", "--out", str(out)]), run)
 
 
-def test_second_report_reuses_cached_cells(tmp_path, monkeypatch):
+def test_second_report_reuses_cached_cells(tmp_path, monkeypatch, stable_timings):
     monkeypatch.setattr(report, "render", lambda doc, command, compare=None: "<html></html>")
     out = tmp_path / "r"
     assert _report(out) == 0
     first = (out / "results.json").read_text()
-    assert list((out / "cache").glob("cells-*.jsonl"))
+    assert list((tmp_path / "cache").glob("cells-*.jsonl"))  # the shared folder
     calls = []
     counting = runner.InProcess(
         measure=lambda *a, **k: calls.append(a) or runner.run_group(*a, **k))
@@ -358,3 +358,21 @@ def test_results_and_compare_never_measure(tmp_path, monkeypatch, capsys):
     out_, err = capsys.readouterr()
     assert out_ == "" and err.count("\n") == 1 and "results.json: no such file" in err
     assert not (tmp_path / "none").exists()  # nothing written
+
+
+def test_conclusions_only_beyond_the_spread():
+    from kernels.report import headline, timings
+
+    def row(t, q, stable=True):
+        return {"status": "ok", "batch_s_per_input": t, "stable": stable,
+                "batch_spread": {"min": t - q, "q25": t - q / 2, "median": t, "q75": t + q / 2,
+                                 "max": t + q, "samples": 5}}
+
+    assert timings.separated(row(1.0, 0.1), row(2.0, 0.1))  # quartiles apart
+    assert not timings.separated(row(1.0, 1.0), row(1.6, 1.0))  # they overlap
+    assert not timings.separated(row(1.0, 0.1), row(2.0, 0.1, stable=False))  # unstable
+    text = re.sub(r"<[^>]+>", "", " ".join(headline.sentences(
+        [{**r, **row(r["batch_s_per_input"], r["batch_s_per_input"] * 4)}
+         for r in _finding_rows()])))
+    assert "the same within the spread" in text and "less wall time" not in text
+    assert "All 9 timed cells are stable" in text

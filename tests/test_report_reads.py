@@ -14,7 +14,7 @@ from matplotlib import pyplot as plt
 from kernels.constructions import get, names
 from kernels.harness import presets
 from kernels.harness.cell import RANDOM
-from kernels.report import build, figures, geometry, headline
+from kernels.report import build, figures, geometry, headline, timings
 from kernels.report import html as report
 
 
@@ -172,8 +172,11 @@ def check_headline(page: str, doc: dict) -> int:
     for attrs, text in re.findall(r"<span (data-[^>]*)>(.*?)</span>", head):
         a = dict(re.findall(r'(data-\w+)="([^"]*)"', attrs))
         if "data-count" in a:
+            timed = timings.timed_rows(doc["rows"])
             want = {"recall_cells": len(ok),
-                    "inexact_cells": sum(not r.get("exact") for r in ok)}[a["data-count"]]
+                    "inexact_cells": sum(not r.get("exact") for r in ok),
+                    "timed_cells": len(timed),
+                    "unstable_cells": sum(map(timings.is_unstable, timed))}[a["data-count"]]
         elif "data-series" in a:
             c, e, p, dt = a["data-series"].split("|")
             rs = sorted((r for r in ok if (r["construction"], r["executor"], str(r["p"]),

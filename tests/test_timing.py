@@ -98,28 +98,78 @@ def test_single_latency_cycles_through_the_rows():
     assert seen[:7] == [0, 1, 2, 0, 1, 2, 0]
 
 
-def test_far_above_a_direct_retiming_is_remeasured_then_kept():
-    med = iter([10.0, 1.5, 99.0])
-    sp, check = timing.checked(lambda: {"median": next(med)}, lambda: 1.0, retries=2)
-    assert sp["median"] == 1.5 and check == {"direct_s": 1.0, "remeasured": 1,
-                                             "suspect": False}
+def _sp(values):
+    return timing.spread(values)
 
 
-def test_remeasuring_is_bounded_and_flags_suspect():
+def test_disagreeing_repeats_are_remeasured_then_stable():
+    attempts = iter([_sp([1.0, 1.0, 2.0]), _sp([1.0, 1.1, 1.2]), _sp([5.0] * 3)])
+    sp, check = timing.stable_measure(lambda: next(attempts), retries=2)
+    assert sp["max"] == pytest.approx(1.2) and check["stable"] and check["remeasured"] == 1
+    assert check["reason"] is None and check["repeat_ratio"] == pytest.approx(1.2)
+
+
+def test_repeats_that_never_agree_are_unstable_and_keep_their_spread():
     calls = []
 
     def measure():
         calls.append(1)
-        return {"median": 10.0 - len(calls)}  # 9, 8, 7: never within 2x of 1.0
+        return _sp([1.0, 3.0 - 0.1 * len(calls)])
 
-    sp, check = timing.checked(measure, lambda: 1.0, retries=2)
-    assert len(calls) == 3 and check["remeasured"] == 2 and check["suspect"]
-    assert sp["median"] == 7.0  # the closest attempt
+    sp, check = timing.stable_measure(measure, retries=2)
+    assert len(calls) == 3 and check["remeasured"] == 2
+    assert not check["stable"] and check["reason"] == "repeats disagree"
+    assert sp["min"] == 1.0 and sp["max"] > 1.3  # the spread is kept, not smoothed away
 
 
-def test_within_ratio_is_published_at_once():
-    sp, check = timing.checked(lambda: {"median": 1.9}, lambda: 1.0)
-    assert check["remeasured"] == 0 and not check["suspect"]
+def test_a_uniformly_slow_figure_is_caught_by_the_whole_batch_retiming():
+    # every repeat agrees (a steady bad path), but one call on the whole batch is 30x faster
+    sp, check = timing.stable_measure(lambda: _sp([30.0, 30.5, 31.0]), lambda: 1.0, retries=2)
+    assert check["remeasured"] == 2 and not check["stable"] and check["suspect"]
+    assert check["reason"] == "slow against a whole-batch call" and check["direct_s"] == 1.0
+
+
+def test_a_slow_first_attempt_remeasured_to_agreement_is_stable():
+    attempts = iter([_sp([10.0, 10.0]), _sp([1.1, 1.2])])
+    sp, check = timing.stable_measure(lambda: next(attempts), lambda: 1.0)
+    assert check["stable"] and check["remeasured"] == 1 and sp["median"] == pytest.approx(1.15)
+
+
+def test_the_stability_rule_with_a_fake_clock_through_measure():
+    # the kernel takes 1 unit per row on the whole batch, but 30 units per row in small calls:
+    # a chunk running another path than the batch; every repeat agrees, the cell is unstable
+    clock = FakeClock([0.0])
+
+    def predict(obj, X):
+        clock.t += len(X) * (1.0 if len(X) == 1000 else 30.0)
+
+    Xt = np.zeros((1000, 2))
+    row = timing.measure(predict, None, Xt, clock=clock, min_time=1e5, repeats=3, sample_s=1e-9)
+    assert row["timing"]["inputs_per_call"] == timing.MIN_BATCH
+    assert row["batch_spread"]["max"] / row["batch_spread"]["min"] == pytest.approx(1.0)
+    assert row["stable"] is False and "whole-batch" in row["stability"]["reason"]
+    steady = FakeClock([0.0])
+
+    def same_path(obj, X):
+        steady.t += len(X) * 1.0
+
+    row = timing.measure(same_path, None, Xt, clock=steady, min_time=1e5, repeats=3,
+                         sample_s=1e-9)
+    assert row["stable"] is True and row["stability"]["reason"] is None
+
+
+def test_a_cell_slow_against_both_neighbours_is_unstable():
+    def row(n, ns):
+        return {"status": "ok", "construction": "c", "executor": "e", "p": 8, "dtype": "f",
+                "n": n, "ns_per_op": ns, "stable": True}
+
+    rows = [row(64, 1.0), row(256, 5.0), row(1024, 1.5), row(4096, 1.2)]
+    changed = timing.neighbour_check(rows)
+    assert changed == [rows[1]] and rows[1]["stable"] is False
+    assert rows[1]["stability"]["reason"] == "slow against its neighbours"
+    assert all(r["stable"] for r in rows if r is not rows[1])
+    growing = [row(64, 1.0), row(256, 2.5), row(1024, 6.0)]  # a trend, not an outlier
+    assert timing.neighbour_check(growing) == []
 
 
 def test_fixed_threads_sets_and_restores_numba_threads():
@@ -150,8 +200,9 @@ def test_measure_records_threads_spreads_and_check():
         assert {"min", "median", "max", "samples"} <= set(row[key])
     assert row["batch_s_per_input"] == row["batch_spread"]["median"]
     assert row["single_s"] == row["single_spread"]["median"]
-    assert isinstance(row["noisy"], bool)
+    assert isinstance(row["noisy"], bool) and isinstance(row["stable"], bool)
     assert {"remeasured", "suspect", "direct_s", "batch_loops"} <= set(row["timing"])
+    assert {"batch", "single", "reason"} <= set(row["stability"])
     assert row["timing"]["single_call"] == "predict"
 
 

@@ -191,6 +191,24 @@ def theorem1_bound(p: int, omega_max) -> float | None:
     return None if omega_max is None else float(counting.theorem1_ops_bound(p, omega_max))
 
 
+def timed_batch(route, Xt: np.ndarray):
+    """(call, path): the executor's batch call for the timed chunks, pinned to the path the
+    whole batch ``Xt`` takes where the executor picks one by batch size (``module.route``, e.g.
+    ``active``: batched or one input at a time).  The timing harness cuts a slow batch into
+    chunks whose size comes from a clock (:func:`kernels.harness.timing.chunks`); unpinned, a
+    chunk under ``active.BATCH_MIN`` rows ran the per-input path, 38× slower at sparsity 0, only
+    when the machine was loaded enough to shrink the chunks."""
+    pick = getattr(route.module, "route", None)
+    if pick is None:
+        return route.batch, None
+    path = pick(route.obj, Xt, route.plan)
+
+    def call(X):
+        return route.module.predict(route.obj, X, path=path, plan=route.plan)
+
+    return call, path
+
+
 def evaluate(m, g: dict, executor: str, opts: dict, idle_w: dict | None) -> dict:
     """The measured row of one executor on memorizer ``m``."""
     try:
@@ -201,9 +219,12 @@ def evaluate(m, g: dict, executor: str, opts: dict, idle_w: dict | None) -> dict
     rng = np.random.default_rng(g["seed"])
     Xt = timing.prepare(m.dataset.X, m.dtype, opts["time_inputs"], g["seed"])
     k = len(Xt)
-    timed = timing.measure(lambda _, X: route.batch(X), route.obj, Xt,
+    with timing.fixed_threads(g.get("threads") or 1):
+        batch_call, path = timed_batch(route, Xt)
+    timed = timing.measure(lambda _, X: batch_call(X), route.obj, Xt,
                            threads=g.get("threads") or 1, predict_one=lambda _, x: route.one(x),
                            min_time=opts["min_time"])
+    timed["timing"]["route"] = path
     batch = timed["batch_s_per_input"]
     # exactness and counts on every input, or a seeded sample when that would take too long
     cap = max(256, int(opts["eval_seconds"] / max(batch * 4, 1e-12)))

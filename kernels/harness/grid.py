@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 
 from kernels import constructions
-from kernels.harness import energy
+from kernels.harness import energy, timing
 from kernels.harness.cell import RANDOM, cube_p, dataset_spec, executors_of
 from kernels.harness.results import SCHEMA
 
@@ -76,7 +76,15 @@ def row_key(row: dict) -> tuple:
 
 
 def document(grid: dict, env: dict, command: str | None, rows: list[dict]) -> dict:
-    """The results document of a finished grid."""
+    """The results document of a finished grid.  Every row carries ``stable`` (the stability
+    rule of :mod:`kernels.harness.timing`): true/false where it was timed, None where it was
+    skipped, failed or only sized; rule (c), a cell slow against its neighbours, applies here."""
+    for r in rows:
+        if r.get("status") != "ok" or "batch_s_per_input" not in r:
+            r["stable"] = None
+        elif "stable" not in r:  # a row measured before the rule: unknown, so never stable
+            r["stable"] = False
+    timing.neighbour_check(rows)
     return {"schema": SCHEMA, "environment": env, "grid": grid, "command": command,
             "energy_model": {"source": energy.SOURCE, "table": energy.table()},
             "rows": sorted(rows, key=_order)}

@@ -16,11 +16,20 @@ A Dask client or any other writer appends rows with :func:`append` while holding
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import time
 
-from kernels.harness.results import SCHEMA, json_default, write_results, write_text
+from kernels.harness.results import (
+    SCHEMA,
+    json_default,
+    load,
+    row_problem,
+    write_failed,
+    write_results,
+    write_text,
+)
 
 # grid keys that steer a run but do not change its cells: a resume may change them
 RUN_KEYS = ("budget_s", "max_cell_s", "energy")
@@ -38,12 +47,25 @@ def lock_path(out: str) -> str:
     return _stem(out) + ".lock"
 
 
-def read_journal(path: str) -> tuple[dict | None, list[dict]]:
-    """(header, rows) of a journal.  A torn last line (the interruption) is ignored; a broken
-    line before it is a one-line ``ValueError`` naming the file."""
+def _damaged(path: str, line: int, what: str) -> ValueError:
+    return ValueError(f"{path}: line {line} {what}; the journal is damaged (--fresh discards it)")
+
+
+def regular_file(path: str, what: str) -> None:
+    """Refuse a folder (or any non-file) where the sweep keeps its ``what``."""
+    if os.path.lexists(path) and not os.path.isfile(path):
+        raise ValueError(f"{path}: not a file, and the sweep keeps its {what} there; remove it "
+                         "or choose another --out")
+
+
+def _entries(path: str) -> tuple[dict | None, list[tuple[int, dict]]]:
+    """(header, [(line, row)]) of a journal, each row checked as a sweep cell
+    (:func:`kernels.harness.results.row_problem`).  A torn last line (the interruption) is
+    ignored; any other bad line is a one-line ``ValueError`` naming the file and the line."""
     header, rows = None, []
-    if not os.path.exists(path):
+    if not os.path.lexists(path):
         return None, rows
+    regular_file(path, "journal")
     with open(path, encoding="utf-8", errors="replace") as f:
         lines = f.read().split("\n")
     # the text after the last newline is unfinished: a torn line, or "" after a complete one
@@ -51,18 +73,55 @@ def read_journal(path: str) -> tuple[dict | None, list[dict]]:
         try:
             obj = json.loads(line)
             kind = obj.get("type")
-        except (ValueError, AttributeError):
-            raise ValueError(f"{path}: line {i} is not a journal entry; the journal is damaged "
-                             "(--fresh discards it)") from None
-        if kind == "header" and i == 1:
+            if not isinstance(kind, str):
+                raise ValueError
+        except (ValueError, AttributeError, RecursionError):
+            raise _damaged(path, i, "is not a journal entry") from None
+        if i == 1:
+            if kind != "header" or not isinstance(obj.get("grid"), dict) or not isinstance(
+                    obj.get("environment"), dict):
+                raise _damaged(path, i, "is not the header of a memcap sweep's journal")
             header = obj
-        elif header is None or (kind == "row" and not isinstance(obj.get("row"), dict)):
-            raise ValueError(f"{path}: line {i} is not a journal entry of a memcap sweep "
-                             "(--fresh discards it)")
+        elif kind == "header":
+            raise _damaged(path, i, "is a second header")
         elif kind == "row":
-            rows.append(obj["row"])
+            problem = row_problem(obj.get("row"))
+            if problem:
+                raise _damaged(path, i, f"is not a sweep cell ({problem})")
+            rows.append((i, obj["row"]))
         # other entry types (written by later versions) are kept in the file and skipped here
     return header, rows
+
+
+def read_journal(path: str) -> tuple[dict | None, list[dict]]:
+    """(header, rows) of a journal, every line checked (see :func:`_entries`)."""
+    header, rows = _entries(path)
+    return header, [row for _, row in rows]
+
+
+def _cells_of(path: str, entries: list[tuple[int, dict]], cell_key, cells) -> list[dict]:
+    """The rows to resume from: one per cell.  A row that repeats an earlier one exactly is the
+    same data and is kept once; a later row replaces a non-final one (a cell skipped for the
+    time budget or lost on a cluster, run again); a row outside the grid (``cells``) or a
+    different final row of a cell already done is refused, naming its line."""
+    if cell_key is None:
+        return [row for _, row in entries]
+    kept: dict = {}  # key -> (line, row)
+    for line, row in entries:
+        key = cell_key(row)
+        if cells is not None and key not in cells:
+            shown = " ".join(f"{k}={row.get(k)}" for k in ("construction", "executor", "n", "p",
+                                                          "r", "dtype") if k in row)
+            raise _damaged(path, line, f"is a cell outside this sweep's grid ({shown})")
+        if key in kept:
+            first, old = kept[key]
+            if old.get("final", True) and row != old:
+                raise _damaged(path, line, f"measures again the cell of line {first} "
+                                           "with different results")
+            if row == old:
+                continue
+        kept[key] = (line, row)
+    return [row for _, row in kept.values()]
 
 
 def drop_torn_tail(path: str) -> int:
@@ -87,33 +146,70 @@ def same_grid(a: dict, b: dict) -> bool:
     return _cells(a) == _cells(b)
 
 
-def prepare(out: str, grid: dict, *, fresh: bool, header) -> tuple[dict, list[dict]]:
-    """Check ``out`` and its journal, and return (header, finished rows) to resume from.
-    ``header()`` makes the header of a new journal.  Call it holding :func:`lock`."""
+def finished(out: str, grid: dict) -> dict | None:
+    """The results document at ``out`` when it is a finished sweep of ``grid`` (run-control keys
+    aside), else None.  A file there that is not a results document is a one-line ``ValueError``
+    (it is not replaced without ``--fresh``)."""
+    regular_file(out, "results")
+    if not os.path.exists(out):
+        return None
+    try:
+        doc = load(out)
+    except ValueError as exc:
+        raise ValueError(f"{exc}; --fresh replaces it (or choose another --out)") from None
+    return doc if same_grid(doc.get("grid") or {}, grid) else None
+
+
+def prepare(out: str, grid: dict, *, fresh: bool, header, cell_key=None,
+            cells=None) -> tuple[dict, list[dict]]:
+    """Check ``out`` and its journal, and return (header, rows) to resume from, one per cell
+    (``cell_key(row)``; a row whose key is not in ``cells`` is refused).  ``header()`` makes the
+    header of a new journal.  Call it holding :func:`lock`."""
     jpath = journal_path(out)
+    regular_file(out, "results")
+    regular_file(jpath, "journal")
     if fresh:
         if os.path.exists(jpath):
             os.remove(jpath)
     elif os.path.exists(out):
-        raise ValueError(f"{out}: the results of a finished sweep are there; --fresh runs the "
-                         "grid again and replaces them (or choose another --out)")
-    head, rows = read_journal(jpath)
+        raise ValueError(f"{out}: the results of a finished sweep of another grid are there; "
+                         "--fresh runs this grid and replaces them (or choose another --out)")
+    head, entries = _entries(jpath)
     if head is not None and (head.get("schema") != SCHEMA
                              or not same_grid(head.get("grid") or {}, grid)):
         raise ValueError(f"{jpath}: the journal of a sweep over a different grid; --fresh "
                          "discards it (or choose another --out)")
     if head is None:
-        head = header()
-        write_text(jpath, json.dumps(head, default=json_default) + "\n")
-    else:
-        drop_torn_tail(jpath)
+        write_text(jpath, json.dumps(header(), default=json_default) + "\n")
+        return _entries(jpath)[0], []
+    rows = _cells_of(jpath, entries, cell_key, cells)
+    drop_torn_tail(jpath)
     return head, rows
 
 
+def open_for_append(path: str):
+    """The journal opened for :func:`append`: unbuffered bytes, so a write that fails (a full
+    disk) leaves nothing behind to be flushed again on close."""
+    try:
+        return open(path, "ab", buffering=0)
+    except OSError as exc:
+        raise write_failed(exc, path) from None
+
+
 def append(f, row: dict) -> None:
-    """One finished cell, flushed at once."""
-    f.write(json.dumps({"type": "row", "row": row}, default=json_default) + "\n")
-    f.flush()
+    """One finished cell, on the disk at once.  A write that fails is a :class:`WriteFailed`
+    naming the journal (a partly written line is a torn tail, cut off on resume)."""
+    line = json.dumps({"type": "row", "row": row}, default=json_default) + "\n"
+    try:
+        if isinstance(f, io.TextIOBase):
+            f.write(line)
+            f.flush()
+            return
+        data = memoryview(line.encode("utf-8"))
+        while data:
+            data = data[f.write(data):]
+    except OSError as exc:
+        raise write_failed(exc, getattr(f, "name", "the journal")) from None
 
 
 def finish(out: str, doc: dict) -> None:
@@ -121,6 +217,9 @@ def finish(out: str, doc: dict) -> None:
     write_results(doc, out)
     with contextlib.suppress(FileNotFoundError):
         os.remove(journal_path(out))
+
+
+PID_MAX = 2**22  # Linux's PID_MAX_LIMIT; other systems stay below it too
 
 
 def _pid_alive(pid: int) -> bool:
@@ -133,17 +232,27 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def _owner(path: str) -> int | None:
-    """The pid in a lock file; None if it cannot be read (being written, or garbage)."""
+def _owner(path: str) -> int | str | None:
+    """The pid in a lock file; None while it cannot be read (being written: empty, or no newline
+    yet); ``"garbage"`` when its finished line holds no pid a process can have."""
     try:
-        with open(path) as f:
-            return int(f.read().split()[0])
-    except (OSError, ValueError, IndexError):
+        with open(path, "rb") as f:
+            text = f.read(64)
+    except OSError:
         return None
+    if not text.endswith(b"\n"):
+        return None
+    try:
+        pid = int(text.split()[0])
+    except (ValueError, IndexError):
+        return "garbage"
+    return pid if 0 < pid <= PID_MAX else "garbage"
 
 
 def _stale(path: str) -> bool:
     pid = _owner(path)
+    if pid == "garbage":
+        return True
     if pid is None:  # unreadable: stale once it is old enough not to be mid-write
         try:
             return time.time() - os.path.getmtime(path) > 10
@@ -157,8 +266,15 @@ def _create(path: str) -> bool:
         fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
     except FileExistsError:
         return False
-    with os.fdopen(fd, "w") as f:
-        f.write(f"{os.getpid()}\n")
+    except OSError as exc:
+        raise write_failed(exc, path) from None
+    try:
+        with os.fdopen(fd, "wb", buffering=0) as f:
+            f.write(f"{os.getpid()}\n".encode())
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.remove(path)
+        raise write_failed(exc, path) from None
     return True
 
 
@@ -183,12 +299,13 @@ def _break_stale(path: str) -> None:
 def lock(out: str):
     """Hold ``<out>.lock`` for the duration; a live owner is a one-line ``ValueError``."""
     path = lock_path(out)
+    regular_file(path, "lock")
     for _ in range(3):
         if _create(path):
             break
         if not _stale(path):
             pid = _owner(path)
-            who = f"pid {pid}" if pid is not None else "another process"
+            who = f"pid {pid}" if isinstance(pid, int) else "another process"
             raise ValueError(f"{out}: another sweep ({who}) is writing it; wait for it to end "
                              f"(or remove {path} if no sweep is running)")
         _break_stale(path)
@@ -198,4 +315,5 @@ def lock(out: str):
         yield path
     finally:
         if _owner(path) == os.getpid():
-            os.remove(path)
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(path)

@@ -253,7 +253,11 @@ def main(args) -> int:
     """``memcap compare`` (the CLI's parsed ``args``)."""
     import os
 
-    if os.path.exists(args.output):
+    quiet = getattr(args, "quiet", False)
+    if not args.output and not getattr(args, "list", False):
+        raise ValueError("compare: -o FILE.json is needed to run (the pyperf output); "
+                         "--list needs none")
+    if args.output and os.path.exists(args.output):
         raise ValueError(f"{args.output} already exists (pyperf never overwrites; remove it or "
                          "choose another name)")
     if args.filter:
@@ -271,22 +275,50 @@ def main(args) -> int:
                                                           file=sys.stderr)):
             print(f"{name}  ({count} inputs per call)")
         return 0
-    argv = ["-o", args.output, "--n", str(args.n), "--p", str(args.p), "--threads", str(threads)]
+    # pyperf's per-benchmark instability warnings are summed up in one line after the run
+    argv = ["-o", args.output, "--n", str(args.n), "--p", str(args.p), "--threads", str(threads),
+            "--quiet"]
     if args.fast:  # pyperf's own --fast still spawns >= 3 workers per benchmark: rougher here
         argv += FAST
     if args.rigorous:
         argv.append("--rigorous")
     if args.filter:
         argv += ["--filter", args.filter]
+    import contextlib
+    import io
+
     try:
-        run(argv)
+        with contextlib.redirect_stdout(io.StringIO()) if quiet else contextlib.nullcontext():
+            run(argv)
     except RuntimeError as exc:  # pyperf: a worker failed (its traceback is above)
         raise ValueError(f"pyperf: {exc}") from None
     print(f"memcap compare: wrote {args.output}; read it with `python -m pyperf show "
           f"{args.output}` or `python -m pyperf compare_to A.json B.json`")
+    print(instability_line(args.output))
     if baseline:
         print(compare_table(baseline, args.output))
     return 0
+
+
+UNSTABLE_CV = 0.10  # pyperf's own check: a standard deviation above 10% of the mean
+
+
+def instability_line(path: str) -> str:
+    """One line in place of pyperf's per-benchmark warnings: how many benchmarks of ``path``
+    have a standard deviation above :data:`UNSTABLE_CV` of their mean, and which."""
+    suite = load_suite(path)
+    bad = []
+    for b in suite.get_benchmarks():
+        values = b.get_values()
+        if len(values) > 1 and b.stdev() > UNSTABLE_CV * b.mean():
+            bad.append(b.get_name())
+    if not bad:
+        return (f"memcap compare: all {len(suite)} benchmarks stable (std dev <= "
+                f"{UNSTABLE_CV:.0%} of the mean)")
+    return (f"memcap compare: {len(bad)} of {len(suite)} benchmarks unstable (std dev > "
+            f"{UNSTABLE_CV:.0%} of the mean: {', '.join(bad[:5])}"
+            + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+            + f"); `python -m pyperf check {path}` details them")
 
 
 def load_suite(path: str):

@@ -30,7 +30,16 @@ from kernels.harness.grid import document, group_done, group_executors, groups, 
 from kernels.harness.journal import journal_path, read_journal  # noqa: F401 (re-exported)
 from kernels.harness.presets import OPTION_DEFAULTS, PRESETS, SIZE_OPTIONS, size_block  # noqa: F401 (re-exported)
 from kernels.harness.progress import Announcing, Progress  # noqa: F401 (re-exported)
-from kernels.harness.results import SCHEMA, _json, flatten, load, write_results  # noqa: F401 (re-exported)
+from kernels.harness.results import (  # noqa: F401 (re-exported)
+    SCHEMA,
+    _json,
+    check_writable,
+    csv_path,
+    flatten,
+    load,
+    write_failed,
+    write_results,
+)
 from kernels.harness.runner import InProcess, group_rows
 from kernels.harness.schedule import drive
 from kernels.harness.sweep_args import grid_from_args, reproduce_command  # noqa: F401 (re-exported)
@@ -38,30 +47,58 @@ from kernels.harness.sweep_args import grid_from_args, reproduce_command  # noqa
 
 def run(grid: dict, out: str, *, resume: bool = True, progress: bool = True,
         command: str | None = None, stream=None, runner=None,
-        cache_dir: str | None = None) -> dict:
+        cache_dir: str | None = None, reuse: bool | None = None) -> dict:
     """Run ``grid``, appending to the journal beside ``out``; returns the results document.
     ``resume=False`` (``--fresh``) discards the journal and may replace a finished ``out``;
     otherwise a finished ``out`` or a journal of another grid is refused (see
     :mod:`kernels.harness.journal`).  ``runner`` executes the groups (:class:`InProcess` by
     default; a Dask cluster with :func:`kernels.harness.distributed.connect`); this process
     alone writes the journal.  ``cache_dir``: reuse cells measured before on the same commit
-    and machine (:mod:`kernels.harness.cache`; not under ``--fresh``), keep the new ones there."""
-    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    and machine (:mod:`kernels.harness.cache`; not under ``--fresh``), keep the new ones there;
+    ``reuse`` overrides whether cached cells are reused (default: ``resume``)."""
+    check_outputs(out)
+    folder = os.path.dirname(os.path.abspath(out))
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as exc:
+        raise write_failed(exc, out) from None
     with journal.lock(out):
+        complete = journal.finished(out, grid) if resume else None
+        if complete is not None:  # the same grid, finished: nothing to run, nothing replaced
+            return complete
         header, done_rows = journal.prepare(
             out, grid, fresh=not resume,
             header=lambda: {"type": "header", "schema": SCHEMA,
                             "environment": environment.collect(), "grid": grid,
-                            "command": command})
+                            "command": command},
+            cell_key=row_key, cells=cells(grid))
         if progress and done_rows:
             print(f"memcap sweep: resuming, {len(done_rows)} cells already done",
                   file=stream or sys.stderr)
-        cache = (CellCache(cache_dir, fingerprint(header["environment"]), load=resume)
+        cache = (CellCache(cache_dir, fingerprint(header["environment"]),
+                           load=resume if reuse is None else reuse)
                  if cache_dir else None)
         rows = _run_cells(grid, journal_path(out), done_rows, progress, stream, runner, cache)
         doc = document(grid, header["environment"], command, rows)
+        if cache:  # cells found slow against their neighbours are not reused as stable
+            cache.mark([r for r in rows if r.get("stable") is False], row_key)
         journal.finish(out, doc)
     return doc
+
+
+def cells(grid: dict) -> set:
+    """The key of every cell of ``grid`` (a journal row outside them is not this sweep's)."""
+    return {row_key({**g, "executor": e}) for g in groups(grid) for e in group_executors(g)}
+
+
+def check_outputs(out: str) -> None:
+    """Refuse, before anything runs, an ``out`` whose results, CSV, journal or lock cannot be
+    written (an empty path, a folder in the way, a read-only or full folder)."""
+    if not out:
+        raise ValueError("--out is empty: name the results file, e.g. --out results.json")
+    journal.regular_file(journal.journal_path(out), "journal")
+    journal.regular_file(journal.lock_path(out), "lock")
+    check_writable(out, csv_path(out))
 
 
 def _run_cells(grid: dict, jpath: str, done_rows: list[dict], progress: bool, stream,
@@ -82,7 +119,7 @@ def _run_cells(grid: dict, jpath: str, done_rows: list[dict], progress: bool, st
         runner = Caching(runner, cache, opts, group_executors)
         hits, todo = runner.split(todo, lambda g: pending(g, done))
     from_cache = {id(r) for h in hits for r in h}  # no time spent: not in the ETA's mean
-    with open(jpath, "a", encoding="utf-8") as f:
+    with journal.open_for_append(jpath) as f:
         try:
             for new in itertools.chain(hits, drive(todo, opts, runner,
                                                    lambda g: pending(g, done), group_rows)):
@@ -112,14 +149,28 @@ def _label(row: dict) -> str:
 
 
 def main(args) -> int:
-    """``memcap sweep`` (on a Dask cluster with ``--scheduler``)."""
+    """``memcap sweep`` (on a Dask cluster with ``--scheduler``).  Everything is checked before
+    anything runs: the grid's options, the output paths, and whether this very grid is already
+    finished there (then it says so and exits 0; ``--fresh`` measures it again)."""
     grid = grid_from_args(args)
+    check_outputs(args.out)
+    complete = None if args.fresh else journal.finished(args.out, grid)
+    if complete is not None:
+        print(f"{args.out}: this sweep is complete ({_tally(complete['rows'])}); nothing to "
+              "run (--fresh measures it again)")
+        return 0
     runner = None
-    if getattr(args, "scheduler", None):
+    if getattr(args, "scheduler", None) is not None:
         runner = connect(args.scheduler)
     with runner or contextlib.nullcontext():
         doc = run(grid, args.out, resume=not args.fresh, progress=not args.quiet,
                   command=reproduce_command(args), runner=runner)
-    ok = sum(r["status"] == "ok" for r in doc["rows"])
-    print(f"{ok} cells measured, {len(doc['rows']) - ok} skipped or failed -> {args.out}")
+    print(f"{_tally(doc['rows'])} -> {args.out}")
     return 0
+
+
+def _tally(rows: list[dict]) -> str:
+    ok = sum(r["status"] == "ok" for r in rows)
+    later = sum(r.get("final") is False for r in rows)
+    text = f"{ok} cells measured, {len(rows) - ok} skipped or failed"
+    return text + (f" ({later} of them to retry: --fresh)" if later else "")

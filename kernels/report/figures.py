@@ -21,6 +21,7 @@ from kernels.report.style import (  # noqa: F401 (re-exported to figures_size an
     png,
     spread,
 )
+from kernels.report.timings import is_unstable, separated
 
 EXECUTORS = ("dense", "active", "tree")
 _colors = colors  # the older name
@@ -185,10 +186,15 @@ def ops_vs_n(rows) -> list:
 def time_vs_n(rows) -> list:
     def single(ax, rs, color):
         ax.plot([r["n"] for r in rs], [r["single_s"] for r in rs], "x:", color=color, ms=4)
-        sp = [(r["n"], *spread(r, "batch_s_per_input")) for r in rs
+        sp = [(r["n"], r["batch_s_per_input"], *spread(r, "batch_s_per_input")) for r in rs
               if spread(r, "batch_s_per_input")]
-        if sp:
-            ax.fill_between(*zip(*sp, strict=True), color=color, alpha=0.2, lw=0)
+        if sp:  # quartile error bars of the repeats
+            n_, med, lo, hi = (np.array(v) for v in zip(*sp, strict=True))
+            ax.errorbar(n_, med, yerr=[med - lo, hi - med], fmt="none", ecolor=color,
+                        elinewidth=1.0, capsize=2)
+        bad = [(r["n"], r["batch_s_per_input"]) for r in rs if is_unstable(r)]
+        if bad:  # unstable cells: a red ring, no conclusion drawn from them
+            ax.plot(*zip(*bad, strict=True), "o", mfc="none", mec="red", ms=9, mew=1.2)
 
     img = _facets(n_series(rows, by_machine=True), "batch_s_per_input", "seconds per input",
                   "Wall time per input vs n (solid: batch; dotted x: single-input latency)",
@@ -198,9 +204,10 @@ def time_vs_n(rows) -> list:
     return [("Wall time per input vs n", img,
              "Median batch recall time divided by the batch size (solid) and median latency of "
              "one single-input call (dotted), after compilation, with the thread count in the "
-             "legend (kernels.harness.timing); shaded, where the rows carry it, the min..max of "
-             "the repeated batch timings; on a sweep over several machines, one line (and slope) "
-             "per machine, labelled @ host.")]
+             "legend (kernels.harness.timing); error bars: the quartiles (q25..q75) of the "
+             "repeated batch timings; a red ring marks a cell the stability rule left unstable; "
+             "on a sweep over several machines, one line (and slope) per machine, labelled "
+             "@ host.")]
 
 
 def ns_per_op_vs_n(rows) -> list:
@@ -238,10 +245,12 @@ def energy_vs_n(rows) -> list:
              "Hollow squares, where present, are measured energy (counter minus idle power).")]
 
 
-def _overtakes(xs, ratios):
-    """The first sparsity from which the ratio stays ≥ 1 (None if it never does)."""
+def _overtakes(xs, ratios, beyond=None):
+    """The first sparsity from which the ratio stays ≥ 1 (None if it never does); with
+    ``beyond`` (one bool per point: the two executors' quartiles apart, both stable), only
+    where every point from there on is also beyond the spread."""
     for i, x in enumerate(xs):
-        if all(v >= 1 for v in ratios[i:]):
+        if all(v >= 1 for v in ratios[i:]) and (beyond is None or all(beyond[i:])):
             return x
     return None
 
@@ -273,18 +282,28 @@ def speedup_vs_sparsity(rows) -> list:
             a1.plot(xs, wall, "o-", color=col, label=f"wall time, {c} {dt} n={n} p={p}, "
                     f"{t} thread{'s' if t > 1 else ''}")
             a1.plot(xs, ops, "s--", color=col, alpha=0.6, label=f"operations, {c} {dt}")
-            at = _overtakes(xs, wall)
+            at = _overtakes(xs, wall, [separated(d, a) for _, d, a in pts])
             if at is not None:
                 a1.axvline(at, color=col, lw=0.8, ls=":")
             notes.append(f"{c} {dt} n={n} p={p}: active is faster in wall time "
-                         + (f"from sparsity {at:g} on" if at is not None
-                            else "at no sparsity measured")
+                         + (f"from sparsity {at:g} on (beyond the quartiles of both)"
+                            if at is not None
+                            else "at no sparsity measured beyond the spread")
                          + (f", in operations from {_overtakes(xs, ops):g}"
                             if _overtakes(xs, ops) is not None else ""))
             a2.plot(xs, [d["batch_s_per_input"] * 1e6 for _, d, _ in pts], "o-", color=col,
                     label=f"dense, {c} {dt}")
             a2.plot(xs, [a["batch_s_per_input"] * 1e6 for _, _, a in pts], "^--", color=col,
                     label=f"active, {c} {dt}")
+            for which in (1, 2):  # quartile error bars of each executor's repeats
+                q = [(x, t[which]["batch_s_per_input"] * 1e6,
+                      *(v * 1e6 for v in spread(t[which], "batch_s_per_input")))
+                     for x, t in zip(xs, pts, strict=True)
+                     if spread(t[which], "batch_s_per_input")]
+                if q:
+                    qx, qm, ql, qh = (np.array(v) for v in zip(*q, strict=True))
+                    a2.errorbar(qx, qm, yerr=[qm - ql, qh - qm], fmt="none", ecolor=col,
+                                elinewidth=1.0, capsize=2)
         a1.axhline(1.0, color="k", lw=0.8)
         for ax, t, yl in ((a1, "speed-up (> 1: active wins)", "dense cost / active cost"),
                           (a2, "batch time per input", "µs per input")):

@@ -17,6 +17,7 @@ import math
 from kernels.report.figures import STYLE, fit_slope, n_series, plt, png, spread
 from kernels.report.figures_size import SIZE
 from kernels.report.markup import figure_html
+from kernels.report.timings import is_unstable, separated, unstable_sentence
 
 # (construction, executor) in order of preference; the first measured one of each executor is shown
 PREFERRED = (("switch-net", "dense"), ("switch-net", "active"), ("hyperplane-tree", "tree"),
@@ -159,9 +160,16 @@ def sentences(rows) -> list[str]:
                 fewer = _claim(rd, "ops_mean", _ratio(rd["ops_mean"] / rc["ops_mean"]), over=rc)
                 parts.append(f"{ops} ({_where(rc)}; <b>{fewer} fewer</b>)")
                 t = rd["batch_s_per_input"] / rc["batch_s_per_input"]
-                tparts.append(_claim(rd, "batch_s_per_input", f"{_ratio(t)} less", over=rc)
-                              if t >= 1 else
-                              _claim(rc, "batch_s_per_input", f"{_ratio(1 / t)} more", over=rd))
+                if not separated(rd, rc):  # a conclusion only beyond the spread
+                    claim = _claim(rd, "batch_s_per_input", _ratio(t), over=rc)
+                    tparts.append(f"the same within the spread ({claim}, "
+                                  + ("an unstable cell)" if is_unstable(rd) or is_unstable(rc)
+                                     else "quartiles overlap)"))
+                else:
+                    tparts.append(_claim(rd, "batch_s_per_input", f"{_ratio(t)} less", over=rc)
+                                  if t >= 1 else
+                                  _claim(rc, "batch_s_per_input", f"{_ratio(1 / t)} more",
+                                         over=rd))
             out.append(
                 f"The dense network ({_where(rd)}) spends "
                 f"{_claim(rd, 'ops_mean', _fmt(rd['ops_mean']))} operations per recalled input; "
@@ -184,6 +192,9 @@ def sentences(rows) -> list[str]:
     ex = _exactness(rows)
     if ex:
         out.append(ex)
+    unstable = unstable_sentence(rows, _count)
+    if unstable:
+        out.append(unstable)
     return out
 
 

@@ -186,14 +186,27 @@ def energy_section(doc) -> str:
             + mtxt)
 
 
+def load_compare(path: str):
+    """The pyperf suite of ``memcap compare -o FILE``, every benchmark with its values; anything
+    else is a one-line ``ValueError`` naming the file."""
+    import pyperf
+
+    try:
+        suite = pyperf.BenchmarkSuite.load(path)
+        for b in suite.get_benchmarks():
+            b.get_name(), b.mean(), b.get_values()
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such file") from None
+    except Exception as exc:  # pyperf raises what its JSON reader meets: decode, key, type
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ValueError(f"{path}: not a pyperf result file of `memcap compare` "
+                         f"({text})") from None
+    return suite
+
+
 def compare_table(path: str) -> str:
     """A table of a pyperf result file (``memcap compare -o FILE``)."""
-    try:
-        import pyperf
-
-        suite = pyperf.BenchmarkSuite.load(path)
-    except Exception as exc:
-        return f"<p>Could not read {_e(path)}: {_e(exc)}</p>"
+    suite = load_compare(path)
     out = []
     for b in sorted(suite.get_benchmarks(), key=lambda b: b.get_name()):
         vals = b.get_values()

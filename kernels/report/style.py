@@ -106,13 +106,16 @@ SPREADS = {"batch_s_per_input": "batch_spread", "single_s": "single_spread"}  # 
 
 
 def spread(r: dict, metric: str):
-    """(low, high) of a timed metric where the row carries its spread (kernels.harness.timing's
-    ``batch_spread``/``single_spread`` min and max, or ``METRIC_min``/``_max``, or
-    ``_q25``/``_q75``), else None."""
+    """(low, high) of a timed metric where the row carries its spread: the quartiles q25..q75 of
+    kernels.harness.timing's ``batch_spread``/``single_spread`` (the figures' error bars; min..max
+    where an older row has no quartiles), or ``METRIC_q25``/``_q75``, or ``_min``/``_max``; else
+    None."""
     sp = r.get(SPREADS.get(metric, ""))
-    if isinstance(sp, dict) and isinstance(sp.get("min"), int | float):
-        return sp["min"], sp["max"]
-    for lo, hi in (("_min", "_max"), ("_q25", "_q75")):
+    if isinstance(sp, dict):
+        for lo, hi in (("q25", "q75"), ("min", "max")):
+            if isinstance(sp.get(lo), int | float) and isinstance(sp.get(hi), int | float):
+                return sp[lo], sp[hi]
+    for lo, hi in (("_q25", "_q75"), ("_min", "_max")):
         a, b = r.get(metric + lo), r.get(metric + hi)
         if isinstance(a, int | float) and isinstance(b, int | float):
             return a, b
