@@ -105,7 +105,8 @@ class Memorizer:
 
     def predict(self, X, executor: str | None = None) -> np.ndarray:
         """Outputs (m, r) for inputs X (m, p), computed by ``executor``; one row takes the
-        executor's single-input path."""
+        executor's single-input path.  Inputs pass :func:`check_inputs` (the rule shared with
+        ``predict_one`` and ``count_ops``)."""
         route = self.route(executor)
         X = self._inputs(X)
         if X.shape[0] == 1:
@@ -113,9 +114,15 @@ class Memorizer:
         return route.batch(X)
 
     def predict_one(self, x, executor: str | None = None) -> np.ndarray:
-        """Output (r,) of one input ``x`` (p,)."""
-        return self.predict(np.reshape(x, (1, -1)) if type(x) is not np.ndarray or x.ndim != 2
-                            else x, executor)[0]
+        """Output (r,) of one input ``x`` of shape (p,) (a number when p = 1), computed by
+        ``executor``; the same rule as :meth:`predict` (:func:`check_inputs`), one input only."""
+        one = self.route(executor).one
+        if (type(x) is np.ndarray and x.dtype is self.dtype and x.shape == (self.dataset.p,)
+                and x.flags.c_contiguous):  # the fast route
+            if not _finite(x):
+                raise ValueError("x has a non-finite value (NaN or inf)")
+            return one(x)
+        return one(check_inputs(x, self.dataset.p, self.dtype, one=True)[0])
 
     def count_ops(self, X, executor: str | None = None) -> dict[str, np.ndarray]:
         """Per-input operation counts: ``mul, add, cmp, total`` (+ active sets where they apply)."""
@@ -159,18 +166,56 @@ class Memorizer:
         return out
 
 
-def check_inputs(X, p: int, dtype: np.dtype) -> np.ndarray:
-    """X as a C-contiguous (m, p) array of ``dtype``: numeric, finite, one row may be 1-D."""
-    X = np.asarray(X)
-    if X.dtype == object or not np.issubdtype(X.dtype, np.number):
-        raise ValueError(f"X has dtype {X.dtype}; a numeric array is needed")
-    if X.ndim == 1:
-        X = X[None, :]
-    if X.ndim != 2 or X.shape[1] != p:
-        raise ValueError(f"X must have shape (m, {p}); got {X.shape}")
-    if not np.isfinite(X).all():
-        raise ValueError("X has a non-finite value (NaN or inf)")
-    return np.ascontiguousarray(X, dtype=dtype)
+def check_inputs(X, p: int, dtype, *, one: bool = False) -> np.ndarray:
+    """The one input rule of ``predict``, ``predict_one`` and ``count_ops`` (every executor, random
+    networks included): ``X`` as a C-contiguous (m, p) array of the network's ``dtype``.
+
+    * Type: real numbers only — int or float arrays, lists or scalars.  Strings (numeric ones
+      too), bools, complex numbers, None and other objects are a TypeError.
+    * Shape: (m, p), or one input of shape (p,) (a single number when p = 1).  ``one=True``
+      (``predict_one``) takes one input only: a 2-D array is refused, even with one row.
+    * Values: finite *in the network's dtype*: NaN, ±inf and values beyond the dtype's largest
+      finite number (|x| > 3.4e38 for a float32 network, which the cast would turn into inf) are a
+      ValueError.  Both paths refuse such an input; neither returns NaN for it.
+
+    Every refusal is one sentence naming the problem."""
+    name = "x" if one else "X"
+    if isinstance(X, (str, bytes)):
+        raise TypeError(f"{name} is a string; real numbers are needed")
+    try:
+        arr = np.asarray(X)
+    except (ValueError, TypeError) as exc:  # ragged nesting and the like
+        raise TypeError(f"{name} is not a numeric array ({str(exc).splitlines()[0]})") from None
+    kind = arr.dtype.kind
+    if kind not in "iuf":
+        what = {"b": "bools", "c": "complex numbers", "U": "strings", "S": "strings",
+                "O": f"Python objects ({type(X).__name__})"}.get(kind, f"dtype {arr.dtype}")
+        raise TypeError(f"{name} holds {what}; real numbers (int or float) are needed")
+    if arr.ndim == 0 and p == 1:
+        arr = arr.reshape(1)
+    if arr.ndim == 1:
+        if arr.shape[0] != p:
+            raise ValueError(f"{name} must have shape ({p},)"
+                             f"{'' if one else f' for one input or (m, {p}) for several'}; "
+                             f"got {arr.shape}")
+        arr = arr[None, :]
+    elif one:
+        raise ValueError(f"predict_one takes one input of shape ({p},); got shape {arr.shape} "
+                         "(predict takes several)")
+    if arr.ndim != 2 or arr.shape[1] != p:
+        raise ValueError(f"X must have shape (m, {p}); got {arr.shape}")
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = np.ascontiguousarray(arr, dtype=dtype)
+    if not _finite(out):
+        bad = np.argwhere(~np.isfinite(out))[0]
+        value = arr[tuple(bad)]
+        where = f" (row {bad[0]})" if not one else ""
+        if np.isfinite(value):
+            raise ValueError(f"{name} has a value ({float(value):.3g}){where} beyond the largest "
+                             f"{out.dtype.name} ({float(np.finfo(out.dtype).max):.3g}); inputs "
+                             f"must be finite in the network's dtype")
+        raise ValueError(f"{name} has a non-finite value (NaN or inf){where}")
+    return out
 
 
 def _finite(X: np.ndarray) -> bool:

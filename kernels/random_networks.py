@@ -34,13 +34,14 @@ and the dense vs active operation counts.
 from __future__ import annotations
 
 import dataclasses
+import numbers
 
 import numpy as np
 
 from kernels.executors import activate_np, active, dense
 from kernels.executors.measure import active_neuron_mask, unit_values
-from kernels.memorizer import Memorizer
-from kernels.model.data import Dataset
+from kernels.memorizer import Memorizer, check_inputs
+from kernels.model.data import Dataset, check_memory
 from kernels.model.network import Network, act_code, check_dtype
 
 
@@ -86,31 +87,40 @@ def random_network(p: int, depth: int, width: int, *, r: int = 1, sparsity: floa
                    bias_fraction: float = 1.0, activation: str = "relu",
                    out_activation: str = "identity", seed: int = 0, n_calibration: int = 256,
                    X_cal: np.ndarray | None = None, measure: bool = True) -> RandomNetwork:
-    """A seeded random network (see module docstring).  ``depth`` hidden layers (≥ 0)."""
-    if p < 1 or width < 1 or r < 1 or depth < 0:
-        raise ValueError("need p ≥ 1, width ≥ 1, r ≥ 1, depth ≥ 0")
-    if not 0.0 <= sparsity < 1.0:
-        raise ValueError(f"sparsity must lie in [0, 1); got {sparsity}")
-    if not 0.0 <= skip_prob <= 1.0 or not 0.0 <= bias_fraction <= 1.0:
-        raise ValueError("skip_prob and bias_fraction must lie in [0, 1]")
-    if zero_fraction is not None and not 0.0 <= zero_fraction <= 1.0:
-        raise ValueError(f"zero_fraction must lie in [0, 1]; got {zero_fraction}")
+    """A seeded random network (see module docstring).  ``depth`` hidden layers (≥ 0).
+
+    Every argument is checked, and the memory of the whole build (:func:`estimate_bytes`) against
+    the budget (:func:`kernels.model.data.check_memory`), before anything is allocated."""
+    for name, value, lo in (("p", p, 1), ("depth", depth, 0), ("width", width, 1), ("r", r, 1),
+                            ("seed", seed, 0), ("n_calibration", n_calibration, 1)):
+        _integer(name, value, lo)
+    for name, value, top_open in (("sparsity", sparsity, True), ("skip_prob", skip_prob, False),
+                                  ("bias_fraction", bias_fraction, False),
+                                  ("zero_fraction", zero_fraction, False)):
+        if value is not None or name != "zero_fraction":
+            _fraction(name, value, top_open)
     hidden_code = act_code(activation)
     act_code(out_activation)
+    if X_cal is not None:
+        X_cal = check_inputs(X_cal, p, np.float64)
+        n_calibration = len(X_cal)
+        if n_calibration < 1:
+            raise ValueError("X_cal has no rows; at least one calibration input is needed")
+    check_memory(estimate_bytes(p, depth, width, r=r, sparsity=sparsity, skip_prob=skip_prob,
+                                n_calibration=n_calibration, measure=measure),
+                 f"random_network(p={p}, depth={depth}, width={width}, r={r}, "
+                 f"n_calibration={n_calibration})")
     rng = np.random.default_rng(seed)
     if X_cal is None:
         X_cal = rng.standard_normal((n_calibration, p))
-    X_cal = np.asarray(X_cal, dtype=np.float64)
-    if X_cal.ndim != 2 or X_cal.shape[1] != p:
-        raise ValueError(f"X_cal must have shape (m, {p})")
     widths = [width] * depth + [r]
     starts = np.concatenate([[0, p], p + np.cumsum(widths)]).astype(np.int64)  # unit offsets
     values = [X_cal]  # calibration outputs of layer 0, 1, ...
     rows, cols, vals, biases = [], [], [], []
     first = 0
     for ell, w in enumerate(widths, start=1):
-        src = [ell - 1] + [s for s in range(ell - 1) if rng.random() < skip_prob]
-        src.sort()
+        # the same draws, in the same order, as one rng.random() per earlier layer
+        src = np.flatnonzero(rng.random(ell - 1) < skip_prob).tolist() + [ell - 1]
         unit_ids = np.concatenate([np.arange(starts[s], starts[s + 1]) for s in src])
         fan_in = unit_ids.size
         keep = rng.random((w, fan_in)) >= sparsity
@@ -141,6 +151,51 @@ def random_network(p: int, depth: int, width: int, *, r: int = 1, sparsity: floa
               "out_activation": out_activation, "seed": seed}
     return RandomNetwork(net, params, X_cal,
                          measured=measure_sparsity(net, X_cal) if measure else None)
+
+
+def _integer(name: str, value, lo: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer; got {value!r}")
+    if value < lo:
+        raise ValueError(f"{name} must be >= {lo}; got {value}")
+
+
+def _fraction(name: str, value, top_open: bool) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number; got {value!r}")
+    if not (0.0 <= value < 1.0 if top_open else 0.0 <= value <= 1.0):
+        raise ValueError(f"{name} must lie in [0, 1{')' if top_open else ']'}; got {value}")
+
+
+# bytes per layer of Python objects and small arrays the build keeps (measured: ≈ 3 KiB)
+LAYER_BYTES = 4096
+
+
+def estimate_bytes(p: int, depth: int, width: int, *, r: int = 1, sparsity: float = 0.0,
+                   skip_prob: float = 0.0, n_calibration: int = 256, measure: bool = True) -> float:
+    """Peak bytes of :func:`random_network`, from its arguments alone (O(1), no loop over layers).
+
+    With U_ℓ units before layer ℓ and w_ℓ its width, layer ℓ's expected fan-in is
+    f_ℓ = w_{ℓ−1} + skip_prob·(U_ℓ − w_{ℓ−1}); nnz = (1 − s)·Σ w_ℓ f_ℓ.  The build holds a layer's
+    dense draws (≈ 25·w·f bytes: uniforms, kept mask, normals, masked weights), the calibration
+    values of every layer (8·m per unit) and the stored triplets (≈ 100 bytes per weight through
+    ``Network.from_coo``); ``measure`` adds Definition 1's per-weight masks and sums (≈ 18·m bytes
+    per weight).  A quarter more on top: measured (tracemalloc) this is 1.1–2× the peak."""
+    m, s, k = float(n_calibration), float(sparsity), float(skip_prob)
+    d, w, p, r = float(depth), float(width), float(p), float(r)
+    last = w if depth >= 1 else p  # the layer the output reads first
+    # Σ over hidden layers ℓ = 1..depth of f_ℓ (ℓ = 1 reads the inputs only)
+    f_hidden = (p + (d - 1) * w + k * ((d - 1) * p + w * (d - 1) * (d - 2) / 2)) if depth else 0.0
+    f_out = last + k * (p + d * w - last)
+    f_max = max(f_out, (w + k * (p + (d - 2) * w)) if depth >= 2 else p)
+    nnz = (1.0 - s) * (w * f_hidden + r * f_out)
+    units = p + d * w + r
+    layer_peak = max(25.0 * w * f_max + 8 * m * (f_max + 6 * w) if depth else 0.0,
+                     25.0 * r * f_out + 8 * m * (f_out + 6 * r))
+    total = 8 * m * units + layer_peak + 100 * nnz + 48 * units + LAYER_BYTES * (d + 1)
+    if measure:
+        total += 18 * m * nnz + 24 * m * units
+    return 1.25 * total + 2**20
 
 
 def measure_sparsity(net: Network, X: np.ndarray) -> dict:

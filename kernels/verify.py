@@ -13,6 +13,7 @@ import numpy as np
 
 from kernels.executors import dense
 from kernels.memorizer import Memorizer
+from kernels.model.data import check_memory
 from kernels.theory.bounds import theorem3_floor
 from kernels.theory.verify import exactness, scale_limited_note
 
@@ -61,6 +62,27 @@ def portable_record(m: Memorizer, rows=None) -> dict:
     return {k: rec[k] for k in keys}
 
 
+def verify_bytes(m: Memorizer, executors) -> int:
+    """Peak bytes :func:`verify` allocates for ``executors`` on ``m``'s dataset, from the built
+    network's sizes: n points, N neurons, u = n·(p + N) unit values (bytes below).
+
+    Kept: per executor its outputs, counts and the rule's arrays, 64·n·(r + 8).  Passing, one at
+    a time: the dense executor's tiles of unit values (16·u, ≤ 32 MiB) and the portable check —
+    its dense layer matrices pb (:func:`kernels.executors.dense.portable_bytes`; 2·pb while
+    transposed), then pb beside a chunk of unit values with the gathered sources and fields (32·u,
+    ≤ 4·``PORTABLE_BYTES``).  Held to the traced peak in tests/test_memory_budget.py."""
+    d = m.dataset
+    N = int(m.size().get("neurons") or 0)
+    units = d.n * (d.p + N)
+    kept = 64 * d.n * (d.r + 8) * len(executors)
+    passing = 0
+    if "dense" in executors and m.network is not None:
+        pb = min(dense.portable_bytes(m.network), PORTABLE_MAX_BYTES)
+        passing = max(min(16 * units, 32 << 20),
+                      2 * pb, pb + min(32 * units, 4 * dense.PORTABLE_BYTES))
+    return int(kept + passing)
+
+
 def verdict(rec: dict, n: int | None = None) -> str:
     """One-line verdict of an exactness record: EXACT, "exact on k sampled of n", or NOT EXACT with
     the worst point."""
@@ -74,12 +96,23 @@ def verdict(rec: dict, n: int | None = None) -> str:
 
 
 def verify(m: Memorizer, executors=None) -> dict:
-    """The ``memcap verify --json`` record for memorizer ``m``."""
+    """The ``memcap verify --json`` record for memorizer ``m`` (what ``kernels.build`` returns);
+    ``executors``: a name or a sequence of names (default: all of ``m``'s)."""
+    if not isinstance(m, Memorizer):
+        raise TypeError(f"verify needs a Memorizer (what kernels.build returns); got "
+                        f"{type(m).__name__}")
+    if isinstance(executors, str):
+        executors = (executors,)
+    elif executors is not None and not isinstance(executors, (list, tuple)):
+        raise TypeError(f"executors must be a name or a list of names; got "
+                        f"{type(executors).__name__}")
     executors = m.executors if not executors else tuple(executors)
     for e in executors:
         if e not in m.executors:
             raise ValueError(f"unknown executor {e!r} for {m.name}; choose from "
                              f"{', '.join(m.executors)}")
+    check_memory(verify_bytes(m, executors), f"verify {m.name} with n={m.dataset.n} "
+                 f"({', '.join(executors)})")
     s = m.summary(recall=False)
     out = {"construction": m.name, "n": s["n"], "p": s["p"], "r": s["r"], "dtype": s["dtype"],
            "duplicates_dropped": s["duplicates_dropped"], "size": s["size"],

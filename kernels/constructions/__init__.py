@@ -133,6 +133,11 @@ def build(name: str, X, D, *, seed: int = 0, dtype="float64", **options) -> Memo
     mod = get(name)
     dtype = check_dtype(dtype)
     options = check_options(name, options)
+    sx, sd = np.shape(X), np.shape(D)  # free for arrays: the memory is refused before any copy
+    if len(sx) == 2 and len(sd) in (1, 2) and min(*sx, sd[-1] if len(sd) == 2 else 1) >= 1:
+        n, p, r = sx[0], sx[1], sd[1] if len(sd) == 2 else 1
+        check_memory(dataset_bytes(n, p, r) + mod.estimate_bytes(n, p, r, **options),
+                     f"{name} with n={n}, p={p}, r={r}")
     ds = validate(X, D, require_nonnegative=name if mod.NONNEGATIVE else None)
     check_memory(mod.estimate_bytes(ds.n, ds.p, ds.r, **options),
                  f"{name} with n={ds.n}, p={ds.p}, r={ds.r}")

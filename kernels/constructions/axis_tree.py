@@ -37,7 +37,7 @@ import numpy as np
 from kernels.constructions.axis_build import build_tree, certify_points
 from kernels.constructions.options import Range, check
 from kernels.executors.tree import axis as axis_routing
-from kernels.memorizer import Memorizer
+from kernels.memorizer import Memorizer, check_inputs
 from kernels.model.data import Dataset
 from kernels.model.network import ConditionalNetwork, check_dtype
 from kernels.theory.verify import check_range, rule
@@ -63,6 +63,7 @@ def estimate_bytes(n: int, p: int, r: int, leaf_size=None, **_) -> int:
     L = 2 * n // q + 16  # leaves hold more than q/2 points but for a few refined ones
     V = 2 * L
     lists = 12 * p * n + 13 * n  # index lists, sorted values, side flags, partition buffers
+    lists += 8 * (p + 1) * (q + p + 1)  # the leaf solve's At (p+1, q) and H (p+1, p+1)
     tree = 2 * V * 22 + L * (r * (p + 1) * 8 + 9)  # vertex arrays (capacity 2V), leaf maps
     network = V * (41 + 8 * r) + L * r * (25 + 16 * p) + L * r * p * 16  # + to_conditional temps
     router = V * 48 + L * (r * (p + 2) * 8 + 64)  # records, leaf ids, cost rows, leaf rows
@@ -79,9 +80,15 @@ class AxisTreeMemorizer(Memorizer):
         return self.route("tree").plan.axis
 
     def predict_one(self, x, executor: str | None = None) -> np.ndarray:
-        """Output (r,) of one input ``x`` (p,) — the lowest-overhead recall (the router checks
-        shape and finiteness inside its kernel)."""
-        return axis_routing.predict_one(self.router, x)
+        """Output (r,) of one input ``x`` (p,) — the lowest-overhead recall: a 1-D array of the
+        memorizer's dtype goes straight to the router's kernel (which checks its length and
+        finiteness); anything else passes the shared input rule first."""
+        if executor is not None and executor != "tree":
+            return super().predict_one(x, executor)
+        router = self.router
+        if type(x) is np.ndarray and x.dtype is router.Wp.dtype and x.ndim == 1:
+            return axis_routing.predict_one(router, x)
+        return axis_routing.predict_one(router, check_inputs(x, router.p, self.dtype, one=True)[0])
 
 
 def to_conditional(p: int, r: int, feat, thr, child, leaf_of, W) -> ConditionalNetwork:

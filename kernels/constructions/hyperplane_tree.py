@@ -58,7 +58,7 @@ OPTIONS = {  # validated by kernels.constructions.options before build
 def estimate_bytes(n: int, p: int, r: int, **options) -> int:
     q = p + 1
     return int(part_mod.estimate_bytes(n, q, options.get("n_random", 8))
-               + 8 * n * (6 * q + 4 * r + 24))
+               + 12 * n * (6 * q + 4 * r + 24))
 
 
 def path_ops(part, op: str = "relu") -> np.ndarray:

@@ -40,7 +40,7 @@ OPTIONS: dict = {}  # none (validated by kernels.constructions.options)
 
 
 def estimate_bytes(n: int, p: int, r: int, **_) -> int:
-    return 8 * (n * p + n * r) * 4 + 8 * n * p * 3
+    return 16 * (n * p + n * r) * 4 + 16 * n * p * 3
 
 
 def _check(ds: Dataset) -> str:

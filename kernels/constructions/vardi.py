@@ -126,8 +126,20 @@ MIN_T = 8  # smallest projected datum
 FLOAT_BITS = 49  # float64-exact budget (see the module docstring)
 
 
-def estimate_bytes(n: int, p: int, r: int, **_) -> int:
-    return int(8 * n * (p + r) * 16 + 400 * 200 * math.sqrt(n * (1 + r)) * math.log2(n + 2) + 1e6)
+def check_group_size(n: int, group_size: int | None) -> None:
+    """Refuse, from the numbers alone, a group of more records than there are points."""
+    if group_size is not None and group_size > n:
+        raise ValueError(f"vardi: group_size={group_size} exceeds the n={n} points (a group holds "
+                         "at most n records)")
+
+
+def estimate_bytes(n: int, p: int, r: int, group_size: int | None = None, **_) -> int:
+    """Bytes of a build; a chosen ``group_size`` s adds its registers' circuit (≈ 4·s·ρ neurons
+    of Python objects, ρ ≲ log2 n + 64 bits a record)."""
+    check_group_size(n, group_size)
+    s = group_size or 1
+    return int(8 * n * (p + r) * 16 + 4000 * math.sqrt(n * (1 + r)) * math.log2(n + 2) + 1e6
+               + 2000 * s * (math.log2(n + 2) + 64) * r)
 
 
 # ---- labels ------------------------------------------------------------------------------------
@@ -245,7 +257,8 @@ def choose(n: int, *, p_nz: int, b: int, cbits: list[int], r: int, float_mode: b
                            float_mode=float_mode, changes=changes)
     cands = [(1, direct)]
     if any(cbits) and n > 1:
-        for s in range(2, n + 1) if group_size is None else range(group_size, group_size + 1):
+        for s in range(2, n + 1) if group_size is None else range(max(2, group_size),
+                                                                  group_size + 1):
             f = formula_sizes(p_nz=p_nz, G=-(-n // s), s=s, b=b, cbits=cbits, r=r,
                               float_mode=float_mode)
             if (bits is not None and s * rho > bits) or (depth is not None and f["depth"] > depth):
@@ -276,6 +289,7 @@ def build(ds: Dataset, *, seed: int = 0, dtype="float64", bits: int | None = Non
                          "supported")
     check(NAME, OPTIONS, {"bits": bits, "depth": depth, "group_size": group_size,
                           "tries": tries})  # as the registry does: direct calls too
+    check_group_size(ds.n, group_size)
     float_mode = bits is not None
     Y, cbits, classes = _labels(ds)
     n, p = ds.X.shape

@@ -295,24 +295,126 @@ def generate(kind: str, n: int, p: int, r: int = 1, *, seed: int = 0, labels: st
     return Dataset(ds.X, ds.D, ds.n_dropped, info)
 
 
-def available_memory() -> int:
-    """Bytes of memory available now (MemAvailable), or physical memory where that is unknown."""
+def _read_int(path: str) -> int | None:
+    try:
+        with open(path) as f:
+            text = f.read().split()
+    except OSError:
+        return None
+    return int(text[0]) if text and text[0].isdigit() else None  # "max" (no limit) is None
+
+
+def _proc_status_bytes(key: str) -> int | None:
+    """A ``/proc/self/status`` size (``VmSize``, ``VmData``) in bytes, None where unknown."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _cgroup_free() -> int | None:
+    """Bytes left under this process's cgroup memory limits (v2 ``memory.max`` − ``memory.current``,
+    v1 ``memory.limit_in_bytes`` − ``memory.usage_in_bytes``), the tightest over the cgroup and its
+    ancestors; None where no limit is set or none is visible."""
+    try:
+        with open("/proc/self/cgroup") as f:
+            entries = [line.rstrip("\n").split(":", 2) for line in f]
+    except OSError:
+        return None
+    candidates = []
+    for entry in entries:
+        if len(entry) != 3:
+            continue
+        _, controllers, path = entry
+        if controllers == "":  # v2 unified hierarchy
+            root, files = "/sys/fs/cgroup", ("memory.max", "memory.current")
+        elif "memory" in controllers.split(","):
+            root, files = "/sys/fs/cgroup/memory", ("memory.limit_in_bytes",
+                                                     "memory.usage_in_bytes")
+        else:
+            continue
+        parts = [s for s in path.split("/") if s]
+        for k in range(len(parts), -1, -1):  # the cgroup, its ancestors, the mount's root
+            candidates.append((os.path.join(root, *parts[:k]), files))
+    best = None
+    for folder, (limit_file, usage_file) in candidates:
+        limit = _read_int(os.path.join(folder, limit_file))
+        if limit is None or limit >= 1 << 60:  # unlimited
+            continue
+        usage = _read_int(os.path.join(folder, usage_file)) or 0
+        free = max(0, limit - usage)
+        best = free if best is None else min(best, free)
+    return best
+
+
+def _rlimit_free() -> dict[str, int]:
+    """Bytes left under the address-space (RLIMIT_AS) and data (RLIMIT_DATA) limits: the limit
+    minus what this process already maps (``VmSize``, ``VmData``)."""
+    out = {}
+    try:
+        import resource
+    except ImportError:  # not on POSIX
+        return out
+    for name, key in (("RLIMIT_AS", "VmSize"), ("RLIMIT_DATA", "VmData")):
+        soft = resource.getrlimit(getattr(resource, name))[0]
+        if soft != resource.RLIM_INFINITY and soft > 0:
+            used = _proc_status_bytes(key) or 0
+            out[name] = max(0, soft - used)
+    return out
+
+
+def memory_limits() -> dict[str, int]:
+    """Bytes this process may still allocate under each limit it can see: ``MemAvailable``
+    (/proc/meminfo; physical memory where that is unknown), the address-space and data limits
+    (``RLIMIT_AS``, ``RLIMIT_DATA``, minus what the process already maps) and the cgroup's memory
+    limit (``cgroup``: v2 memory.max or v1 memory.limit_in_bytes, minus its usage)."""
+    limits = {}
     try:
         with open("/proc/meminfo") as f:
             for line in f:
                 if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
+                    limits["MemAvailable"] = int(line.split()[1]) * 1024
+                    break
+    except (OSError, ValueError, IndexError):
         pass
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return 1 << 34
+    if "MemAvailable" not in limits:
+        try:
+            limits["physical memory"] = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (ValueError, OSError, AttributeError):
+            limits["physical memory"] = 1 << 34
+    limits.update(_rlimit_free())
+    cgroup = _cgroup_free()
+    if cgroup is not None:
+        limits["cgroup"] = cgroup
+    return limits
+
+
+def available_memory() -> int:
+    """The memory budget: the tightest of :func:`memory_limits` (bytes)."""
+    return min(memory_limits().values())
+
+
+# what an estimate may leave out: the interpreter's and Numba's small allocations, compiled kernels
+# loaded on first use (tests hold every estimate to peak ≤ estimate + this ≤ 2·peak + 2·this; the
+# 20% that check_memory keeps free covers it)
+ALLOWANCE_BYTES = 8 << 20
 
 
 def check_memory(nbytes: float, what: str) -> None:
-    """Refuse, before allocating, work whose estimate exceeds the memory available."""
+    """Refuse, before allocating, work whose estimate exceeds 80% of the memory budget
+    (:func:`available_memory`: the tightest of MemAvailable, RLIMIT_AS and the cgroup limit)."""
     avail = available_memory()
     if nbytes > 0.8 * avail:
-        raise ValueError(f"{what} needs about {nbytes / 2**30:.1f} GiB but only "
-                         f"{avail / 2**30:.1f} GiB is available")
+        limits = memory_limits()
+        which = [k for k, v in limits.items() if v == avail]
+        under = f" under {which[0]}" if which else ""
+        raise ValueError(f"{what} needs about {_gib(nbytes)} but only {_gib(avail)} is "
+                         f"available{under} (at most 80% of it is used)")
+
+
+def _gib(nbytes: float) -> str:
+    return f"{nbytes / 2**30:.1f} GiB"
