@@ -60,6 +60,29 @@ def test_scheduler_specs():
             dist.parse(bad)
 
 
+def test_local_workers_capped_at_what_the_machine_holds():
+    """local:100000 would hang starting processes: it is capped (per core and by memory) and the
+    cap is said; a count within the cap is kept as asked."""
+    gib = 1 << 30
+    assert dist.local_workers(None, cores=2, memory=24 * gib) == (2, None)
+    assert dist.local_workers(3, cores=2, memory=24 * gib) == (3, None)
+    workers, note = dist.local_workers(100000, cores=2, memory=24 * gib)
+    assert workers == 2 * dist.WORKERS_PER_CORE and "capped at 8 workers" in note
+    workers, note = dist.local_workers(100000, cores=64, memory=2 * gib)
+    assert workers == 2 * gib // dist.WORKER_BYTES and "capped" in note
+    assert dist.local_workers(5, cores=1, memory=0)[0] == 1  # always at least one
+
+
+def test_dask_loggers_quiet_while_a_runner_is_open():
+    """A dying scheduler's tracebacks (distributed, tornado, asyncio loggers) stay unprinted while
+    a runner is open; the levels come back after."""
+    import logging
+    before = [logging.getLogger(n).level for n in dist.QUIET_LOGGERS]
+    with dist._quiet_logs():
+        assert all(logging.getLogger(n).level == logging.CRITICAL for n in dist.QUIET_LOGGERS)
+    assert [logging.getLogger(n).level for n in dist.QUIET_LOGGERS] == before
+
+
 def test_without_dask_scheduler_is_one_line_error(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "distributed", None)  # `import distributed` fails
     out = str(tmp_path / "r.json")

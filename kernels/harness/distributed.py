@@ -24,6 +24,7 @@ import json
 import logging
 import os
 import signal
+import sys
 import threading
 import uuid
 from urllib.parse import urlparse
@@ -33,12 +34,46 @@ from kernels.executors import numba_threads
 from kernels.harness import environment, runner
 from kernels.harness.cell import _one_line
 from kernels.harness.schedule import series_of
-from kernels.model.data import dataset_bytes
+from kernels.model.data import available_memory, dataset_bytes
 
 INSTALL = "pip install 'memcap[dist]'"
 CONNECT_TIMEOUT_S = 5.0  # an unreachable scheduler is an error after this long
 RETRIES = 2  # re-runs of a task that raised (a lost worker is the scheduler's allowed-failures)
 TIMING = "timing"  # the worker resource a timing group holds (one per worker)
+WORKER_BYTES = 512 << 20  # what one local worker process holds once numpy, numba and memcap load
+WORKERS_PER_CORE = 4  # local workers beyond this many per core only queue for the same cores
+QUIET_LOGGERS = ("distributed", "tornado", "asyncio")  # their tracebacks when a scheduler dies
+
+
+def local_workers(asked: int | None, *, cores: int | None = None,
+                  memory: int | None = None) -> tuple[int, str | None]:
+    """The worker count a ``local[:W]`` cluster starts, and the note to print when ``W`` is capped:
+    at most ``WORKERS_PER_CORE`` per core and as many as the memory budget holds at
+    ``WORKER_BYTES`` each (a cluster of 100,000 processes would hang starting, not fail)."""
+    cores = cores or os.cpu_count() or 1
+    memory = available_memory() if memory is None else memory
+    cap = max(1, min(WORKERS_PER_CORE * cores, memory // WORKER_BYTES))
+    if asked is None:
+        return min(cores, cap), None
+    if asked <= cap:
+        return asked, None
+    return cap, (f"local:{asked} capped at {cap} workers ({cores} cores, "
+                 f"{memory / 2**30:.1f} GiB available, {WORKER_BYTES >> 20} MiB a worker)")
+
+
+@contextlib.contextmanager
+def _quiet_logs():
+    """Keep the client's Dask loggers to CRITICAL while a runner is open: a scheduler that dies
+    mid-sweep is memcap's one-line error, not distributed's traceback before it."""
+    loggers = [logging.getLogger(name) for name in QUIET_LOGGERS]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
 
 
 def _distributed():
@@ -100,8 +135,11 @@ def connect(spec: str, *, timeout: float = CONNECT_TIMEOUT_S) -> DaskRunner:
     kind, arg = parse(spec)
     dd = _distributed()
     if kind == "local":
+        workers, note = local_workers(arg)
+        if note:
+            print(f"memcap: {note}", file=sys.stderr)
         try:
-            cluster = dd.LocalCluster(n_workers=arg or os.cpu_count() or 1, threads_per_worker=1,
+            cluster = dd.LocalCluster(n_workers=workers, threads_per_worker=1,
                                       processes=True, host="127.0.0.1", dashboard_address=None,
                                       resources={TIMING: 1}, silence_logs=logging.ERROR)
         except Exception as exc:
@@ -115,7 +153,8 @@ def connect(spec: str, *, timeout: float = CONNECT_TIMEOUT_S) -> DaskRunner:
         return DaskRunner(client, cluster)
     address = arg if kind == "address" else _address_from_file(arg)
     try:
-        client = dd.Client(address, timeout=timeout)
+        with _quiet_logs():
+            client = dd.Client(address, timeout=timeout)
     except Exception as exc:  # refused, timed out, a bad address
         raise ValueError(f"cannot reach the Dask scheduler at {address} "
                          f"({_one_line(exc)})") from None
@@ -150,6 +189,8 @@ class DaskRunner:
 
     def __init__(self, client, cluster=None):
         self.client, self.cluster = client, cluster
+        self.quiet = contextlib.ExitStack()
+        self.quiet.enter_context(_quiet_logs())
         self.done = _distributed().as_completed()
         self.futures = {}  # key -> (group index, group, future)
         self.hosts = {}  # series -> host that measured its previous n (a series stays on one)
@@ -216,6 +257,7 @@ class DaskRunner:
         if self.cluster is not None:
             with contextlib.suppress(Exception):
                 self.cluster.close()
+        self.quiet.close()
 
     def __enter__(self):
         return self
