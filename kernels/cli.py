@@ -44,6 +44,16 @@ def _positive(text: str) -> int:
     return v
 
 
+def _seed(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {v}")
+    return v
+
+
 def _add_data_args(ap: argparse.ArgumentParser) -> None:
     g = ap.add_argument_group("data (a file, or a generated dataset)")
     g.add_argument("--data", metavar="FILE.npz",
@@ -58,7 +68,8 @@ def _add_data_args(ap: argparse.ArgumentParser) -> None:
                    choices=("uniform", "signed", "classes", "parity"),
                    help="generated outputs: uniform [0,1), signed N(0,1), classes 0..9, parity "
                         "(cube); default uniform")
-    g.add_argument("--seed", type=int, default=0, help="seed for data and construction (default 0)")
+    g.add_argument("--seed", type=_seed, default=0,
+                   help="seed for data and construction (default 0)")
 
 
 def _load_data(args, options: dict) -> tuple:
@@ -314,7 +325,7 @@ def _add_sweep(sub) -> None:
                    help="float64 and/or float32 (default float64)")
     p.add_argument("--sparsity", metavar="S[,S]",
                    help="weight sparsities in [0, 1) for the random sparse networks")
-    p.add_argument("--seed", type=int, default=None, help="seed (default 0)")
+    p.add_argument("--seed", type=_seed, default=None, help="seed (default 0)")
     p.add_argument("--threads", default=None, metavar="T[,T]",
                    help="threads of the timed calls, a grid axis (default 1; at most "
                         "NUMBA_NUM_THREADS); recorded in every row")

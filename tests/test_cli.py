@@ -91,6 +91,7 @@ def test_missing_file(tmp_path, capsys):
     (["verify", "zhang", "--n", "8", "--p", "2", "--executor", "tree"], "unknown executor"),
     (["verify", "sign-cube", "--n", "8", "--p", "3"], "{±1}^M"),
     (["verify", "zhang", "--n", "0", "--p", "2"], "positive integer"),
+    (["verify", "zhang", "--n", "8", "--p", "2", "--seed", "-3"], "--seed: expected a non-neg"),
     (["verify", "zhang", "--n", "8"], "no data"),
     (["verify", "zhang"], "no data"),
     (["verify", "zhang", "--n", "8", "--p", "2", "--option", "nope=1"], "unknown option"),
