@@ -135,6 +135,14 @@ def test_verify_refuses_what_is_not_a_memorizer(memorizers):
         kernels.verify(m, 5)
 
 
+def test_build_refuses_a_seed_that_is_not_a_non_negative_integer():
+    ds = kernels.generate("gaussian", 8, 2, 1, seed=0)
+    for bad in (1.5, -1, "3", None, True):
+        with pytest.raises(TypeError, match="seed must be a non-negative integer"):
+            kernels.build("zhang", ds.X, ds.D, seed=bad)
+    assert kernels.build("zhang", ds.X, ds.D, seed=np.int64(2)).dataset.n == 8
+
+
 @pytest.mark.parametrize("kwargs, exc, words", [
     ({"n_calibration": 0, "zero_fraction": 0.5}, ValueError, "n_calibration must be >= 1"),
     ({"X_cal": [[np.nan, 1.0, 0.0]], "zero_fraction": 0.5}, ValueError, "non-finite"),

@@ -132,6 +132,8 @@ def build(name: str, X, D, *, seed: int = 0, dtype="float64", **options) -> Memo
     exactness rule (:mod:`kernels.theory.verify`) then says NOT EXACT — NaN is never exact."""
     mod = get(name)
     dtype = check_dtype(dtype)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise TypeError(f"seed must be a non-negative integer; got {seed!r}")
     options = check_options(name, options)
     sx, sd = np.shape(X), np.shape(D)  # free for arrays: the memory is refused before any copy
     if len(sx) == 2 and len(sd) in (1, 2) and min(*sx, sd[-1] if len(sd) == 2 else 1) >= 1:
