@@ -222,7 +222,7 @@ def _add_verify(sub) -> None:
     p = sub.add_parser("verify", help="build a construction and check its recall",
                        description="Build construction NAME on a dataset and check, for every "
                                    "executor, that it recalls every point exactly "
-                                   "(|f_k(x_i)-d_ik| <= tol*|d_ik| + eps*max|D| for every point "
+                                   "(|f_k(x_i)-d_ik| <= tol*(|d_ik| + max|D|) for every point "
                                    "and output, NaN never; tol 1e-9 in float64, "
                                    "1e-4 in float32), with operation counts and bounds. The "
                                    "options and the memory a build needs are checked before "
