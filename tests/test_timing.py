@@ -2,6 +2,7 @@
 timing is asserted: every duration here is made up)."""
 
 import itertools
+import sys
 
 import numba
 import numpy as np
@@ -71,21 +72,42 @@ def test_a_slow_repeat_makes_the_cell_noisy():
     assert timing.is_noisy(sp)
 
 
+class RowClock(FakeClock):
+    """A fake kernel whose call costs ``fixed + per_row × rows``."""
+
+    def __init__(self, fixed, per_row):
+        super().__init__([0.0])
+        self.fixed, self.per_row = fixed, per_row
+
+    def kernel(self, X):
+        self.calls += 1
+        self.t += self.fixed + self.per_row * len(X)
+
+
 def test_a_slow_batch_is_timed_in_chunks_covering_every_input():
     X = np.arange(2000.0).reshape(1000, 2)
-    fast = FakeClock([timing.BATCH_S / 2])
+    fast = RowClock(0.0, timing.BATCH_S / 2 / 1000)
     assert [len(c) for c in timing.chunks(fast.kernel, X, clock=fast)] == [1000]
-    slow = FakeClock([timing.BATCH_S * 10])
+    slow = RowClock(0.0, timing.BATCH_S * 10 / 1000)
     parts = timing.chunks(slow.kernel, X, clock=slow)
     assert [len(c) for c in parts] == [100] * 10
     np.testing.assert_array_equal(np.concatenate(parts), X)
-    slower = FakeClock([timing.BATCH_S * 1000])
+    slower = RowClock(0.0, timing.BATCH_S * 1000 / 1000)
     assert {len(c) for c in timing.chunks(slower.kernel, X, clock=slower)} == {timing.MIN_BATCH}
-    seen = []
-    call = timing._cycle(seen.append, parts)
-    for _ in range(11):
-        call()
-    assert [int(c[0, 0]) for c in seen] == [200 * i for i in range(10)] + [0]
+
+
+def test_chunks_grow_until_they_cost_per_input_what_the_whole_batch_costs():
+    X = np.zeros((10_000, 2))
+    # a fixed cost per call (a batched path that walks the whole model once per call): chunks
+    # of 952 rows would read 1.45x the whole batch's cost per input, of 1,904 rows 1.20x
+    fixed = RowClock(0.5e-3, 1e-6)
+    parts = timing.chunks(fixed.kernel, X, clock=fixed)
+    assert [len(c) for c in parts] == [3808, 3808]
+    whole = (fixed.fixed + fixed.per_row * len(X)) / len(X)
+    assert (fixed.fixed + fixed.per_row * 3808) / 3808 <= timing.CHUNK_AGREE * whole
+    # a fixed cost that no chunk amortizes (2.2 ms per call, 10 ms for the batch): the batch
+    big = RowClock(2.2e-3, (10 * timing.BATCH_S - 2.2e-3) / 1000)
+    assert [len(c) for c in timing.chunks(big.kernel, X[:1000], clock=big)] == [1000]
 
 
 def test_single_latency_cycles_through_the_rows():
@@ -135,9 +157,47 @@ def test_a_slow_first_attempt_remeasured_to_agreement_is_stable():
     assert check["stable"] and check["remeasured"] == 1 and sp["median"] == pytest.approx(1.15)
 
 
+@pytest.fixture(autouse=True)
+def quiet_machine(monkeypatch):
+    """Rule (d) reads the real run queue; these tests give it a free machine unless they say."""
+    monkeypatch.setattr(timing, "runnable_others", lambda: 0)
+
+
+def test_a_figure_measured_while_every_core_was_busy_is_unstable():
+    # repeats agree and the whole-batch call agrees, but two other tasks wanted the 2 cores
+    # before and after every attempt: measured again, then published as unstable
+    calls = []
+
+    def measure():
+        calls.append(1)
+        return _sp([1.0, 1.05, 1.1])
+
+    cores = timing.cores()
+    sp, check = timing.stable_measure(measure, lambda: 1.0, retries=2, load=lambda: cores)
+    assert len(calls) == 3 and not check["stable"] and check["reason"] == "machine busy"
+    assert check["load"] == {"others_runnable": [cores, cores], "cores": cores, "busy": True}
+    # one reading of a free machine (the other tasks ended during the attempt) is enough
+    readings = iter([cores, 0])
+    sp, check = timing.stable_measure(measure, lambda: 1.0, load=lambda: next(readings))
+    assert check["stable"] and check["remeasured"] == 0 and check["reason"] is None
+    # a platform that does not say passes rule (d)
+    sp, check = timing.stable_measure(measure, lambda: 1.0, load=lambda: None)
+    assert check["stable"] and check["load"]["busy"] is False
+
+
+def test_the_run_queue_reading_is_a_count_on_linux(monkeypatch):
+    monkeypatch.undo()  # the real reading
+    k = timing.runnable_others()
+    if sys.platform.startswith("linux"):
+        assert isinstance(k, int) and k >= 0
+    else:
+        assert k is None
+
+
 def test_the_stability_rule_with_a_fake_clock_through_measure():
-    # the kernel takes 1 unit per row on the whole batch, but 30 units per row in small calls:
-    # a chunk running another path than the batch; every repeat agrees, the cell is unstable
+    # the kernel takes 1 unit per row on the whole batch, but 30 units per row in small calls
+    # (a chunk running another path, or a fixed cost per call): the chunks grow to the whole
+    # batch, so the figure is the whole batch's, and stable
     clock = FakeClock([0.0])
 
     def predict(obj, X):
@@ -145,9 +205,9 @@ def test_the_stability_rule_with_a_fake_clock_through_measure():
 
     Xt = np.zeros((1000, 2))
     row = timing.measure(predict, None, Xt, clock=clock, min_time=1e5, repeats=3, sample_s=1e-9)
-    assert row["timing"]["inputs_per_call"] == timing.MIN_BATCH
-    assert row["batch_spread"]["max"] / row["batch_spread"]["min"] == pytest.approx(1.0)
-    assert row["stable"] is False and "whole-batch" in row["stability"]["reason"]
+    assert row["timing"]["inputs_per_call"] == 1000
+    assert row["batch_s_per_input"] == pytest.approx(1.0)
+    assert row["stable"] is True and row["stability"]["reason"] is None
     steady = FakeClock([0.0])
 
     def same_path(obj, X):
