@@ -72,42 +72,25 @@ def test_a_slow_repeat_makes_the_cell_noisy():
     assert timing.is_noisy(sp)
 
 
-class RowClock(FakeClock):
-    """A fake kernel whose call costs ``fixed + per_row × rows``."""
+def test_a_batch_figure_is_one_call_on_the_whole_batch():
+    # a path whose cost per input depends on the batch's width (a fixed cost per call): the
+    # figure is the whole batch's, whatever a clock says
+    clock = FakeClock([1e-6])  # a single call: 1 µs
+    widths = []
 
-    def __init__(self, fixed, per_row):
-        super().__init__([0.0])
-        self.fixed, self.per_row = fixed, per_row
+    def predict(obj, X):
+        widths.append(len(X))
+        clock.t += 2.2e-3 + 1e-6 * len(X)
 
-    def kernel(self, X):
-        self.calls += 1
-        self.t += self.fixed + self.per_row * len(X)
-
-
-def test_a_slow_batch_is_timed_in_chunks_covering_every_input():
-    X = np.arange(2000.0).reshape(1000, 2)
-    fast = RowClock(0.0, timing.BATCH_S / 2 / 1000)
-    assert [len(c) for c in timing.chunks(fast.kernel, X, clock=fast)] == [1000]
-    slow = RowClock(0.0, timing.BATCH_S * 10 / 1000)
-    parts = timing.chunks(slow.kernel, X, clock=slow)
-    assert [len(c) for c in parts] == [100] * 10
-    np.testing.assert_array_equal(np.concatenate(parts), X)
-    slower = RowClock(0.0, timing.BATCH_S * 1000 / 1000)
-    assert {len(c) for c in timing.chunks(slower.kernel, X, clock=slower)} == {timing.MIN_BATCH}
-
-
-def test_chunks_grow_until_they_cost_per_input_what_the_whole_batch_costs():
-    X = np.zeros((10_000, 2))
-    # a fixed cost per call (a batched path that walks the whole model once per call): chunks
-    # of 952 rows would read 1.45x the whole batch's cost per input, of 1,904 rows 1.20x
-    fixed = RowClock(0.5e-3, 1e-6)
-    parts = timing.chunks(fixed.kernel, X, clock=fixed)
-    assert [len(c) for c in parts] == [3808, 3808]
-    whole = (fixed.fixed + fixed.per_row * len(X)) / len(X)
-    assert (fixed.fixed + fixed.per_row * 3808) / 3808 <= timing.CHUNK_AGREE * whole
-    # a fixed cost that no chunk amortizes (2.2 ms per call, 10 ms for the batch): the batch
-    big = RowClock(2.2e-3, (10 * timing.BATCH_S - 2.2e-3) / 1000)
-    assert [len(c) for c in timing.chunks(big.kernel, X[:1000], clock=big)] == [1000]
+    row = timing.measure(predict, None, np.zeros((1000, 2)), clock=clock, min_time=0.05,
+                         repeats=5, sample_s=1e-9, predict_one=lambda obj, x: clock.kernel())
+    assert set(widths) == {1000} and row["timing"]["inputs_per_call"] == 1000
+    assert row["batch_s_per_input"] == pytest.approx(3.2e-6)
+    seen = []
+    call = timing._cycle(seen.append, [0, 1, 2])
+    for _ in range(4):
+        call()
+    assert seen == [0, 1, 2, 0]
 
 
 def test_single_latency_cycles_through_the_rows():

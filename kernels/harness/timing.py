@@ -14,8 +14,18 @@ all time a kernel this way.
 3. **Repeats until a minimum time**, in short samples: ``min_time`` is split into ``repeats``
    repeats; each takes samples of a loop calibrated to about ``sample_s`` (0.5 ms) and its value
    is their median, so a sample the scheduler interrupted (a time slice lost to another process
-   is milliseconds) is an outlier, not the value.  A batch call longer than :data:`BATCH_S` is split
-   into chunks that the timed calls cycle through (:func:`chunks`) for the same reason.
+   is milliseconds) is an outlier, not the value.  **A batch figure is always one call on the
+   whole timed batch** (``timed_inputs`` rows): the time per input of a batched path depends on
+   the batch's width, so a width that came from a clock made the figure depend on the clock.
+   Chunks sized to about 1 ms by a timed call once cut the batch: under load the chunks shrank
+   to 38 rows where an idle machine made 128, and ``active`` sends batches under 64 rows one
+   input at a time — random-sparse ``active`` (sparsity 0, n = 1,024, p = 32) read 290 µs per
+   input for its 7.7 µs batched path, the 38-59× swing; ``active``'s batched path walks every
+   neuron's weight list once per tile, so rajput (n = 4,096) read 73 µs per input in 43-row
+   chunks against 23 µs on its 989 rows, flagged in 20 of 20 fresh processes; and switch-net
+   ``dense`` (n = 1,024) read 13.5-18.8 µs per input in six processes whose chunks were 140-51
+   rows, 1.33× between two runs that each called themselves stable.  A call longer than a
+   repeat is one sample, and the repeats' median still sets a lost time slice aside.
 4. **The spread is kept**: min, quartiles, median and max of the repeats (:func:`spread`);
    results publish the median.  Repeats further apart than :data:`NOISY_RATIO` (max/min) flag
    the cell ``noisy`` (kept for older readers; ``stable`` is the verdict).
@@ -26,9 +36,8 @@ all time a kernel this way.
        re-timing of the *whole* batch in one call (the best of a few calls, :func:`direct`) — a
        cell whose every repeat ran on a bad path (a chunk routed differently from the batch, a
        parallel region waiting on a busy core) agrees with itself and fails here.
-   (d) the machine was free while it ran: fewer other runnable threads than cores (threads of
-       other processes in state R, not niced far below this one; :func:`runnable_others`),
-       read before and after each attempt.  Two
+   (d) the machine was free while it ran: fewer other runnable threads than cores (the
+       kernel's run queue, :func:`runnable_others`), read before and after each attempt.  Two
        processes spinning on this 2-core machine slowed rajput ``active`` 3.2× and random
        sparse ``active`` up to 1.7× (the medians of its short samples, too: the other tasks
        share the cores' caches and the host's), uniformly, so that (a) and (b) passed for
@@ -62,9 +71,6 @@ CROSS_RATIO = 1.5  # (b) batch median above this × the best whole-batch call: u
 SUSPECT_RATIO = CROSS_RATIO  # the name older results and the report's timing section use
 NEIGHBOUR_RATIO = 2.0  # (c) ns/op above this × both neighbours in the series: slow cell
 DEFAULTS = {"min_time": 0.05, "repeats": 5, "sample_s": 5e-4, "retries": 2}
-BATCH_S = 1e-3  # a timed batch call is cut to about this long (at least MIN_BATCH inputs)
-MIN_BATCH = 16
-CHUNK_AGREE = 1.15  # a chunk's best call per input within this × the whole batch's (chunks)
 QUANTILES = {"min": 0.0, "q25": 0.25, "median": 0.5, "q75": 0.75, "max": 1.0}
 
 
@@ -198,37 +204,19 @@ def direct(fn, k: int, calls: int = 3, clock=time.perf_counter, budget_s: float 
     return best / k
 
 
-NICE_SLACK = 10  # a task niced this far below us gets under 1/9 of a shared core: not counted
-
-
 def runnable_others() -> int | None:
-    """Threads of other processes that are runnable now and compete with this one for a core:
-    state R, niced at most :data:`NICE_SLACK` below this process (a ``nice -n 19`` task gets
-    1.5% of a core it shares with a task at nice 0; two of them pinned to the other core moved
-    these timings by under 1.16× in 20 fresh processes).  Read from /proc; None where the
-    platform has none (rule (d) then passes)."""
-    me, limit = os.getpid(), os.nice(0) + NICE_SLACK
+    """Threads other than this one that the kernel's run queue holds now (``procs_running`` of
+    /proc/stat, minus this one), whatever their priority: a task niced to 10 still shares the
+    caches and the memory bus (three ``nice -n 10`` test runs slowed switch-net ``dense`` at n =
+    4,096 2.7×).  None where the platform does not say (rule (d) then passes)."""
     try:
-        pids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
-    except OSError:
-        return None
-    count = 0
-    for pid in pids:
-        if pid == me:
-            continue
-        try:
-            tids = os.listdir(f"/proc/{pid}/task")
-        except OSError:  # ended while we looked
-            continue
-        for tid in tids:
-            try:
-                with open(f"/proc/{pid}/task/{tid}/stat", "rb") as f:
-                    fields = f.read().rpartition(b")")[2].split()
-            except OSError:
-                continue
-            if fields and fields[0] == b"R" and int(fields[16]) < limit:
-                count += 1
-    return count
+        with open("/proc/stat", "rb") as f:
+            for line in f:
+                if line.startswith(b"procs_running"):
+                    return max(0, int(line.split()[1]) - 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 def cores() -> int:
@@ -308,11 +296,9 @@ def measure(predict, obj, Xt: np.ndarray, *, threads: int = 1, predict_one=None,
     rows = [Xt[i] if predict_one else Xt[i:i + 1] for i in range(min(len(Xt), 256))]
     k_all = len(Xt)
 
-    def batch_spread():  # chunks and loops calibrated anew on every attempt
-        parts = chunks(lambda X: predict(obj, X), Xt, clock)
-        sp = time_batch(_cycle(lambda X: predict(obj, X), parts), len(parts[0]), clock=clock,
-                        **opts)
-        return {**sp, "inputs_per_call": len(parts[0]), "timed_inputs": len(parts[0]) * len(parts)}
+    def batch_spread():  # loops calibrated anew on every attempt
+        sp = time_batch(lambda: predict(obj, Xt), k_all, clock=clock, **opts)
+        return {**sp, "inputs_per_call": k_all, "timed_inputs": k_all}
 
     with fixed_threads(threads) as t:
         predict(obj, Xt)  # compile / first touch of every path the timed calls take
@@ -339,56 +325,6 @@ def measure(predict, obj, Xt: np.ndarray, *, threads: int = 1, predict_one=None,
                        "direct_s": check["direct_s"], "remeasured": check["remeasured"],
                        "suspect": check["suspect"],
                        "single_remeasured": check1["remeasured"]}}
-
-
-def chunks(call, Xt: np.ndarray, clock=time.perf_counter, calls: int = 3) -> list[np.ndarray]:
-    """``Xt`` in equal chunks that ``call`` recalls in about :data:`BATCH_S` each (one chunk, all
-    of ``Xt``, when it is that fast; at least :data:`MIN_BATCH` rows), sized from the best of up
-    to ``calls`` timed calls.  The timed calls cycle through the chunks, so every input is
-    visited, as in one call on the whole batch (repeating one small chunk would keep its weights
-    in cache and flatter the kernel).
-
-    A chunk must run the code path the whole batch runs.  The size comes from a clock, so under
-    load it shrinks (one call slowed 3× by a busy core gave 38-row chunks where an idle machine
-    gave 128), and an executor that picks its path by batch size then timed another path: the
-    ``active`` executor sends batches under ``active.BATCH_MIN`` = 64 rows one input at a time,
-    so random-sparse ``active`` at sparsity 0 (n = 1,024, p = 32) read 290 µs per input for its
-    7.7 µs batched path — the 38-59× swing under contention.  The sweep therefore pins the
-    whole batch's route for the chunks (``kernels.harness.cell.timed_batch``); the best of
-    several calls keeps one slowed call from shrinking the chunks, and the stability rule's
-    whole-batch re-timing (b) catches any path the chunks still take alone.
-
-    A chunk must also cost per input what the whole batch costs.  A batched path with a fixed
-    cost per call (``active``'s batched path walks every neuron's weight list once per tile of
-    inputs, about 2.2 ms per call for rajput at n = 4,096 whatever the tile's width) read 73 µs
-    per input in 43-row chunks against 23 µs in one call on its 989 inputs: the same path, a
-    3.2× different figure, and rule (b) flagged it in 20 of 20 fresh processes.  So a chunk
-    size is kept only where its best call costs at most :data:`CHUNK_AGREE` × the whole
-    batch's per input; otherwise the chunks double until they do (or are the whole batch)."""
-    best = _best(call, Xt, clock, calls, stop=BATCH_S)
-    if best <= BATCH_S or len(Xt) <= MIN_BATCH:
-        return [Xt]
-    per_input = best / len(Xt)
-    k = max(MIN_BATCH, int(len(Xt) * BATCH_S / best))
-    while 2 * k <= len(Xt):
-        if _best(call, Xt[:k], clock, calls) <= CHUNK_AGREE * per_input * k:
-            break
-        k *= 2
-    else:
-        return [Xt]
-    return [Xt[i:i + k] for i in range(0, len(Xt) - k + 1, k)]
-
-
-def _best(call, X: np.ndarray, clock, calls: int, stop: float = 0.0) -> float:
-    """The best of up to ``calls`` timed calls on ``X`` (fewer once one takes ≤ ``stop``)."""
-    best = float("inf")
-    for _ in range(calls):
-        t0 = clock()
-        call(X)
-        best = min(best, clock() - t0)
-        if best <= stop:
-            break
-    return best
 
 
 def neighbour_check(rows: list[dict], ratio: float = NEIGHBOUR_RATIO) -> list[dict]:
