@@ -20,9 +20,11 @@ Thresholds and certification.  The test is ``x_k < β`` (true: left child).  In 
 midpoint of the two values beside the gap (or the upper value when the midpoint rounds down onto the
 lower one).  In float32 the gap is measured between the float32 roundings a < b of those values and
 β is a float32 number with a < β < b; since rounding is monotone and β is representable, every
-point then takes the same branch in float32 as in exact arithmetic.  That is not assumed: while
-partitioning, every point of the vertex is tested both ways (``x < β`` exactly, ``fl32(x) < β``)
-and a rank that fails is discarded for the next best.
+point then takes the same branch in float32 as in exact arithmetic (x ≥ β ⇒ fl32(x) ≥ β, and
+x < β ⇐ fl32(x) < β).  So a float32 build keeps only the float32 keys in its sorted lists (half
+the memory of float64 keys).  While partitioning, every point of the vertex is tested against β
+with the keys the lists hold (and in float32 arithmetic) and a rank that fails is discarded for
+the next best; :func:`certify_points` re-proves every branch from the float64 inputs.
 
 Leaves.  A vertex with ≤ q points gets, per output, the least-norm affine map through its points
 (Householder QR with column pivoting of the centred [1, x − c]ᵀ; pivoting drops affinely dependent
@@ -327,7 +329,8 @@ def _grow1(a, cap):
 @njit(cache=True)
 def build_tree(X, D, L, V, q, f32, tol, scale, inv_scale):
     """The tree over ``X`` (n, p), ``D`` (n, r) with index lists ``L`` (p, n) and their sorted
-    values ``V[k] = X[L[k], k]`` (both partitioned in place).
+    keys ``V[k] = X[L[k], k]`` (float64, or their float32 roundings for a float32 build; both
+    partitioned in place).
 
     Returns (T, thr, W): per vertex in BFS order ``T[v] = [start, end, feature, child, leaf,
     certified]`` (its points are ``L[0, start:end]``; feature, child and leaf are −1 where they do
@@ -336,12 +339,12 @@ def build_tree(X, D, L, V, q, f32, tol, scale, inv_scale):
     """
     n, p = X.shape
     r = D.shape[1]
-    T = np.full((4 * (n // q) + 16, 6), -1, np.int64)
+    T = np.full((2 * (n // max(1, q - 1)) + 16, 6), -1, L.dtype)  # int32 when n < 2^31; grows
     thr = np.zeros(T.shape[0])
-    W = np.zeros((T.shape[0] // 2, r, p + 1))
+    W = np.zeros((n // max(1, q - 1) + 16, r, p + 1))  # leaves hold about q − 1 points; grows
     flag = np.zeros(n, np.uint8)
     buf = np.empty(n, L.dtype)
-    vbuf = np.empty(n)
+    vbuf = np.empty(n, V.dtype)
     ids = np.empty(q, np.int64)
     At = np.empty((p + 1, q))
     H = np.zeros((p + 1, p + 1))
@@ -355,7 +358,7 @@ def build_tree(X, D, L, V, q, f32, tol, scale, inv_scale):
         s, e = T[v, 0], T[v, 1]
         m = e - s
         if nl == W.shape[0]:
-            W2 = np.zeros((2 * nl, r, p + 1))
+            W2 = np.zeros((nl + nl // 2 + 16, r, p + 1))
             W2[:nl] = W
             W = W2
         leaf = False
@@ -381,7 +384,7 @@ def build_tree(X, D, L, V, q, f32, tol, scale, inv_scale):
                     W[nl, :, 0] = D[L[0, s]]
             else:
                 if nv + 2 > T.shape[0]:
-                    T2 = np.full((2 * T.shape[0], 6), -1, np.int64)
+                    T2 = np.full((T.shape[0] + T.shape[0] // 2, 6), -1, T.dtype)
                     T2[:nv] = T[:nv]
                     T = T2
                     thr = _grow1(thr, T.shape[0])
@@ -396,4 +399,4 @@ def build_tree(X, D, L, V, q, f32, tol, scale, inv_scale):
             T[v, 5] = ok
             nl += 1
         v += 1
-    return T[:nv].copy(), thr[:nv].copy(), W[:nl].copy()
+    return T[:nv], thr[:nv], W[:nl]  # views: the caller frees the work lists first

@@ -121,14 +121,8 @@ def _derive(cn: ConditionalNetwork) -> AxisRouter | None:
     if ((op != LT) | (cf != ct + 1)).any():
         return None
     K = cn.n_ops
-    nnz = np.diff(cn.op_w_ptr)
-    op_of_nz = np.repeat(np.arange(K), nnz)
-    if cn.op_src.size and (cn.op_src >= p).any():
+    if not _sources_ascending(cn.op_w_ptr, cn.op_src, p):
         return None
-    if cn.op_src.size > 1:  # sources strictly ascending within each op (the summation order)
-        same = op_of_nz[1:] == op_of_nz[:-1]
-        if (cn.op_src[1:][same] <= cn.op_src[:-1][same]).any():
-            return None
     var_to_op = np.full(cn.n_vars, -1, dtype=np.int64)
     var_to_op[cn.op_var] = np.arange(K)
     out = cn.out_var[leaves]
@@ -151,8 +145,7 @@ def _derive(cn: ConditionalNetwork) -> AxisRouter | None:
     slot = np.empty(K, np.int64)  # op -> (leaf row, output) of its [b, w] block, flattened
     slot[o_op.ravel()] = (row[:, None] * r + np.arange(r)).ravel()
     blocks = Wp[:, :r * (p + 1)].reshape(L, r, p + 1)  # a view
-    blocks[slot // r, slot % r, 0] = cn.op_bias
-    blocks[slot[op_of_nz] // r, slot[op_of_nz] % r, cn.op_src + 1] = cn.op_w
+    _scatter_ops(blocks, slot, r, cn.op_bias, cn.op_w_ptr, cn.op_src, cn.op_w)
     Wp[row, r * (p + 1):r * (p + 2)] = cn.op_act[o_op]
     child = np.arange(V, dtype=np.int64) - 1
     child[internal] = ct
@@ -161,6 +154,28 @@ def _derive(cn: ConditionalNetwork) -> AxisRouter | None:
     rec, tview = _records(feat, child, thr, leaf_id, dt)
     return AxisRouter(p, r, rec, tview, leaf_id, buf, Wp, vertex_costs(cn), _depth(cn.child_true),
                       _one_entry(dt))
+
+
+@njit(cache=True)
+def _sources_ascending(w_ptr, src, p):
+    """Every op's sources are inputs (< p), strictly ascending (the summation order)."""
+    for k in range(w_ptr.size - 1):
+        prev = -1
+        for t in range(w_ptr[k], w_ptr[k + 1]):
+            if src[t] >= p or src[t] <= prev:
+                return False
+            prev = src[t]
+    return True
+
+
+@njit(cache=True)
+def _scatter_ops(blocks, slot, r, bias, w_ptr, src, w):
+    """Op k's bias and weights into its [b, w_1..w_p] block ``slot[k]`` (leaf row, output)."""
+    for k in range(slot.size):
+        row, o = slot[k] // r, slot[k] % r
+        blocks[row, o, 0] = bias[k]
+        for t in range(w_ptr[k], w_ptr[k + 1]):
+            blocks[row, o, src[t] + 1] = w[t]
 
 
 def _depth(child_true: np.ndarray) -> int:
