@@ -27,7 +27,8 @@ from pathlib import Path
 # the two cells whose times swung between runs: random sparse networks (sparsity 0, n =
 # 1,024, p = 32) and rajput, each under the active-weight executor
 CELLS = {
-    "random-sparse": ["--construction", "random-sparse", "--sparsity", "0", "--n", "1024", "--p", "32"],
+    "random-sparse": ["--construction", "random-sparse", "--sparsity", "0", "--n", "1024",
+                      "--p", "32"],
     "rajput": ["--construction", "rajput", "--n", "4096", "--p", "8"],
 }
 
@@ -61,7 +62,8 @@ def summary(values: list[float]) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=20, help="fresh processes per cell (default 20)")
+    parser.add_argument("--runs", type=int, default=20,
+                        help="fresh processes per cell (default 20)")
     parser.add_argument("--busy", type=int, default=0,
                         help="processes spinning on a core each during the runs (default 0: idle)")
     parser.add_argument("--cell", choices=sorted(CELLS), action="append",

@@ -48,8 +48,10 @@ def check(doc_a: dict, doc_b: dict, floor: float, within: float) -> dict:
             if max(x, y) >= floor and ratio > within and not flagged:
                 apart.append((diff._name(a[key]), metric, x, y))
     flipped = []
-    cell = lambda key: tuple(v for name, v in zip(diff.KEY, key) if name != "executor")  # noqa: E731
-    groups = itertools.groupby(sorted(both, key=lambda k: str(cell(k))), key=lambda k: str(cell(k)))
+    def cell(key):  # the cell of a row: its key without the executor
+        return str(tuple(v for name, v in zip(diff.KEY, key, strict=True) if name != "executor"))
+
+    groups = itertools.groupby(sorted(both, key=cell), key=cell)
     for _, members in groups:
         for k1, k2 in itertools.combinations(list(members), 2):
             ta = a[k1]["batch_s_per_input"], a[k2]["batch_s_per_input"]
