@@ -37,7 +37,7 @@ report: $(STAMP)
 readme-check:
 	$(PYTHON) scripts/readme_check.py
 
-# reports/*.html in headless Chromium at 1280 px: screenshots in reports/screenshots/, and no table
+# reports/*.html and reports/*/index.html in headless Chromium at 1280 px: screenshots in reports/screenshots/, and no table
 # or figure wider than the page (installs Debian's chromium when missing; not run by CI)
 browser-check: $(STAMP)
 	$(BIN)/python scripts/browser_check.py

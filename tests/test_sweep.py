@@ -273,3 +273,55 @@ def test_progress_names_what_starts_gives_an_eta_and_a_summary(tmp_path):
     assert bar.eta_s() == pytest.approx(6.0, rel=0.05)  # 3 cells left at 2 s each
     bar.step("b ok", measured=False)  # from the cache: no time, not in the mean
     assert bar.eta_s() == pytest.approx(4.0, rel=0.05)
+
+
+def _cell(construction, n, p=8, executor="dense", dtype="float64", **extra):
+    """A group or row of the fields that place a cell in its series."""
+    return {"construction": construction, "variant": None, "executor": executor, "kind": "gaussian",
+            "n": n, "p": p, "r": 1, "dtype": dtype, "sparsity": None, "seed": 0, "threads": 1,
+            "series": "grid", "size_only": executor == "size", **extra}
+
+
+def test_projection_sums_each_remaining_cell_from_its_series_then_its_construction():
+    from kernels.harness.progress import Projection, power_law
+
+    groups = [_cell("zhang", n) for n in (256, 1024, 4096)]
+    groups += [_cell("zhang", 1024, p=32), _cell("axis-tree", 2048)]
+    proj = Projection(groups, lambda g: 2)  # two executors a build
+    assert proj.seconds() is None  # nothing has a time yet
+    for n, s in ((256, 1.0), (1024, 4.0)):  # time ∝ n in zhang's p = 8 series
+        for e in ("dense", "active"):
+            proj.learn(_cell("zhang", n, executor=e, cell_s=s))
+    # left: zhang 4096 (its series: 16 s a cell), zhang p=32 n=1024 (its construction: 4 s),
+    # axis-tree (nothing of its own: the mean measured cell, 2.5 s); two cells each
+    assert proj.seconds() == pytest.approx(2 * 16 + 2 * 4 + 2 * 2.5)
+    proj.learn(_cell("axis-tree", 2048, cell_s=0.5))
+    assert proj.seconds() == pytest.approx(2 * 16 + 2 * 4 + 0.5)  # one cell left, its own time
+    proj.learn(_cell("axis-tree", 2048, executor="tree", cell_s=0.5))
+    proj.learn(_cell("zhang", 1024, p=32, cell_s=9.0))  # a skipped-for-time row has no cell_s:
+    proj.learn(_cell("zhang", 1024, p=32, executor="active"))  # it is done all the same
+    assert proj.seconds() == pytest.approx(2 * 16)
+    proj.observe(_cell("zhang", 2048, cell_s=16.0))  # an earlier run's cell: data, not work
+    assert proj.seconds() == pytest.approx(2 * 64)  # through n = 1,024 and 2,048: ∝ n² now
+    # the exponent between the two largest n, clipped to [0, 3]; one n: linear
+    assert power_law({100: [1.0]}, 400) == pytest.approx(4.0)
+    assert power_law({100: [1.0], 200: [100.0]}, 400) == pytest.approx(800.0)  # b = 3
+    assert power_law({100: [5.0], 200: [1.0]}, 400) == pytest.approx(1.0)  # b = 0
+    assert power_law({100: [1.0, 9.0, 2.0]}, 100) == pytest.approx(2.0)  # the median
+
+
+def test_eta_is_the_projection_over_the_cells_running_at_once():
+    import io
+
+    from kernels.harness.progress import Projection
+
+    proj = Projection([_cell("zhang", n) for n in (100, 200, 400)], lambda g: 1)
+    bar = sweep.Progress(3, io.StringIO(), proj)
+    assert bar.eta_s() is None
+    bar.t0 -= 10.0  # 10 s of wall time, in which the cell below took 10 s: one at a time
+    bar.step("zhang dense n=100 ok", row=_cell("zhang", 100, cell_s=10.0))
+    assert bar.eta_s() == pytest.approx(20 + 40, rel=0.05)  # linear while one n is known
+    bar.step("zhang dense n=200 ok", row=_cell("zhang", 200, cell_s=30.0))  # 40 s in 10 s
+    assert bar.eta_s() == pytest.approx(30 * 3 / 4, rel=0.05)  # t ∝ n^log2(3): 90 s, 4 at once
+    bar.step("zhang dense n=400 skipped", row=_cell("zhang", 400))
+    assert bar.eta_s() == 0.0
