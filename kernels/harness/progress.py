@@ -5,10 +5,10 @@ one plain line per finished cell.
 
 The ETA is the sum of the projected times of the cells still to run (:class:`Projection`): each
 cell's time from the cells of its own series measured so far — in this run, or in an earlier one
-when they came from the cache or a resumed journal — as a power of n, else from its
-construction's cells, else the mean cell; divided by how many cells run at once (on a cluster,
-several).  Without a projection (or before any cell has a time), the remaining cells times the
-mean time of the cells measured in this run."""
+(the cache's, a resumed journal's) — as a power of n, else from its construction's cells, else
+the mean cell; divided by how many cells run at once (on a cluster, several).  Without a
+projection (or before any cell has a time): the remaining cells times the mean time of the cells
+measured in this run."""
 
 from __future__ import annotations
 
@@ -44,14 +44,47 @@ def power_law(points: dict, n: float) -> float:
     return t1 * (n / n1) ** b
 
 
+class _Times:
+    """Seconds of finished cells, by series and by construction: {key: {n: [seconds]}}."""
+
+    def __init__(self):
+        self.series, self.construction, self.all = {}, {}, []
+
+    def add(self, row: dict) -> None:
+        t = row.get("cell_s")
+        if not (isinstance(t, int | float) and not isinstance(t, bool) and math.isfinite(t)
+                and t >= 0):
+            return
+        try:
+            series, construction, n = series_of(row), _coarse(row), int(row["n"])
+            hash(series)
+        except (KeyError, TypeError, ValueError):  # not a cell row (an edited cache file)
+            return
+        if n >= 1:
+            self.series.setdefault(series, {}).setdefault(n, []).append(t)
+            self.construction.setdefault(construction, {}).setdefault(n, []).append(t)
+            self.all.append(t)
+
+    def at(self, level: str, key: tuple, n: int) -> float | None:
+        known = getattr(self, level).get(key)
+        return power_law(known, n) if known else None
+
+    def mean(self) -> float | None:
+        return sum(self.all) / len(self.all) if self.all else None
+
+
 class Projection:
     """Projected seconds of the cells still to run.  ``groups``: the builds to run, ``cells(g)``
     how many cells (executors) each has.  :meth:`learn` takes each finished cell (row) — it is
     no longer to run, and its ``cell_s`` (its share of its build's wall seconds) is a data
-    point; :meth:`observe` takes a data point only (a row finished before this run).  A build is
-    projected (:func:`power_law` over n) from its own series (construction, options, data, dtype,
-    p, r, sparsity, threads), else from every cell of its construction (size-only builds apart),
-    else it is the mean measured cell."""
+    point; :meth:`observe` takes a data point only: a row this run did not measure (a resumed
+    journal's), or with ``earlier=True`` one of an earlier commit (the cache's).
+
+    One cell is projected (:func:`power_law` over n) from, in this order: its own series
+    (construction, options, data, dtype, p, r, sparsity, threads) in this run, in an earlier
+    run, every cell of its construction (size-only builds apart) in this run, in an earlier run;
+    the first build of a construction and dtype in this run compiles its kernels, so its time
+    comes only after those; else the mean cell."""
 
     def __init__(self, groups=(), cells=None):
         self.left = {}  # build -> [series, construction key, n, cells still to run]
@@ -59,17 +92,17 @@ class Projection:
             k = cells(g) if cells else 1
             if k:
                 self.left[_group(g)] = [series_of(g), _coarse(g), g["n"], k]
-        self.series, self.construction, self.times = {}, {}, []
+        self.now, self.before, self.cold = _Times(), _Times(), _Times()
+        self.compiled = {}  # (construction, dtype) -> the build of this run that compiled them
 
-    def observe(self, row: dict) -> None:
-        t = row.get("cell_s")
-        if isinstance(t, int | float) and not isinstance(t, bool) and math.isfinite(t) and t >= 0:
-            self.series.setdefault(series_of(row), {}).setdefault(row["n"], []).append(t)
-            self.construction.setdefault(_coarse(row), {}).setdefault(row["n"], []).append(t)
-            self.times.append(t)
+    def observe(self, row: dict, earlier: bool = False) -> None:
+        (self.before if earlier else self.now).add(row)
 
-    def learn(self, row: dict) -> None:
-        self.observe(row)
+    def learn(self, row: dict, measured: bool = True) -> None:
+        """A finished cell: ``measured`` in this run (not taken from the cache)."""
+        first = measured and self.compiled.setdefault(
+            (row["construction"], row["dtype"]), _group(row)) == _group(row)
+        (self.cold if first else self.now).add(row)
         entry = self.left.get(_group(row))
         if entry is not None:
             entry[3] -= 1
@@ -78,16 +111,25 @@ class Projection:
 
     def cell_s(self, series: tuple, construction: tuple, n: int) -> float | None:
         """Projected seconds of one cell of a build of ``series`` at ``n``."""
-        for known in (self.series.get(series), self.construction.get(construction)):
-            if known:
-                return power_law(known, n)
-        return sum(self.times) / len(self.times) if self.times else None
+        for level, key in (("series", series), ("construction", construction)):
+            for times in (self.now, self.before):
+                t = times.at(level, key, n)
+                if t is not None:
+                    return t
+        for level, key in (("series", series), ("construction", construction)):
+            t = self.cold.at(level, key, n)
+            if t is not None:
+                return t
+        for times in (self.now, self.before, self.cold):
+            if times.all:
+                return times.mean()
+        return None
 
     def seconds(self) -> float | None:
         """Projected seconds of every cell still to run (None before any cell has a time)."""
         if not self.left:
             return 0.0
-        if not self.times:
+        if not (self.now.all or self.before.all or self.cold.all):
             return None
         return sum(k * self.cell_s(s, c, n) for s, c, n, k in self.left.values())
 
@@ -137,7 +179,8 @@ class Progress:
         if self._bar is not None:
             self._bar.update(self._task, description=label, clock=self._clock())
         else:
-            self.stream.write(f"memcap: {label}\n")
+            eta = self.eta_s()
+            self.stream.write(f"memcap: {label}" + (f" (ETA {eta:.0f}s)" if eta else "") + "\n")
             self.stream.flush()
 
     def step(self, label: str, k: int = 1, measured: bool = True, row: dict | None = None) -> None:
@@ -149,7 +192,7 @@ class Progress:
             self.timed += k
             self.busy_s += t - self.t_step
         if row is not None and self.projection is not None:
-            self.projection.learn(row)
+            self.projection.learn(row, measured)
             if measured and isinstance(row.get("cell_s"), int | float):
                 self.cell_s += row["cell_s"]
         self.t_step = t

@@ -25,7 +25,6 @@ import sys
 
 from kernels.harness import environment, journal
 from kernels.harness.cache import Caching, CellCache, fingerprint
-from kernels.harness.distributed import connect
 from kernels.harness.grid import document, group_done, group_executors, groups, pending, row_key
 from kernels.harness.journal import journal_path, read_journal  # noqa: F401 (re-exported)
 from kernels.harness.presets import OPTION_DEFAULTS, PRESETS, SIZE_OPTIONS, size_block  # noqa: F401 (re-exported)
@@ -112,6 +111,8 @@ def _run_cells(grid: dict, jpath: str, done_rows: list[dict], progress: bool, st
     projection = Projection(todo, lambda g: len(pending(g, done)))
     for row in done_rows:  # times of an interrupted run: data for the projection
         projection.observe(row)
+    for row in cache.earlier_rows() if cache else ():  # an earlier commit's times: the same
+        projection.observe(row, earlier=True)
     bar = (Progress(sum(len(pending(g, done)) for g in todo), stream, projection)
            if progress else None)
     runner = runner or InProcess(opts)
@@ -165,6 +166,9 @@ def main(args) -> int:
         return 0
     runner = None
     if getattr(args, "scheduler", None) is not None:
+        # deferred: Dask's import takes about a second, and the first line is due within two
+        from kernels.harness.distributed import connect
+
         runner = connect(args.scheduler)
     with runner or contextlib.nullcontext():
         doc = run(grid, args.out, resume=not args.fresh, progress=not args.quiet,
