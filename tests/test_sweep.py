@@ -357,3 +357,16 @@ def test_a_report_projects_from_the_cache_of_an_earlier_commit(tmp_path):
     sweep.run(g, str(tmp_path / "r.json"), stream=buf, cache_dir=str(tmp_path))
     first = buf.getvalue().splitlines()[0]
     assert first.startswith("memcap: 1 builds to run") and first.endswith("(ETA 7s)")
+
+
+def test_the_first_progress_line_waits_for_neither_matplotlib_nor_dask():
+    """Everything a sweep or report imports before its first line leaves matplotlib and Dask
+    (about a second each on this machine) until they are used."""
+    import subprocess
+    import sys
+
+    code = ("import sys, kernels.cli, kernels.harness.sweep, kernels.report.build; "
+            "print(sorted(m for m in ('matplotlib', 'distributed', 'dask') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=120).stdout.strip()
+    assert out == "[]"
