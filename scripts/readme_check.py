@@ -97,6 +97,9 @@ def main(argv=None) -> int:
     ap.add_argument("--from", dest="start", type=int, default=1, metavar="K",
                     help="start at command K (the shell state of the commands before is kept)")
     ap.add_argument("--timeout", type=float, default=3600, help="seconds a command may take")
+    ap.add_argument("--browser", action="store_true",
+                    help="then open every report the README made in headless Chromium "
+                         "(scripts/browser_check.py; screenshots beside the clone)")
     args = ap.parse_args(argv)
     with open(args.readme, encoding="utf-8") as f:
         cmds = commands(f.read())
@@ -146,16 +149,23 @@ def main(argv=None) -> int:
             with open(log, encoding="utf-8", errors="replace") as f:
                 tail = f.read().strip().splitlines()[-5:]
             print("       " + "\n       ".join(tail), flush=True)
-    new, changed = untracked(clone)
+    new, changed = untracked(clone)  # before the browser check, which writes outside the clone
+    browser = None
+    if args.browser:
+        print("browser check of every report the README made:", flush=True)
+        check = os.path.join(clone, "scripts", "browser_check.py")
+        browser = subprocess.run([sys.executable, check, "--shots",
+                                  os.path.join(root, "screenshots")], cwd=clone, env=env).returncode
     for what, files in (("untracked", new), ("changed", changed)):
         if files:
             print(f"{len(files)} {what} file(s) left in the clone:\n  " + "\n  ".join(files))
     took = time.perf_counter() - t_all
-    bad = bool(failed or new or changed)
+    bad = bool(failed or new or changed or browser)
     print(f"readme-check: {ran} run, {len(skipped)} skipped (marked), {len(failed)} failed"
           + (f" ({', '.join(map(str, failed))})" if failed else "")
           + f", {len(new)} untracked and {len(changed)} changed files; "
-          f"{took // 60:.0f} min {took % 60:.0f} s; clone {clone}")
+          f"{took // 60:.0f} min {took % 60:.0f} s"
+          + ("" if browser is None else f"; browser check exit {browser}") + f"; clone {clone}")
     if not (args.keep or args.clone or bad):
         subprocess.run(["rm", "-rf", root], check=False)
     return 1 if bad else 0
