@@ -20,15 +20,19 @@ from kernels.harness.grid import KEY, SIZE
 from kernels.harness.schedule import series_of
 
 
+def _size_only(cell: dict) -> bool:
+    """Whether a cell (a group, or a row of one) is a size-only build."""
+    return bool(cell.get("size_only") if "size_only" in cell else cell.get("executor") == SIZE)
+
+
 def _group(cell: dict) -> tuple:
-    """The build a cell (a group, or a row of one) belongs to."""
-    size = cell.get("size_only") if "size_only" in cell else cell.get("executor") == SIZE
-    return tuple(cell.get(a) for a in KEY if a != "executor") + (bool(size),)
+    """The build a cell belongs to."""
+    return tuple(cell.get(a) for a in KEY if a != "executor") + (_size_only(cell),)
 
 
 def _coarse(cell: dict) -> tuple:
-    size = cell.get("size_only") if "size_only" in cell else cell.get("executor") == SIZE
-    return cell["construction"], bool(size)
+    """A cell's construction, size-only builds apart."""
+    return cell["construction"], _size_only(cell)
 
 
 def power_law(points: dict, n: float) -> float:
