@@ -88,6 +88,42 @@ def _clone(root: str) -> str:
     return clone
 
 
+def run_all(cmds: list, clone: str, env: dict, logs: str, start: int = 1,
+            timeout: float = 3600) -> tuple[int, list[int], list[int]]:
+    """Run ``cmds`` from number ``start`` on, one line printed each; (how many ran, the numbers
+    skipped, the numbers that failed)."""
+    failed, skipped, ran, state = [], [], 0, []
+    for k, (cmd, want) in enumerate(cmds, 1):
+        head = cmd.splitlines()[0].split("  #")[0].strip()
+        if k < start:
+            if want is not None and _STATE.match(cmd):
+                state.append(cmd)
+            continue
+        if want is None:
+            skipped.append(k)
+            mark = next(s for s in SKIP if s in cmd)
+            print(f"{k:3d} skip   marked {mark}  {head}", flush=True)
+            continue
+        log = os.path.join(logs, f"{k:03d}.log")
+        t0 = time.perf_counter()
+        # a shell's state (export, VAR=...) carries to the commands after it, as in one shell
+        rc = _run("\n".join([*state, cmd]), clone, env, log, timeout)
+        took = time.perf_counter() - t0
+        ran += 1
+        if _STATE.match(cmd):
+            state.append(cmd)
+        ok = rc in want
+        print(f"{k:3d} {'ok  ' if ok else 'FAIL'}   exit {rc:<3d} {took:7.1f}s  {head}"
+              + ("" if ok else f"   (README: exit {'|'.join(map(str, want))}; log {log})"),
+              flush=True)
+        if not ok:
+            failed.append(k)
+            with open(log, encoding="utf-8", errors="replace") as f:
+                tail = f.read().strip().splitlines()[-5:]
+            print("       " + "\n       ".join(tail), flush=True)
+    return ran, skipped, failed
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--readme", default="README.md")
@@ -119,36 +155,8 @@ def main(argv=None) -> int:
            + os.environ["PATH"], "MEMCAP_CACHE_DIR": os.path.join(root, "cell-cache")}
     env.pop("VIRTUAL_ENV", None)
     print(f"readme-check: {len(cmds)} commands of {args.readme} in {clone}", flush=True)
-    failed, skipped, ran, state = [], [], 0, []
     t_all = time.perf_counter()
-    for k, (cmd, want) in enumerate(cmds, 1):
-        head = cmd.splitlines()[0].split("  #")[0].strip()
-        if k < args.start:
-            if want is not None and _STATE.match(cmd):
-                state.append(cmd)
-            continue
-        if want is None:
-            skipped.append(k)
-            mark = next(s for s in SKIP if s in cmd)
-            print(f"{k:3d} skip   marked {mark}  {head}", flush=True)
-            continue
-        log = os.path.join(logs, f"{k:03d}.log")
-        t0 = time.perf_counter()
-        # a shell's state (export, VAR=...) carries to the commands after it, as in one shell
-        rc = _run("\n".join([*state, cmd]), clone, env, log, args.timeout)
-        took = time.perf_counter() - t0
-        ran += 1
-        if _STATE.match(cmd):
-            state.append(cmd)
-        ok = rc in want
-        print(f"{k:3d} {'ok  ' if ok else 'FAIL'}   exit {rc:<3d} {took:7.1f}s  {head}"
-              + ("" if ok else f"   (README: exit {'|'.join(map(str, want))}; log {log})"),
-              flush=True)
-        if not ok:
-            failed.append(k)
-            with open(log, encoding="utf-8", errors="replace") as f:
-                tail = f.read().strip().splitlines()[-5:]
-            print("       " + "\n       ".join(tail), flush=True)
+    ran, skipped, failed = run_all(cmds, clone, env, logs, args.start, args.timeout)
     new, changed = untracked(clone)  # before the browser check, which writes outside the clone
     browser = None
     if args.browser:
