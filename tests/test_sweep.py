@@ -370,3 +370,14 @@ def test_the_first_progress_line_waits_for_neither_matplotlib_nor_dask():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, timeout=120).stdout.strip()
     assert out == "[]"
+
+
+def test_the_final_line_counts_unstable_rows_and_names_a_busy_machine():
+    ok = {"status": "ok", "stable": True}
+    busy = {"status": "ok", "stable": False, "stability": {"reason": "batch: machine busy"}}
+    noisy = {"status": "ok", "stable": False, "stability": {"reason": "batch: repeats disagree"}}
+    skipped = {"status": "skipped", "stable": None}
+    assert sweep._tally([ok, skipped]) == "1 cells measured, 1 skipped or failed"
+    line = sweep._tally([ok, busy, noisy, skipped])
+    assert line.startswith("3 cells measured, 1 skipped or failed; 2 timed unstable")
+    assert "(1 while other tasks wanted every core" in line

@@ -181,4 +181,12 @@ def _tally(rows: list[dict]) -> str:
     ok = sum(r["status"] == "ok" for r in rows)
     later = sum(r.get("final") is False for r in rows)
     text = f"{ok} cells measured, {len(rows) - ok} skipped or failed"
-    return text + (f" ({later} of them to retry: --fresh)" if later else "")
+    text += f" ({later} of them to retry: --fresh)" if later else ""
+    unstable = [r for r in rows if r.get("stable") is False]
+    if unstable:
+        busy = sum("machine busy" in ((r.get("stability") or {}).get("reason") or "")
+                   for r in unstable)
+        text += (f"; {len(unstable)} timed unstable" + (
+            f" ({busy} while other tasks wanted every core: time them on a quiet machine)"
+            if busy else ""))
+    return text
