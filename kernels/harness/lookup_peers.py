@@ -90,6 +90,17 @@ def forest_of_one(X: np.ndarray, y: np.ndarray, seed: int = 0):
                                  random_state=seed).fit(X, y)
 
 
+def _cache_dir() -> str:
+    """The shared cache folder (:func:`kernels.harness.cache.directory`), or the temporary
+    folder where that cannot be used."""
+    from kernels.harness import cache  # deferred: importing the peers does no work
+
+    try:
+        return cache.directory()
+    except ValueError:
+        return tempfile.gettempdir()
+
+
 def _library(X: np.ndarray, y: np.ndarray, cache_dir: str | None, toolchain: str) -> str:
     """The compiled tree's shared library for (X, y): from the cache folder when it is there,
     else fitted, compiled in a temporary folder and renamed in (a failed build leaves nothing)."""
@@ -102,7 +113,7 @@ def _library(X: np.ndarray, y: np.ndarray, cache_dir: str | None, toolchain: str
         key.update(a.tobytes())
     key.update(f"{metadata.version('treelite')} {metadata.version('tl2cgen')} "
                f"{metadata.version('scikit-learn')} {toolchain}".encode())
-    folder = os.path.join(cache_dir or tempfile.gettempdir(), "memcap-compiled-trees")
+    folder = os.path.join(cache_dir or _cache_dir(), "compiled-trees")
     os.makedirs(folder, exist_ok=True)
     path = os.path.join(folder, f"tree-{key.hexdigest()[:20]}.so")
     if os.path.exists(path):
@@ -117,9 +128,10 @@ def _library(X: np.ndarray, y: np.ndarray, cache_dir: str | None, toolchain: str
 
 
 def compiled_tree(X: np.ndarray, y: np.ndarray, cache_dir: str | None = None) -> Peer:
-    """scikit-learn's tree on (X, y) compiled to C, one thread: outputs (m,).  Queries are
-    compared as float64 (tl2cgen's matrix, made by ``prepare``); X in float32 keeps scikit-learn's
-    float32 splits exact."""
+    """scikit-learn's tree on (X, y) compiled to C, one thread: outputs (m,).  The library is
+    kept in ``cache_dir`` (default: the shared cache folder), so a second call only loads it.
+    Queries are compared as float64 (tl2cgen's matrix, made by ``prepare``); X in float32 keeps
+    scikit-learn's float32 splits exact."""
     toolchain = check_compiled_tree()
     import tl2cgen
 

@@ -33,7 +33,7 @@ import numpy as np
 
 from kernels import constructions
 from kernels.executors import activate_np
-from kernels.harness import cache, lookup_peers, timing
+from kernels.harness import lookup_peers, timing
 from kernels.harness.cell import Skip, prepare
 from kernels.harness.environment import cpu_model, git_commit
 from kernels.model.data import generate
@@ -183,7 +183,7 @@ def workload(name: str, n: int, p: int):
             return (lambda: t.predict(X)), len(X)
         if kind == "treelite-c":  # float32 rows: the compiled splits compare as scikit-learn's
             X32 = X.astype(np.float32)
-            peer = lookup_peers.compiled_tree(X32, D[:, 0], _cache_dir())
+            peer = lookup_peers.compiled_tree(X32, D[:, 0])
             return _prepared(peer, X32), len(X)
         if kind == "ckdtree":
             return _prepared(lookup_peers.ckdtree(X, D), X), len(X)
@@ -215,15 +215,6 @@ def _prepared(peer: lookup_peers.Peer, Q):
     """A call of ``peer`` on queries Q, Q converted to what it reads once, outside the timing."""
     q = peer.prepare(Q)
     return lambda: peer.lookup(q)
-
-
-def _cache_dir() -> str | None:
-    """The shared cache folder (compiled trees are kept there), or None (a temporary folder)
-    where it cannot be used."""
-    try:
-        return cache.directory()
-    except ValueError:
-        return None
 
 
 def _time_func(name: str, n: int, p: int, threads: int = 1):
