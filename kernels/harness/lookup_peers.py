@@ -18,9 +18,11 @@ the compiled tree a C compiler); callers print it as the skip message.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -121,10 +123,38 @@ def _library(X: np.ndarray, y: np.ndarray, cache_dir: str | None, toolchain: str
     model = treelite.sklearn.import_model(forest_of_one(X, y))
     with tempfile.TemporaryDirectory(dir=folder) as tmp:
         lib = os.path.join(tmp, "tree.so")
-        tl2cgen.export_lib(model, toolchain=toolchain, libpath=lib,
-                           params={"parallel_comp": max(1, min(8, len(X) // 50_000))})
+        with _native_output_to(os.path.join(tmp, "log")):  # tl2cgen's own notes, not ours
+            tl2cgen.export_lib(model, toolchain=toolchain, libpath=lib,
+                               params={"parallel_comp": max(1, min(8, len(X) // 50_000))})
         os.replace(lib, path)
     return path
+
+
+@contextlib.contextmanager
+def _native_output_to(path: str):
+    """The process's stdout and stderr file descriptors (where tl2cgen's C++ logs: version notes,
+    "parallel compilation enabled") go to ``path`` meanwhile; a failure re-raises with its
+    last lines."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    with open(path, "wb") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        except Exception as exc:
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            with open(path, encoding="utf-8", errors="replace") as f:
+                tail = f.read()[-2000:]
+            raise RuntimeError(f"tl2cgen could not build the compiled tree: {exc}\n{tail}"
+                               ) from exc
+        finally:
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
 
 
 def compiled_tree(X: np.ndarray, y: np.ndarray, cache_dir: str | None = None) -> Peer:
