@@ -40,6 +40,16 @@ def _built(make) -> dict:
         return {"missing": str(exc)}
 
 
+def _lookups(p: int, dist: str) -> dict:
+    """{n: (points, outputs, queries)} at dimension p for a peer of distribution ``dist``."""
+    def make(n):
+        _peers().require(dist)
+        ds, order = _data(n, p)
+        return ds.X, ds.D, ds.X[order]
+
+    return _built(make)
+
+
 class _Peer(Pinned):
     number, sample_time, repeat, min_run_count, warmup_time = 0, 0.01, (3, 10, 2.0), 2, 0.0
     timeout = 600
@@ -83,12 +93,7 @@ class KDTree(_Peer):
     param_names = ("n", "p")
 
     def setup_cache(self):
-        def make(n):
-            _peers().require("scipy")
-            ds, order = _data(n, 8)
-            return ds.X, ds.D, ds.X[order]
-
-        return _built(make)
+        return _lookups(8, "scipy")
 
     def setup(self, cache, n, p):
         X, D, Xq = self._take(cache, n)
@@ -141,12 +146,7 @@ class Pygm(_Peer):
     param_names = ("n",)
 
     def setup_cache(self):
-        def make(n):
-            _peers().require("pygm")
-            ds, order = _data(n, 1)
-            return ds.X, ds.D, ds.X[order]
-
-        return _built(make)
+        return _lookups(1, "pygm")
 
     def setup(self, cache, n):
         X, D, Xq = self._take(cache, n)
