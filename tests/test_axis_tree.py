@@ -36,6 +36,12 @@ def assert_same_as_interpreter(m, X=None):
                                                        threads=2)[:len(X)], Y)
     ref, leaf = naive.axis_route(r, X)
     np.testing.assert_array_equal(ref, Y)
+    assert r.packed.size == (r.n_vertices if m.dtype == np.float32 and r.p <= 256 else 0)
+    if r.packed.size:  # the 16-byte records' kernel too, which float64 and wide trees take
+        from dataclasses import replace
+
+        wide = replace(r, packed=r.packed[:0])
+        np.testing.assert_array_equal(axis_routing.predict(wide, X, threads=1), Y)
     np.testing.assert_array_equal(leaf, tree.interpret_leaves(cn, X))
     np.testing.assert_array_equal(axis_routing.leaves(r, X), leaf)
     c, c_int = axis_routing.count(r, X), tree.interpret_count(cn, X)
