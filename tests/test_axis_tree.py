@@ -83,6 +83,19 @@ def test_renumbered_build_beyond_the_renumbering_size(dtype):
     assert axis_tree.certify(m.conditional, ds.X, ds.D, dtype)["certified"]
 
 
+def test_renumbered_twice():
+    """Past RENUMBER·2^RENUMBER_STEP points the ids are renumbered at two sizes (the second
+    renumbering composes the first's map): every point is still recalled exactly."""
+    from kernels.constructions.axis_build import RENUMBER, RENUMBER_STEP
+
+    ds = kernels.generate("gaussian", (RENUMBER << RENUMBER_STEP) + 999, 2, 1, seed=6)
+    m = build(ds.X, ds.D, "float32")
+    assert m.summary()["certified"]
+    Y = axis_routing.predict(m.router, ds.X.astype(np.float32))
+    assert recall_errors(m, Y)["exact"]
+    np.testing.assert_array_equal(Y[::997], naive.axis(m.router, ds.X[::997]))
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_verify_record(dtype):
     ds = kernels.generate("gaussian", 3000, 8, 1, seed=3)

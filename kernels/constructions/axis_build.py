@@ -333,19 +333,28 @@ def _grow1(a, cap):
 
 
 RENUMBER = 1 << 15  # renumber the points once the vertices hold at most this many
+RENUMBER_STEP = 5  # ... and before that each time they shrink 2^5-fold below 2^(15 + 5k)
 
 
 @njit(cache=True)
-def _renumber(L, new_id):
+def _renumber(L, new_id, point, scratch):
     """Renumber the points by their position in list 0, in every list: from then on the ids of a
     vertex's points lie in the range of positions its ancestor had at this moment, so the side
     flags a partition reads (``flag[id]``) are a few cache lines, not the whole array.  Returns
-    the point of each new id."""
-    point = L[0].copy()
-    for t in range(point.size):
-        new_id[point[t]] = t
+    ``point`` (the point of each id; empty before the first renumbering) for the new ids."""
+    n = L.shape[1]
+    for t in range(n):
+        new_id[L[0, t]] = t
+    if point.size:
+        if scratch.size < n:
+            scratch = np.empty(n, point.dtype)
+        for t in range(n):
+            scratch[t] = point[L[0, t]]
+        point[:] = scratch[:n]
+    else:
+        point = L[0].copy()
     for k in range(L.shape[0]):
-        for t in range(point.size):
+        for t in range(n):
             L[k, t] = new_id[L[k, t]]
     return point
 
@@ -380,14 +389,18 @@ def build_tree(X, D, L, V, q, f32, tol, scale, inv_scale):
     banned = np.zeros(p, np.bool_)
     point = np.empty(0, L.dtype)  # the point of each id once the ids are renumbered
     renumbered = False
+    limit = RENUMBER
+    while limit << RENUMBER_STEP < n:
+        limit <<= RENUMBER_STEP
     T[0, 0], T[0, 1] = 0, n
     nv, nl, v = 1, 0, 0
     while v < nv:
         s, e = T[v, 0], T[v, 1]
         m = e - s
-        if not renumbered and m <= RENUMBER < n:
-            point = _renumber(L, buf)
+        if m <= limit < n and limit >= RENUMBER:
+            point = _renumber(L, buf, point, vbuf.view(L.dtype))
             renumbered = True
+            limit >>= RENUMBER_STEP
         if nl == W.shape[0]:
             W2 = np.zeros((nl + nl // 2 + 16, r, p + 1))
             W2[:nl] = W
