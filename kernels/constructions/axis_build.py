@@ -332,6 +332,19 @@ def _grow1(a, cap):
     return out
 
 
+@njit(cache=True)
+def _split_vertex(L, V, s, e, q, f32, inv_scale, banned, flag, side, buf, vbuf):
+    """Choose and apply the split of vertex [s, e): (k, j, β), the next best coordinate when a
+    split fails its check; k = −1 when no test separates the points."""
+    banned[:] = False
+    for _ in range(L.shape[0]):
+        k, j, beta = _choose_split(V, s, e, q, f32, inv_scale, banned)
+        if k < 0 or _split(L, V, s, e, k, j, beta, f32, flag, side, buf, vbuf):
+            return k, j, beta
+        banned[k] = True
+    return -1, 0, 0.0
+
+
 RENUMBER = 1 << 15  # renumber the points once the vertices hold at most this many
 RENUMBER_STEP = 5  # ... and before that each time they shrink 2^5-fold below 2^(15 + 5k)
 
@@ -368,8 +381,7 @@ def build_tree(X, D, L, V, q, f32, tol, scale, inv_scale):
     Returns (T, thr, W): per vertex in BFS order ``T[v] = [start, end, feature, child, leaf,
     certified]`` (its points fill positions ``start:end`` of every list; feature, child and leaf
     are −1 where they do not apply; the second child is child + 1) and the threshold β; per leaf
-    the maps
-    ``W[leaf] (r, p+1) = [b, w]``.
+    the maps ``W[leaf] (r, p+1) = [b, w]``.
     """
     n, p = X.shape
     r = D.shape[1]
@@ -413,14 +425,8 @@ def build_tree(X, D, L, V, q, f32, tol, scale, inv_scale):
             ok = _solve_leaf(X, D, ids, m, f32, tol, scale, At, H, bet, y, c, W[nl])
             leaf = ok or m == 1
         if not leaf:
-            banned[:] = False
-            k = -1
-            for _ in range(p):
-                k, j, beta = _choose_split(V, s, e, q, f32, inv_scale, banned)
-                if k < 0 or _split(L, V, s, e, k, j, beta, f32, flag, side, buf, vbuf):
-                    break
-                banned[k] = True
-                k = -1
+            k, j, beta = _split_vertex(L, V, s, e, q, f32, inv_scale, banned, flag, side, buf,
+                                       vbuf)
             if k < 0:  # nothing separates these points in this precision: uncertified leaf
                 leaf = True
                 if m > q:  # (the map of the first point; no map fits them all anyway)
