@@ -387,7 +387,9 @@ def _print_targets(t: dict, s: dict | None) -> None:
               f"certified={s['certified']}, peak RSS {s['peak_rss_gib']:.2f} GiB")
 
 
-COMPILED_N = 1 << 16  # the compiled tree's points (gcc on a fully grown 2^20-leaf tree: too long)
+# the compiled tree's points: gcc compiled a fully grown tree of 2^12 points in about 10 s, and
+# had not finished one of 2^16 after 8 minutes (shared 2-core machine, load about 5)
+COMPILED_N = 1 << 12
 
 
 def peer_times(n: int, p: int, compiled_n: int = COMPILED_N) -> dict:

@@ -158,6 +158,7 @@ def test_peer_benchmarks_run_or_say_why(monkeypatch):
     from kernels.harness import lookup_peers
 
     monkeypatch.setattr(bench_peers, "N", (256,))
+    monkeypatch.setattr(bench_peers, "COMPILED", (256,))
     for cls, args in ((bench_peers.CompiledTree, (256, 8)), (bench_peers.KDTree, (256, 8)),
                       (bench_peers.SortedKeys, (256,)), (bench_peers.Pygm, (256,))):
         b = cls()
