@@ -1,12 +1,13 @@
 """Dense vs active on seeded random sparse ReLU networks (kernels.random_networks), one thread."""
 
 from kernels.harness import timing
+from kernels.random_networks import RandomNetwork
 
 from .common import SPARSITY, N, Pinned, cached, executor, random_cache
 
 
 class Sparsity(Pinned):
-    params = (("dense", "active"), (N[-1],), SPARSITY)
+    params = (RandomNetwork.EXECUTORS, (N[-1],), SPARSITY)
     param_names = ("executor", "n", "sparsity")
     timeout = 300
     number, sample_time, repeat, min_run_count = 0, 0.01, (3, 10, 2.0), 2
@@ -41,7 +42,7 @@ class SparsitySpeedup(Pinned):
     def setup(self, cache, n, sparsity):
         m = cached(cache, (n, sparsity))
         self.pin()
-        self.runs = {e: executor(m, e) for e in ("dense", "active")}
+        self.runs = {e: executor(m, e) for e in RandomNetwork.EXECUTORS}
 
     def _median(self, e):
         route, X = self.runs[e]
