@@ -137,15 +137,17 @@ def _active_network(X, p, lp, act, bias, w_ptr, w_src, w_val, r, tile):
     nzc = np.zeros((p + N, 1), np.int64)
     nzi = np.empty((p + N, tile), np.int32)
     acc = np.empty(tile, dtype=X.dtype)
+    zero = np.int64(0)
     for c0 in range(0, m, tile):
         n = min(tile, m - c0)
         for k in range(p):
             for i in range(n):
                 U[k, i] = X[c0 + i, k]
-        _mark_rows(U, 0, p, 0, n, nzc, nzi, 0)
+        # typed zeros: the batched path's compiled kernels serve (literal 0s compile others)
+        _mark_rows(U, zero, p, zero, n, nzc, nzi, zero)
         for ell in range(lp.size - 1):
-            _csr_active(U, p, lp[ell], lp[ell + 1], act, bias, w_ptr, w_src, w_val, 0, n,
-                        nzc, nzi, 0, acc)
+            _csr_active(U, p, lp[ell], lp[ell + 1], act, bias, w_ptr, w_src, w_val, zero, n,
+                        nzc, nzi, zero, acc)
         for i in range(n):
             for k in range(r):
                 out[c0 + i, k] = U[p + N - r + k, i]

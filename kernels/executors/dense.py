@@ -329,7 +329,9 @@ def _csr_network(X, p, lp, act, bias, w_ptr, w_src, w_val, r, tile):
             for i in range(n):
                 U[k, i] = X[c0 + i, k]
         for ell in range(lp.size - 1):
-            csr_layer(U, p, lp[ell], lp[ell + 1], act, bias, w_ptr, w_src, w_val, 0, n, acc)
+            # a typed 0: the tiled path's compiled csr_layer serves (a literal 0 compiles another)
+            csr_layer(U, p, lp[ell], lp[ell + 1], act, bias, w_ptr, w_src, w_val, np.int64(0), n,
+                      acc)
         for i in range(n):
             for k in range(r):
                 out[c0 + i, k] = U[p + N - r + k, i]

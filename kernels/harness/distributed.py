@@ -128,10 +128,12 @@ def _address_from_file(path: str) -> str:
     return str(address)
 
 
-def connect(spec: str, *, timeout: float = CONNECT_TIMEOUT_S) -> DaskRunner:
+def connect(spec: str, *, timeout: float | None = None) -> DaskRunner:
     """A runner on the cluster ``spec`` names: ``local[:W]`` starts a ``LocalCluster`` of W
     single-threaded worker processes on 127.0.0.1 (default: one per core); an address or a
-    scheduler file connects to a running scheduler.  Close it (``with connect(...) as r:``)."""
+    scheduler file connects to a running scheduler, giving up after ``timeout`` seconds
+    (default :data:`CONNECT_TIMEOUT_S`).  Close it (``with connect(...) as r:``)."""
+    timeout = CONNECT_TIMEOUT_S if timeout is None else timeout
     kind, arg = parse(spec)
     dd = _distributed()
     if kind == "local":
