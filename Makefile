@@ -35,11 +35,12 @@ test-fast: $(STAMP)
 report: $(STAMP)
 	$(BIN)/memcap report --out reports/ $(if $(FRESH),--fresh)
 
-# every unmarked shell command of README.md, in order, on a fresh clone (long: it runs them all)
+# every unmarked shell command of README.md, in order, on a fresh clone (long: it runs them all);
+# BROWSER=1: then every report it made in headless Chromium (scripts/browser_check.py)
 readme-check:
-	$(PYTHON) scripts/readme_check.py
+	$(PYTHON) scripts/readme_check.py $(if $(BROWSER),--browser)
 
-# reports/*.html in headless Chromium at 1280 px: screenshots in reports/screenshots/, and no table
+# reports/*.html and reports/*/index.html in headless Chromium at 1280 px: screenshots in reports/screenshots/, and no table
 # or figure wider than the page (installs Debian's chromium when missing; not run by CI)
 browser-check: $(STAMP)
 	$(BIN)/python scripts/browser_check.py

@@ -5,8 +5,8 @@ Chromium runs scripts only in a copy of each page (the report itself has none): 
 measuring step is appended to the copy, and ``--dump-dom`` returns what it found.  Debian's
 ``chromium`` package is installed with apt-get when no Chromium is on PATH.
 
-    python scripts/browser_check.py                       # reports/index.html, reports/history.html
-    python scripts/browser_check.py reports/all/index.html --shots reports/screenshots
+    python scripts/browser_check.py           # reports/: index.html, history.html, */index.html
+    python scripts/browser_check.py reports/all/ /tmp/other/index.html --shots /tmp/shots
 """
 
 from __future__ import annotations
@@ -42,9 +42,34 @@ def chromium() -> str:
     for name in ("chromium", "chromium-browser", "google-chrome"):
         if shutil.which(name):
             return shutil.which(name)
-    print("browser-check: installing Debian's chromium (apt-get)", flush=True)
-    subprocess.run(["apt-get", "install", "-y", "-q", "chromium"], check=True)
+    apt = ["apt-get", "install", "-y", "-q", "chromium"]
+    if os.geteuid() != 0:
+        if not shutil.which("sudo"):
+            raise SystemExit("browser-check: no Chromium on PATH, and installing Debian's "
+                             "chromium needs root (no sudo here): apt-get install chromium")
+        apt = ["sudo", *apt]
+    print(f"browser-check: no Chromium on PATH; installing Debian's chromium ({' '.join(apt)})",
+          flush=True)
+    if subprocess.run(apt).returncode or not shutil.which("chromium"):
+        raise SystemExit(f"browser-check: `{' '.join(apt)}` did not install chromium")
     return shutil.which("chromium")
+
+
+def pages_of(paths: list[str]) -> list[str]:
+    """The HTML pages to check: each file named, each folder's index.html and history.html;
+    with nothing named, reports/ and every report folder below it."""
+    if not paths:
+        paths = ["reports", *sorted(os.path.join("reports", d) for d in os.listdir("reports")
+                                    if os.path.isdir(os.path.join("reports", d)))] \
+            if os.path.isdir("reports") else []
+    out = []
+    for p in paths:
+        if os.path.isdir(p):
+            out += [os.path.join(p, f) for f in ("index.html", "history.html")
+                    if os.path.isfile(os.path.join(p, f))]
+        else:
+            out.append(p)
+    return out
 
 
 def measure(browser: str, page: str) -> dict:
@@ -71,12 +96,12 @@ def screenshot(browser: str, page: str, height: int, out: str) -> None:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("pages", nargs="*", help="HTML pages (default: reports/index.html and "
-                                             "reports/history.html where they exist)")
+    ap.add_argument("pages", nargs="*", help="HTML pages or report folders (default: "
+                                             "reports/ and every folder in it that holds a "
+                                             "report: index.html, history.html)")
     ap.add_argument("--shots", default="reports/screenshots", help="where screenshots go")
     args = ap.parse_args(argv)
-    pages = args.pages or [p for p in ("reports/index.html", "reports/history.html")
-                           if os.path.isfile(p)]
+    pages = pages_of(args.pages)
     if not pages:
         print("browser-check: no page (run `make report` first)", file=sys.stderr)
         return 2
@@ -91,11 +116,13 @@ def main(argv=None) -> int:
         screenshot(browser, page, min(m["height"], 16000), shot)
         wide = m["page"] > m["width"]
         problems += len(m["bad"]) + wide
-        print(f"{page}: {m['width']} px wide, page {m['page']} × {m['height']} px, "
+        print(f"{'FAIL' if m['bad'] or wide else 'ok  '} {page}: {m['width']} px wide, "
+              f"page {m['page']} × {m['height']} px, "
               f"{len(m['bad'])} elements too wide{' (the page scrolls sideways)' if wide else ''}"
               f"; screenshot {shot}")
         for b in m["bad"]:
             print("  " + b)
+    print(f"browser-check: {len(pages)} pages, {problems} problems")
     return 1 if problems else 0
 
 

@@ -64,6 +64,20 @@ def test_gaussian_exact_certified_and_same_as_interpreter(n, p, r, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+def test_renumbered_build_beyond_the_renumbering_size(dtype):
+    """Past ``RENUMBER`` points the build renumbers the points mid-way (the flags a partition
+    reads stay local): the tree is still exact, certified, and the same through every path."""
+    from kernels.constructions.axis_build import RENUMBER
+
+    ds = kernels.generate("gaussian", RENUMBER + 4099, 3, 2, seed=5, labels="signed")
+    m = build(ds.X, ds.D, dtype)
+    assert m.summary()["certified"]
+    Y, _ = assert_same_as_interpreter(m)
+    assert recall_errors(m, Y)["exact"]
+    assert axis_tree.certify(m.conditional, ds.X, ds.D, dtype)["certified"]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_verify_record(dtype):
     ds = kernels.generate("gaussian", 3000, 8, 1, seed=3)
     rec = verify(build(ds.X, ds.D, dtype))

@@ -6,14 +6,19 @@ import argparse
 import json
 import math
 import re
+import shlex
+from pathlib import Path
 
 import matplotlib.figure
 import pytest
 from matplotlib import pyplot as plt
 
+from kernels.cli import make_parser
 from kernels.constructions import get, names
-from kernels.harness import presets
+from kernels.harness import presets, results
 from kernels.harness.cell import RANDOM
+from kernels.harness.grid import group_executors, groups
+from kernels.harness.sweep_args import grid_from_args
 from kernels.report import build, figures, geometry, headline, timings
 from kernels.report import html as report
 
@@ -248,3 +253,49 @@ def test_quick_report_figures_read_and_its_headline_is_its_results(tmp_path, che
     doc = json.loads((out / "results.json").read_text())
     assert check_headline(page, doc) >= 5
     assert max(_table_widths(page)) <= 11
+
+
+def readme_sweeps() -> list[list[str]]:
+    """The `memcap sweep` commands of README.md's Sweeps section, as argv after `memcap`."""
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"```sh\n(.*?)```", text[text.index("### Sweeps"):], re.S).group(1)
+    lines = block.replace("\\\n", " ").replace("&&", "\n").splitlines()
+    return [argv[1:] for argv in map(shlex.split, lines) if argv[:2] == ["memcap", "sweep"]]
+
+
+def sweep_rows(argv: list[str]) -> tuple[dict, list[dict]]:
+    """(grid, a row for every cell) of the sweep ``argv`` would run: its constructions,
+    executors, n, p, dtypes, sparsities and size-only builds, with made-up measurements."""
+    grid = grid_from_args(make_parser().parse_args(argv))
+    rows = []
+    for g in groups(grid):
+        for e in group_executors(g):
+            where = {k: g[k] for k in ("series", "sparsity", "kind", "variant", "r", "grid_p")}
+            if e == "size":
+                rows.append({"status": "ok", "construction": g["construction"], "executor": e,
+                             "n": g["n"], "p": g["p"], "dtype": g["dtype"], **where,
+                             "labels": "classes", "weights": 10 * g["n"],
+                             "neurons": g["n"] // 2, "depth": 3, "weight_bits": 32})
+            else:
+                rows.append(_row(g["construction"], e, g["n"], p=g["p"], dtype=g["dtype"],
+                                 **where))
+    return grid, rows
+
+
+@pytest.mark.parametrize("which", [0, 1, pytest.param(2, marks=pytest.mark.slow)])
+def test_the_report_of_each_readme_sweep_reads(which, tmp_path, checked):
+    sweeps = readme_sweeps()
+    assert len(sweeps) == 3  # trees, sparsity, the report's own grid
+    grid, rows = sweep_rows(sweeps[which])
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps({"schema": results.SCHEMA, "environment": {}, "grid": grid,
+                                "command": "memcap sweep " + shlex.join(sweeps[which]),
+                                "rows": rows}))
+    args = argparse.Namespace(quick=False, out=str(tmp_path), results=str(path), compare=None,
+                              fresh=False, force=False, argv=["report", "--results", str(path)])
+    assert build.main(args) == 0
+    page = (tmp_path / "index.html").read_text()
+    assert checked and len(checked) == page.count("<img ")  # every figure on the page
+    assert [p for p in checked if p[1]] == []
+    assert max(_table_widths(page)) <= 11
+    assert "No cell was measured" not in page

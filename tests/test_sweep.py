@@ -273,3 +273,100 @@ def test_progress_names_what_starts_gives_an_eta_and_a_summary(tmp_path):
     assert bar.eta_s() == pytest.approx(6.0, rel=0.05)  # 3 cells left at 2 s each
     bar.step("b ok", measured=False)  # from the cache: no time, not in the mean
     assert bar.eta_s() == pytest.approx(4.0, rel=0.05)
+
+
+def _cell(construction, n, p=8, executor="dense", dtype="float64", **extra):
+    """A group or row of the fields that place a cell in its series."""
+    return {"construction": construction, "variant": None, "executor": executor, "kind": "gaussian",
+            "n": n, "p": p, "r": 1, "dtype": dtype, "sparsity": None, "seed": 0, "threads": 1,
+            "series": "grid", "size_only": executor == "size", **extra}
+
+
+def test_projection_sums_each_remaining_cell_from_its_series_then_its_construction():
+    from kernels.harness.progress import Projection, power_law
+
+    groups = [_cell("zhang", n) for n in (256, 1024, 4096)]
+    groups += [_cell("zhang", 1024, p=32), _cell("axis-tree", 2048)]
+    proj = Projection(groups, lambda g: 2)  # two executors a build
+    assert proj.seconds() is None  # nothing has a time yet
+    for n, s in ((256, 1.0), (1024, 4.0)):  # time ∝ n in zhang's p = 8 series
+        for e in ("dense", "active"):  # from the cache: not this run's compilation
+            proj.learn(_cell("zhang", n, executor=e, cell_s=s), measured=False)
+    # left: zhang 4096 (its series: 16 s a cell), zhang p=32 n=1024 (its construction: 4 s),
+    # axis-tree (nothing of its own: the mean measured cell, 2.5 s); two cells each
+    assert proj.seconds() == pytest.approx(2 * 16 + 2 * 4 + 2 * 2.5)
+    proj.learn(_cell("axis-tree", 2048, cell_s=0.5))
+    assert proj.seconds() == pytest.approx(2 * 16 + 2 * 4 + 0.5)  # one cell left, its own time
+    proj.learn(_cell("axis-tree", 2048, executor="tree", cell_s=0.5))
+    proj.learn(_cell("zhang", 1024, p=32, cell_s=9.0), measured=False)  # a row skipped for
+    proj.learn(_cell("zhang", 1024, p=32, executor="active"))  # time has no cell_s: done too
+    assert proj.seconds() == pytest.approx(2 * 16)
+    proj.observe(_cell("zhang", 2048, cell_s=16.0))  # a resumed run's cell: data, not work
+    assert proj.seconds() == pytest.approx(2 * 64)  # through n = 1,024 and 2,048: ∝ n² now
+    # the exponent between the two largest n, clipped to [0, 3]; one n: linear
+    assert power_law({100: [1.0]}, 400) == pytest.approx(4.0)
+    assert power_law({100: [1.0], 200: [100.0]}, 400) == pytest.approx(800.0)  # b = 3
+    assert power_law({100: [5.0], 200: [1.0]}, 400) == pytest.approx(1.0)  # b = 0
+    assert power_law({100: [1.0, 9.0, 2.0]}, 100) == pytest.approx(2.0)  # the median
+
+
+def test_projection_prefers_warm_cells_then_an_earlier_runs_over_the_compiling_one():
+    from kernels.harness.progress import Projection
+
+    proj = Projection([_cell("zhang", n) for n in (100, 200, 400)] + [_cell("bubeck", 100)],
+                      lambda g: 1)
+    proj.learn(_cell("zhang", 100, cell_s=50.0))  # the first zhang build: compiles
+    assert proj.seconds() == pytest.approx(100 + 200 + 50)  # nothing else known: used anyway
+    proj.observe(_cell("zhang", 100, cell_s=1.0), earlier=True)  # an earlier commit's cells
+    proj.observe(_cell("bubeck", 100, cell_s=3.0), earlier=True)
+    assert proj.seconds() == pytest.approx(2 + 4 + 3)
+    proj.learn(_cell("zhang", 200, cell_s=4.0))  # warm, this run: before the earlier run's
+    assert proj.seconds() == pytest.approx(8 + 3)
+    assert proj.cell_s(("nothing",), ("nothing", False), 100) == pytest.approx(4.0)  # the mean
+    proj.observe({"cell_s": 1.0, "n": 5})  # not a cell row (an edited cache file): ignored
+    assert proj.seconds() == pytest.approx(8 + 3)
+
+
+def test_eta_is_the_projection_over_the_cells_running_at_once():
+    import io
+
+    from kernels.harness.progress import Projection
+
+    proj = Projection([_cell("zhang", n) for n in (100, 200, 400)], lambda g: 1)
+    bar = sweep.Progress(3, io.StringIO(), proj)
+    assert bar.eta_s() is None
+    bar.t0 -= 10.0  # 10 s of wall time, in which the cell below took 10 s: one at a time
+    bar.step("zhang dense n=100 ok", row=_cell("zhang", 100, cell_s=10.0))
+    assert bar.eta_s() == pytest.approx(20 + 40, rel=0.05)  # linear while one n is known
+    bar.step("zhang dense n=200 ok", row=_cell("zhang", 200, cell_s=30.0))  # 40 s in 10 s
+    assert bar.eta_s() == pytest.approx(60 / 4, rel=0.05)  # 4 at once; n = 100 compiled
+    bar.step("zhang dense n=400 skipped", row=_cell("zhang", 400))
+    assert bar.eta_s() == 0.0
+
+
+def test_a_report_projects_from_the_cache_of_an_earlier_commit(tmp_path):
+    import io
+
+    from kernels.harness.cache import CellCache
+
+    other = CellCache(str(tmp_path), {"commit": "earlier"})
+    other.put("k", [{**_cell("zhang", 8, p=2), "status": "ok", "final": True, "cell_s": 7.0}])
+    assert [r["cell_s"] for r in CellCache(str(tmp_path), {"commit": "now"}).earlier_rows()] == [7]
+    buf = io.StringIO()
+    g = {"blocks": [{"constructions": ["zhang"], "n": [8], "p": [2]}], **FAST}
+    sweep.run(g, str(tmp_path / "r.json"), stream=buf, cache_dir=str(tmp_path))
+    first = buf.getvalue().splitlines()[0]
+    assert first.startswith("memcap: 1 builds to run") and first.endswith("(ETA 7s)")
+
+
+def test_the_first_progress_line_waits_for_neither_matplotlib_nor_dask():
+    """Everything a sweep or report imports before its first line leaves matplotlib and Dask
+    (about a second each on this machine) until they are used."""
+    import subprocess
+    import sys
+
+    code = ("import sys, kernels.cli, kernels.harness.sweep, kernels.report.build; "
+            "print(sorted(m for m in ('matplotlib', 'distributed', 'dask') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=120).stdout.strip()
+    assert out == "[]"

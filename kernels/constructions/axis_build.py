@@ -20,9 +20,11 @@ Thresholds and certification.  The test is ``x_k < β`` (true: left child).  In 
 midpoint of the two values beside the gap (or the upper value when the midpoint rounds down onto the
 lower one).  In float32 the gap is measured between the float32 roundings a < b of those values and
 β is a float32 number with a < β < b; since rounding is monotone and β is representable, every
-point then takes the same branch in float32 as in exact arithmetic.  That is not assumed: while
-partitioning, every point of the vertex is tested both ways (``x < β`` exactly, ``fl32(x) < β``)
-and a rank that fails is discarded for the next best.
+point then takes the same branch in float32 as in exact arithmetic (x ≥ β ⇒ fl32(x) ≥ β, and
+x < β ⇐ fl32(x) < β).  So a float32 build keeps only the float32 keys in its sorted lists (half
+the memory of float64 keys).  While partitioning, every point of the vertex is tested against β
+with the keys the lists hold (and in float32 arithmetic) and a rank that fails is discarded for
+the next best; :func:`certify_points` re-proves every branch from the float64 inputs.
 
 Leaves.  A vertex with ≤ q points gets, per output, the least-norm affine map through its points
 (Householder QR with column pivoting of the centred [1, x − c]ᵀ; pivoting drops affinely dependent
@@ -128,13 +130,18 @@ def _choose_split(V, s, e, q, f32, inv_scale, banned):
 
 
 @njit(cache=True)
-def _split(L, V, s, e, k, j, beta, f32, flag, buf, vbuf):
-    """Mark sides, check every point's branch exactly and in float32, partition the lists."""
+def _split(L, V, s, e, k, j, beta, f32, flag, side, buf, vbuf):
+    """Mark sides, check every point's branch (the keys the lists hold, and in float32), then
+    partition the other lists stably in place: gather each entry's side first (independent
+    loads), then one branch-free pass (left entries in place, right ones to ``buf``/``vbuf``),
+    then the right ones back.  Unsigned indices: no wraparound code in the hot loops."""
     p = L.shape[0]
-    for t in range(s, e):
-        x = V[k, t]
-        left = t < s + j
-        flag[L[k, t]] = left
+    s, m, j = np.uint64(s), np.uint64(e - s), np.uint64(j)
+    Lk, Vk = L[k], V[k]
+    for t in range(m):
+        x = Vk[s + t]
+        left = t < j
+        flag[Lk[s + t]] = left
         if (x < beta) != left:
             return False
         if f32 and (np.float32(x) < np.float32(beta)) != left:
@@ -142,23 +149,24 @@ def _split(L, V, s, e, k, j, beta, f32, flag, buf, vbuf):
     for kk in range(p):
         if kk == k:
             continue
+        Li, Vi = L[kk], V[kk]
+        for t in range(m):
+            side[t] = flag[Li[s + t]]
         a = s
-        b = 0
-        for t in range(s, e):  # gather the sides first: independent loads, many in flight
-            buf[t - s] = flag[L[kk, t]]
-        for t in range(s, e):
-            f = np.int64(buf[t - s])
-            i = L[kk, t]
-            v = V[kk, t]
-            L[kk, a] = i
-            V[kk, a] = v
-            buf[b] = i  # b <= t - s: that side was read already
+        b = np.uint64(0)
+        for t in range(m):
+            f = np.uint64(side[t])
+            i = Li[s + t]
+            v = Vi[s + t]
+            Li[a] = i
+            Vi[a] = v
+            buf[b] = i
             vbuf[b] = v
             a += f
-            b += 1 - f
+            b += np.uint64(1) - f
         for t in range(b):
-            L[kk, a + t] = buf[t]
-            V[kk, a + t] = vbuf[t]
+            Li[a + t] = buf[t]
+            Vi[a + t] = vbuf[t]
     return True
 
 
@@ -324,24 +332,45 @@ def _grow1(a, cap):
     return out
 
 
+RENUMBER = 1 << 15  # renumber the points once the vertices hold at most this many
+
+
+@njit(cache=True)
+def _renumber(L, new_id):
+    """Renumber the points by their position in list 0, in every list: from then on the ids of a
+    vertex's points lie in the range of positions its ancestor had at this moment, so the side
+    flags a partition reads (``flag[id]``) are a few cache lines, not the whole array.  Returns
+    the point of each new id."""
+    point = L[0].copy()
+    for t in range(point.size):
+        new_id[point[t]] = t
+    for k in range(L.shape[0]):
+        for t in range(point.size):
+            L[k, t] = new_id[L[k, t]]
+    return point
+
+
 @njit(cache=True)
 def build_tree(X, D, L, V, q, f32, tol, scale, inv_scale):
     """The tree over ``X`` (n, p), ``D`` (n, r) with index lists ``L`` (p, n) and their sorted
-    values ``V[k] = X[L[k], k]`` (both partitioned in place).
+    keys ``V[k] = X[L[k], k]`` (float64, or their float32 roundings for a float32 build; both
+    partitioned in place).
 
     Returns (T, thr, W): per vertex in BFS order ``T[v] = [start, end, feature, child, leaf,
-    certified]`` (its points are ``L[0, start:end]``; feature, child and leaf are −1 where they do
-    not apply; the second child is child + 1) and the threshold β; per leaf the maps
+    certified]`` (its points fill positions ``start:end`` of every list; feature, child and leaf
+    are −1 where they do not apply; the second child is child + 1) and the threshold β; per leaf
+    the maps
     ``W[leaf] (r, p+1) = [b, w]``.
     """
     n, p = X.shape
     r = D.shape[1]
-    T = np.full((4 * (n // q) + 16, 6), -1, np.int64)
+    T = np.full((2 * (n // max(1, q - 1)) + 16, 6), -1, L.dtype)  # int32 when n < 2^31; grows
     thr = np.zeros(T.shape[0])
-    W = np.zeros((T.shape[0] // 2, r, p + 1))
+    W = np.zeros((n // max(1, q - 1) + 16, r, p + 1))  # leaves hold about q − 1 points; grows
     flag = np.zeros(n, np.uint8)
+    side = np.empty(n, np.uint8)
     buf = np.empty(n, L.dtype)
-    vbuf = np.empty(n)
+    vbuf = np.empty(n, V.dtype)
     ids = np.empty(q, np.int64)
     At = np.empty((p + 1, q))
     H = np.zeros((p + 1, p + 1))
@@ -349,20 +378,25 @@ def build_tree(X, D, L, V, q, f32, tol, scale, inv_scale):
     y = np.zeros(p + 1)
     c = np.zeros(p)
     banned = np.zeros(p, np.bool_)
+    point = np.empty(0, L.dtype)  # the point of each id once the ids are renumbered
+    renumbered = False
     T[0, 0], T[0, 1] = 0, n
     nv, nl, v = 1, 0, 0
     while v < nv:
         s, e = T[v, 0], T[v, 1]
         m = e - s
+        if not renumbered and m <= RENUMBER < n:
+            point = _renumber(L, buf)
+            renumbered = True
         if nl == W.shape[0]:
-            W2 = np.zeros((2 * nl, r, p + 1))
+            W2 = np.zeros((nl + nl // 2 + 16, r, p + 1))
             W2[:nl] = W
             W = W2
         leaf = False
         ok = False
         if m <= q:
             for i in range(m):
-                ids[i] = L[0, s + i]
+                ids[i] = point[L[0, s + i]] if renumbered else L[0, s + i]
             ok = _solve_leaf(X, D, ids, m, f32, tol, scale, At, H, bet, y, c, W[nl])
             leaf = ok or m == 1
         if not leaf:
@@ -370,7 +404,7 @@ def build_tree(X, D, L, V, q, f32, tol, scale, inv_scale):
             k = -1
             for _ in range(p):
                 k, j, beta = _choose_split(V, s, e, q, f32, inv_scale, banned)
-                if k < 0 or _split(L, V, s, e, k, j, beta, f32, flag, buf, vbuf):
+                if k < 0 or _split(L, V, s, e, k, j, beta, f32, flag, side, buf, vbuf):
                     break
                 banned[k] = True
                 k = -1
@@ -378,10 +412,10 @@ def build_tree(X, D, L, V, q, f32, tol, scale, inv_scale):
                 leaf = True
                 if m > q:  # (the map of the first point; no map fits them all anyway)
                     W[nl] = 0.0
-                    W[nl, :, 0] = D[L[0, s]]
+                    W[nl, :, 0] = D[point[L[0, s]] if renumbered else L[0, s]]
             else:
                 if nv + 2 > T.shape[0]:
-                    T2 = np.full((2 * T.shape[0], 6), -1, np.int64)
+                    T2 = np.full((T.shape[0] + T.shape[0] // 2, 6), -1, T.dtype)
                     T2[:nv] = T[:nv]
                     T = T2
                     thr = _grow1(thr, T.shape[0])
@@ -396,4 +430,4 @@ def build_tree(X, D, L, V, q, f32, tol, scale, inv_scale):
             T[v, 5] = ok
             nl += 1
         v += 1
-    return T[:nv].copy(), thr[:nv].copy(), W[:nl].copy()
+    return T[:nv], thr[:nv], W[:nl]  # views: the caller frees the work lists first

@@ -108,6 +108,23 @@ def prefetch(typingctx, arr, idx):
     return sig, codegen
 
 
+@intrinsic
+def load_as(typingctx, arr, idx, ty):
+    """Element ``idx`` of ``arr``'s memory read as type ``ty`` (a NumPy scalar type or an array's
+    ``dtype``), indexed in units of ``ty``: one typed load, unchecked.  A packed buffer read this
+    way needs no ``view`` per call (each view is a new array and a reference count, which cost a
+    single query several times its traversal)."""
+    elem = ty.dtype if isinstance(ty, types.DType) else ty.instance_type
+    sig = elem(arr, idx, ty)
+
+    def codegen(context, builder, signature, args):
+        ary = context.make_array(signature.args[0])(context, builder, args[0])
+        ptr = builder.bitcast(ary.data, context.get_value_type(elem).as_pointer())
+        return builder.load(builder.gep(ptr, [args[1]]))
+
+    return sig, codegen
+
+
 def aligned(shape, dtype, align: int = 64) -> np.ndarray:
     """Zeroed C array whose data starts on an ``align``-byte boundary (cache-line aligned rows)."""
     dtype = np.dtype(dtype)

@@ -187,6 +187,29 @@ class CellCache:
             except OSError:  # another process pruned it, or it is not a file
                 pass
 
+    def earlier_rows(self) -> list[dict]:
+        """The rows of the folder's most recent other cache file (an earlier commit, or other
+        settings): their times project this run's cells before they are measured."""
+        d = os.path.dirname(self.path)
+        try:
+            others = [f for f in _files(d) if f != self.path]
+            latest = max(others, key=os.path.getmtime, default=None)
+            if latest is None:
+                return []
+            with open(latest, encoding="utf-8", errors="replace") as f:
+                lines = f.read().split("\n")
+        except OSError:
+            return []
+        rows = []
+        for line in lines:
+            try:
+                obj = json.loads(line) if line.strip() else None
+            except (ValueError, RecursionError):
+                continue
+            if _entry(obj):
+                rows += [r for r in obj["rows"] if isinstance(r, dict)]
+        return rows
+
     def get(self, key: str) -> list[dict] | None:
         """The rows cached under ``key``, or None: not there, or unstable (measured again)."""
         rows = self.cells.get(key)

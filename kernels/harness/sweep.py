@@ -26,11 +26,10 @@ import sys
 from kernels.harness import environment, journal
 from kernels.harness.cache import Caching, CellCache, fingerprint
 from kernels.harness.cell import group_rows
-from kernels.harness.distributed import connect
 from kernels.harness.grid import document, group_done, group_executors, groups, pending, row_key
 from kernels.harness.journal import journal_path, read_journal  # noqa: F401 (re-exported)
 from kernels.harness.presets import OPTION_DEFAULTS, PRESETS, SIZE_OPTIONS, size_block  # noqa: F401 (re-exported)
-from kernels.harness.progress import Announcing, Progress  # noqa: F401 (re-exported)
+from kernels.harness.progress import Announcing, Progress, Projection  # noqa: F401 (re-exported)
 from kernels.harness.results import (  # noqa: F401 (re-exported)
     SCHEMA,
     _json,
@@ -110,7 +109,13 @@ def _run_cells(grid: dict, jpath: str, done_rows: list[dict], progress: bool, st
     done_rows = [r for r in done_rows if r.get("final", True)]
     done = {row_key(r) for r in done_rows}
     todo = [g for g in groups(grid) if not group_done(g, done)]
-    bar = Progress(sum(len(group_executors(g)) for g in todo), stream) if progress else None
+    projection = Projection(todo, lambda g: len(pending(g, done)))
+    for row in done_rows:  # times of an interrupted run: data for the projection
+        projection.observe(row)
+    for row in cache.earlier_rows() if cache else ():  # an earlier commit's times: the same
+        projection.observe(row, earlier=True)
+    bar = (Progress(sum(len(pending(g, done)) for g in todo), stream, projection)
+           if progress else None)
     runner = runner or InProcess(opts)
     if bar:
         bar.now(f"{len(todo)} builds to run, {len(done_rows)} cells already done")
@@ -128,7 +133,7 @@ def _run_cells(grid: dict, jpath: str, done_rows: list[dict], progress: bool, st
                     journal.append(f, row)
                     rows.append(row)
                     if bar:
-                        bar.step(_label(row), measured=id(row) not in from_cache)
+                        bar.step(_label(row), measured=id(row) not in from_cache, row=row)
         except BaseException:  # Ctrl-C: cancel what runs; the journal resumes
             runner.cancel()
             raise
@@ -162,6 +167,9 @@ def main(args) -> int:
         return 0
     runner = None
     if getattr(args, "scheduler", None) is not None:
+        # deferred: Dask's import takes about a second, and the first line is due within two
+        from kernels.harness.distributed import connect
+
         runner = connect(args.scheduler)
     with runner or contextlib.nullcontext():
         doc = run(grid, args.out, resume=not args.fresh, progress=not args.quiet,

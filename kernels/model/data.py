@@ -95,9 +95,8 @@ def validate(X, D, *, require_nonnegative: str | None = None) -> Dataset:
     if D.shape[1] < 1:
         raise ValueError("D has no columns (r >= 1 is needed)")
     for name, arr in (("X", X), ("D", D)):
-        bad = ~np.isfinite(arr)
-        if bad.any():
-            i = int(np.argwhere(bad)[0][0])
+        i = _first_nonfinite_row(arr)
+        if i >= 0:
             raise ValueError(f"{name} has a non-finite value (NaN or inf) in row {i}")
     if require_nonnegative is not None and (D < 0).any():
         i = int(np.argwhere(D < 0)[0][0])
@@ -119,6 +118,17 @@ def class_labels(ds: Dataset, construction: str) -> np.ndarray:
     return D.astype(np.int64)
 
 
+def _first_nonfinite_row(a: np.ndarray) -> int:
+    """The first row of ``a`` holding NaN or ±inf, -1 if none (in blocks of rows: no n-sized
+    temporary)."""
+    step = max(1, (1 << 18) // max(1, a.shape[1]))
+    for s in range(0, a.shape[0], step):
+        bad = ~np.isfinite(a[s:s + step])
+        if bad.any():
+            return s + int(np.argwhere(bad)[0][0])
+    return -1
+
+
 def _may_repeat(X: np.ndarray) -> bool:
     """False when no two rows can be equal: a 64-bit hash of each row's bytes, sorted, has no
     repeat.  O(n log n) on one word per row — the exact row comparison (np.unique over rows, ~7×
@@ -126,10 +136,16 @@ def _may_repeat(X: np.ndarray) -> bool:
     n, p = X.shape
     if n < 2:
         return False
-    bits = np.ascontiguousarray(X, dtype=np.float64).view(np.uint64)
     odd = (np.arange(p, dtype=np.uint64) * np.uint64(2) + np.uint64(1)) * np.uint64(
         0x9E3779B97F4A7C15)
-    h = ((bits ^ (bits >> np.uint64(31))) * odd).sum(axis=1, dtype=np.uint64)
+    h = np.empty(n, np.uint64)
+    step = max(1, (1 << 16) // p)  # blocks of rows: the temporaries stay small (no copy of X)
+    for s in range(0, n, step):
+        block = X[s:s + step] + 0.0  # float64; -0.0 and 0.0 are the same input
+        bits = block.view(np.uint64)
+        bits ^= bits >> np.uint64(31)
+        bits *= odd
+        bits.sum(axis=1, dtype=np.uint64, out=h[s:s + step])
     h ^= h >> np.uint64(29)
     h.sort()
     return bool((h[1:] == h[:-1]).any())
@@ -137,10 +153,9 @@ def _may_repeat(X: np.ndarray) -> bool:
 
 def _drop_duplicates(X: np.ndarray, D: np.ndarray):
     """Drop repeated rows with equal outputs; refuse repeated rows with different outputs."""
-    # -0.0 and 0.0 are the same input: normalise before comparing bytes.
-    Xc = X + 0.0
-    if not _may_repeat(Xc):
+    if not _may_repeat(X):
         return X, D, 0
+    Xc = X + 0.0  # -0.0 and 0.0 are the same input: normalise before comparing bytes
     _, first, inverse = np.unique(Xc, axis=0, return_index=True, return_inverse=True)
     inverse = inverse.reshape(-1)
     if len(first) == len(X):

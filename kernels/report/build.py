@@ -10,7 +10,21 @@ import shlex
 import sys
 
 from kernels.harness import cache, results, sweep
-from kernels.report.html import load_compare, render
+
+
+def render(doc: dict, command: str, compare: str | None = None) -> str:
+    """:func:`kernels.report.html.render`, imported when first needed: matplotlib's import takes
+    about a second, and the grid's first progress line is due before it."""
+    from kernels.report import html
+
+    return html.render(doc, command, compare)
+
+
+def load_compare(path: str):
+    """:func:`kernels.report.html.load_compare` (deferred as :func:`render`)."""
+    from kernels.report import html
+
+    return html.load_compare(path)
 
 
 def write(doc: dict, out_dir: str, command: str, compare: str | None = None) -> str:

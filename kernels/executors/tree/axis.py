@@ -49,7 +49,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from kernels.executors._ops import activate, aligned, numba_threads, prefetch, thread_cap
+from kernels.executors._ops import activate, aligned, load_as, numba_threads, prefetch, thread_cap
 from kernels.executors.tree.hyperplane import tree_counts, vertex_costs
 from kernels.model.network import TESTS, ConditionalNetwork
 
@@ -121,14 +121,8 @@ def _derive(cn: ConditionalNetwork) -> AxisRouter | None:
     if ((op != LT) | (cf != ct + 1)).any():
         return None
     K = cn.n_ops
-    nnz = np.diff(cn.op_w_ptr)
-    op_of_nz = np.repeat(np.arange(K), nnz)
-    if cn.op_src.size and (cn.op_src >= p).any():
+    if not _sources_ascending(cn.op_w_ptr, cn.op_src, p):
         return None
-    if cn.op_src.size > 1:  # sources strictly ascending within each op (the summation order)
-        same = op_of_nz[1:] == op_of_nz[:-1]
-        if (cn.op_src[1:][same] <= cn.op_src[:-1][same]).any():
-            return None
     var_to_op = np.full(cn.n_vars, -1, dtype=np.int64)
     var_to_op[cn.op_var] = np.arange(K)
     out = cn.out_var[leaves]
@@ -151,8 +145,7 @@ def _derive(cn: ConditionalNetwork) -> AxisRouter | None:
     slot = np.empty(K, np.int64)  # op -> (leaf row, output) of its [b, w] block, flattened
     slot[o_op.ravel()] = (row[:, None] * r + np.arange(r)).ravel()
     blocks = Wp[:, :r * (p + 1)].reshape(L, r, p + 1)  # a view
-    blocks[slot // r, slot % r, 0] = cn.op_bias
-    blocks[slot[op_of_nz] // r, slot[op_of_nz] % r, cn.op_src + 1] = cn.op_w
+    _scatter_ops(blocks, slot, r, cn.op_bias, cn.op_w_ptr, cn.op_src, cn.op_w)
     Wp[row, r * (p + 1):r * (p + 2)] = cn.op_act[o_op]
     child = np.arange(V, dtype=np.int64) - 1
     child[internal] = ct
@@ -161,6 +154,28 @@ def _derive(cn: ConditionalNetwork) -> AxisRouter | None:
     rec, tview = _records(feat, child, thr, leaf_id, dt)
     return AxisRouter(p, r, rec, tview, leaf_id, buf, Wp, vertex_costs(cn), _depth(cn.child_true),
                       _one_entry(dt))
+
+
+@njit(cache=True)
+def _sources_ascending(w_ptr, src, p):
+    """Every op's sources are inputs (< p), strictly ascending (the summation order)."""
+    for k in range(w_ptr.size - 1):
+        prev = -1
+        for t in range(w_ptr[k], w_ptr[k + 1]):
+            if src[t] >= p or src[t] <= prev:
+                return False
+            prev = src[t]
+    return True
+
+
+@njit(cache=True)
+def _scatter_ops(blocks, slot, r, bias, w_ptr, src, w):
+    """Op k's bias and weights into its [b, w_1..w_p] block ``slot[k]`` (leaf row, output)."""
+    for k in range(slot.size):
+        row, o = slot[k] // r, slot[k] % r
+        blocks[row, o, 0] = bias[k]
+        for t in range(w_ptr[k], w_ptr[k + 1]):
+            blocks[row, o, src[t] + 1] = w[t]
 
 
 def _depth(child_true: np.ndarray) -> int:
@@ -272,18 +287,19 @@ def _leaf_eval(Xf, xo, Wf, w0, p, r, out, oo):
 
 
 @njit(cache=True, inline="always")
-def _descend(Xf, xo, buf, th, u16, u8, node, nw, ts, fw):
-    """The code of the exit x = Xf[xo:xo+p] takes from ``node``: a node ≥ 0, or ~(its leaf row).
-    Three tests, no branch: test j's children are 2j+1 (x < β) and 2j+2."""
+def _descend(x, buf, dt, node, nw, ts, fw):
+    """The code of the exit x takes from ``node`` of ``buf``: a node ≥ 0, or ~(its leaf row).
+    Three tests, no branch: test j's children are 2j+1 (x < β) and 2j+2.  ``buf`` is read through
+    typed loads (β as ``dt``, features as uint16 or int32, exits as bytes)."""
     w = UH + node * nw
     tb = w // ts
     fb = w + U7 * ts + U2
     j = U0
     for _ in range(3):
-        f = np.uint64(u16[U2 * fb + j]) if fw == 2 else np.uint64(buf[fb + j])
-        j = U2 * j + (U1 if Xf[xo + f] < th[tb + j] else U2)
+        f = np.uint64(load_as(buf, U2 * fb + j, np.uint16)) if fw == 2 else np.uint64(buf[fb + j])
+        j = U2 * j + (U1 if x[f] < load_as(buf, tb + j, dt) else U2)
         # (NaN and x ≥ β take the right child, as the interpreter's complement test)
-    code = np.int64(u8[U4 * fb + U7 * np.uint64(fw) + j - U7])
+    code = np.int64(load_as(buf, U4 * fb + U7 * np.uint64(fw) + j - U7, np.uint8))
     nxt = np.int64(buf[w + U7 * ts + np.uint64(code >> 7)]) + (code & 127)
     return nxt ^ -(code >> 7)  # ~nxt for a leaf
 
@@ -358,23 +374,29 @@ def _predict_parallel(X, rec, thr, depth, leaf_id, Wp, r, block, chunk):
 
 @njit(cache=True)
 def _one(x, buf, out):
-    """One query into ``out``; returns 0, or 1 if x has a non-finite entry, 2 if not p entries."""
+    """One query into ``out``; returns 0, or 1 if x has a non-finite entry, 2 if not p entries.
+    No views of ``buf`` (typed loads instead): the call costs little more than its loads."""
     p = np.uint64(buf[H_P])
     if x.size != p:
         return 2
     for k in range(p):
         if not np.isfinite(x[k]):
             return 1
-    th = buf.view(out.dtype)
-    u16 = buf.view(np.uint16)
-    u8 = buf.view(np.uint8)
+    dt = out.dtype
     nw, fw = np.uint64(buf[H_NW]), buf[H_FW]
-    ts = np.uint64(th.itemsize // 4)
+    ts = np.uint64(out.itemsize // 4)  # int32 words per β
     c = np.int64(buf[H_ROOT])
     while c >= 0:
-        c = _descend(x, U0, buf, th, u16, u8, np.uint64(c), nw, ts, fw)
-    Wf = buf[buf[H_WOFF]:].view(out.dtype)
-    _leaf_eval(x, U0, Wf, np.uint64(~c) * np.uint64(buf[H_WS]), p, np.uint64(out.size), out, U0)
+        c = _descend(x, buf, dt, np.uint64(c), nw, ts, fw)
+    r = np.uint64(out.size)
+    w0 = np.uint64(buf[H_WOFF]) // ts + np.uint64(~c) * np.uint64(buf[H_WS])
+    wa = w0 + r * (p + U1)
+    for o in range(r):
+        acc = load_as(buf, w0, dt)
+        for k in range(p):
+            acc += load_as(buf, w0 + U1 + k, dt) * x[k]
+        out[o] = activate(np.int64(load_as(buf, wa + o, dt)), acc)
+        w0 += p + U1
     return 0
 
 
@@ -452,20 +474,25 @@ _empty = np.empty
 
 
 def predict_one(router: AxisRouter, x) -> np.ndarray:
-    """Output (r,) of one query ``x`` (p,) — the lowest-overhead path (shape and finiteness are
-    checked inside the kernel; anything but a 1-D ndarray of the router's dtype is converted
-    first, and only such a row reaches the compiled entry point)."""
+    """Output (r,) of one query ``x`` (p,) — the lowest-overhead path: a 1-D ndarray of the
+    router's dtype goes straight to the compiled entry point (which checks length and finiteness);
+    anything else is converted first."""
     dt = router.Wp.dtype
     if type(x) is not _ndarray or x.dtype is not dt or x.ndim != 1:
         x = np.ascontiguousarray(x, dtype=dt)
         if x.ndim != 1:
             raise ValueError(f"x must have shape ({router.p},); got {x.shape}")
     out = _empty(router.r, dt)
-    code = router.entry(x, router.buf, out)
-    if code:
-        raise ValueError("x has a non-finite value (NaN or inf)" if code == 1 else
-                         f"x must have shape ({router.p},); got {np.shape(x)}")
+    if router.entry(x, router.buf, out):
+        refuse_one(router, x)
     return out
+
+
+def refuse_one(router: AxisRouter, x) -> None:
+    """The error of a row the single-query kernel refused (non-finite, or not p entries)."""
+    if np.shape(x) != (router.p,):
+        raise ValueError(f"x must have shape ({router.p},); got {np.shape(x)}")
+    raise ValueError("x has a non-finite value (NaN or inf)")
 
 
 def count(router: AxisRouter, X) -> dict[str, np.ndarray]:

@@ -4,6 +4,7 @@ test one comparison; per-vertex rows in ``COST_COLUMNS`` order, summed along a r
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
 from kernels.executors._ops import counts_dict
 from kernels.model.network import ACT_CMP, ConditionalNetwork
@@ -12,25 +13,31 @@ COST_COLUMNS = ("mul", "add", "cmp", "active_neurons", "active_weights", "tests"
 
 
 
-def op_costs(cond: ConditionalNetwork) -> np.ndarray:
-    """Per-op cost (K, 5): mul, add, cmp, neurons (1), weights — the dense neuron rule."""
-    wlen = np.diff(cond.op_w_ptr)
-    terms = wlen + (cond.op_bias != 0)
-    return np.stack([wlen, np.maximum(terms - 1, 0), ACT_CMP[cond.op_act],
-                     np.ones_like(wlen), wlen], axis=1).astype(np.int64)
-
-
 def vertex_costs(cond: ConditionalNetwork) -> np.ndarray:
     """Per-vertex cost (V, 6) int32 in COST_COLUMNS order: its ops, plus one comparison per test."""
-    V = cond.n_vertices
-    cost = np.zeros((V, 6), np.int32)
-    cs = np.zeros((cond.n_ops + 1, 5), np.int64)  # ops are contiguous per vertex: prefix sums
-    np.cumsum(op_costs(cond), axis=0, out=cs[1:])
-    cost[:, :5] = cs[cond.op_ptr[1:]] - cs[cond.op_ptr[:-1]]
-    internal = cond.child_true >= 0
-    cost[internal, 2] += 1
-    cost[internal, 5] = 1
+    cost = np.zeros((cond.n_vertices, 6), np.int32)
+    _vertex_costs(cond.op_ptr, cond.op_w_ptr, cond.op_bias, cond.op_act, ACT_CMP,
+                  cond.child_true, cost)
     return cost
+
+
+@njit(cache=True)
+def _vertex_costs(op_ptr, op_w_ptr, op_bias, op_act, act_cmp, child_true, cost):
+    """Each op costs what a dense neuron costs (mul: its weights; add: its terms − 1, the bias a
+    term when non-zero; cmp: its activation's; one neuron; its weights), summed over each vertex's
+    ops, plus the vertex's test: one pass, no temporaries the size of the network."""
+    for v in range(cost.shape[0]):
+        for k in range(op_ptr[v], op_ptr[v + 1]):
+            weights = op_w_ptr[k + 1] - op_w_ptr[k]
+            terms = weights + (1 if op_bias[k] != 0 else 0)
+            cost[v, 0] += weights
+            cost[v, 1] += max(terms - 1, 0)
+            cost[v, 2] += act_cmp[op_act[k]]
+            cost[v, 3] += 1
+            cost[v, 4] += weights
+        if child_true[v] >= 0:
+            cost[v, 2] += 1
+            cost[v, 5] = 1
 
 
 def tree_counts(c: np.ndarray) -> dict[str, np.ndarray]:
