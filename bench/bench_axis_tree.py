@@ -10,7 +10,7 @@ import numpy as np
 
 from kernels.harness import timing
 
-from .common import SEED, Pinned
+from .common import SEED, RecallTimed
 
 N = (1 << 12, 1 << 16)
 DTYPES = ("float32", "float64")
@@ -37,11 +37,10 @@ def _trees() -> dict:
     return out
 
 
-class AxisTree(Pinned):
+class AxisTree(RecallTimed):
     params = (N, (8,), DTYPES)
     param_names = ("n", "p", "dtype")
     timeout = 300
-    number, sample_time, repeat, min_run_count, warmup_time = 0, 0.01, (3, 10, 2.0), 2, 0.0
 
     def setup_cache(self):
         return _trees()
@@ -86,13 +85,12 @@ class AxisTree(Pinned):
     track_ops_mean.unit = "ops"
 
 
-class Peers(Pinned):
+class Peers(RecallTimed):
     """scikit-learn's fully grown DecisionTreeRegressor and a dict of row bytes, same queries."""
 
     params = (N, (8,))
     param_names = ("n", "p")
     timeout = 600
-    number, sample_time, repeat, min_run_count, warmup_time = 0, 0.01, (3, 10, 2.0), 2, 0.0
 
     def setup_cache(self):
         try:

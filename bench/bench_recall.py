@@ -1,9 +1,9 @@
 """Wall time: building each construction, and recall by each executor (batch and one input),
 one thread (bench/common.py: THREADS), n on the axis, p = 8.
 
-Repeats chosen on purpose: a recall call lasts µs to ms, so asv calibrates ``number`` to a 10 ms
-sample and takes 3..10 samples (at most 2 s of samples); a build lasts 10 ms to 1 s, so one call
-a sample, 2..5 samples.  ``--quick`` takes one sample of each."""
+Repeats chosen on purpose: a recall call lasts µs to ms (the repeats of
+:class:`bench.common.RecallTimed`); a build lasts 10 ms to 1 s, so one call a sample, 2..5
+samples.  ``--quick`` takes one sample of each."""
 
 from kernels.harness import timing
 
@@ -13,15 +13,13 @@ from .common import (
     N,
     P,
     Pinned,
+    RecallTimed,
     cached,
     executor,
     memorizer_cache,
     one_input,
     split,
 )
-
-RECALL = {"number": 0, "sample_time": 0.01, "repeat": (3, 10, 2.0), "min_run_count": 2,
-          "warmup_time": 0.0}
 
 
 class Build(Pinned):
@@ -45,7 +43,7 @@ class Build(Pinned):
         kernels.build(construction, self.ds.X, self.ds.D, seed=0)
 
 
-class Recall(Pinned):
+class Recall(RecallTimed):
     """Recall of every memorized point (``time_batch``), of one point (``time_one``), and the
     harness's median batch time per input over the mean counted operations (``track_ns_per_op``,
     kernels.harness.timing)."""
@@ -53,8 +51,6 @@ class Recall(Pinned):
     params = (CASES, N)
     param_names = ("case", "n")
     timeout = 300
-    number, sample_time, repeat = RECALL["number"], RECALL["sample_time"], RECALL["repeat"]
-    min_run_count, warmup_time = RECALL["min_run_count"], RECALL["warmup_time"]
 
     setup_cache = memorizer_cache
 

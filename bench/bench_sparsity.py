@@ -2,15 +2,13 @@
 
 from kernels.harness import timing
 
-from .common import SPARSITY, N, Pinned, cached, executor, random_cache
+from .common import SPARSITY, N, Pinned, RecallTimed, cached, executor, random_cache
 
 
-class Sparsity(Pinned):
+class Sparsity(RecallTimed):
     params = (("dense", "active"), (N[-1],), SPARSITY)
     param_names = ("executor", "n", "sparsity")
     timeout = 300
-    number, sample_time, repeat, min_run_count = 0, 0.01, (3, 10, 2.0), 2
-    warmup_time = 0.0
 
     setup_cache = random_cache
 

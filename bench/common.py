@@ -166,6 +166,20 @@ class Pinned:
             self._pinned = None
 
 
+class RecallTimed(Pinned):
+    """The repeats of every recall benchmark (calls of µs to ms), set once.  asv calibrates
+    ``number`` to a 10 ms sample and takes 3..6 samples (at most 1 s) in each of 4 rounds,
+    each round a new process, interleaved with the other benchmarks: a figure's spread then
+    holds the variation between processes (where the arrays landed, which core), not only
+    within one, so ``asv compare`` does not call a process's luck a change.  With asv's
+    defaults (2 rounds of 3..10 samples) two runs of one commit once differed by 0.53× on
+    axis-tree ``time_batch`` at n = 256.  A 50 ms warm-up brings caches and clock up first.
+    ``--quick`` still takes one sample of each."""
+
+    number, sample_time, repeat, rounds = 0, 0.01, (3, 6, 1.0), 4
+    min_run_count, warmup_time = 2, 0.05
+
+
 def executor(m, name: str):
     """(the executor's route on ``m``: its plan built once, prepared inputs) with the kernel
     compiled on the batch and on one row (call after :meth:`Pinned.pin`: the paths the pinned

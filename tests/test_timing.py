@@ -2,6 +2,7 @@
 timing is asserted: every duration here is made up)."""
 
 import itertools
+import sys
 
 import numba
 import numpy as np
@@ -71,21 +72,25 @@ def test_a_slow_repeat_makes_the_cell_noisy():
     assert timing.is_noisy(sp)
 
 
-def test_a_slow_batch_is_timed_in_chunks_covering_every_input():
-    X = np.arange(2000.0).reshape(1000, 2)
-    fast = FakeClock([timing.BATCH_S / 2])
-    assert [len(c) for c in timing.chunks(fast.kernel, X, clock=fast)] == [1000]
-    slow = FakeClock([timing.BATCH_S * 10])
-    parts = timing.chunks(slow.kernel, X, clock=slow)
-    assert [len(c) for c in parts] == [100] * 10
-    np.testing.assert_array_equal(np.concatenate(parts), X)
-    slower = FakeClock([timing.BATCH_S * 1000])
-    assert {len(c) for c in timing.chunks(slower.kernel, X, clock=slower)} == {timing.MIN_BATCH}
+def test_a_batch_figure_is_one_call_on_the_whole_batch():
+    # a path whose cost per input depends on the batch's width (a fixed cost per call): the
+    # figure is the whole batch's, whatever a clock says
+    clock = FakeClock([1e-6])  # a single call: 1 µs
+    widths = []
+
+    def predict(obj, X):
+        widths.append(len(X))
+        clock.t += 2.2e-3 + 1e-6 * len(X)
+
+    row = timing.measure(predict, None, np.zeros((1000, 2)), clock=clock, min_time=0.05,
+                         repeats=5, sample_s=1e-9, predict_one=lambda obj, x: clock.kernel())
+    assert set(widths) == {1000} and row["timing"]["inputs_per_call"] == 1000
+    assert row["batch_s_per_input"] == pytest.approx(3.2e-6)
     seen = []
-    call = timing._cycle(seen.append, parts)
-    for _ in range(11):
+    call = timing._cycle(seen.append, [0, 1, 2])
+    for _ in range(4):
         call()
-    assert [int(c[0, 0]) for c in seen] == [200 * i for i in range(10)] + [0]
+    assert seen == [0, 1, 2, 0]
 
 
 def test_single_latency_cycles_through_the_rows():
@@ -135,9 +140,47 @@ def test_a_slow_first_attempt_remeasured_to_agreement_is_stable():
     assert check["stable"] and check["remeasured"] == 1 and sp["median"] == pytest.approx(1.15)
 
 
+@pytest.fixture(autouse=True)
+def quiet_machine(monkeypatch):
+    """Rule (d) reads the real run queue; these tests give it a free machine unless they say."""
+    monkeypatch.setattr(timing, "runnable_others", lambda: 0)
+
+
+def test_a_figure_measured_while_every_core_was_busy_is_unstable():
+    # repeats agree and the whole-batch call agrees, but two other tasks wanted the 2 cores
+    # before and after every attempt: measured again, then published as unstable
+    calls = []
+
+    def measure():
+        calls.append(1)
+        return _sp([1.0, 1.05, 1.1])
+
+    cores = timing.cores()
+    sp, check = timing.stable_measure(measure, lambda: 1.0, retries=2, load=lambda: cores)
+    assert len(calls) == 3 and not check["stable"] and check["reason"] == "machine busy"
+    assert check["load"] == {"others_runnable": [cores, cores], "cores": cores, "busy": True}
+    # one reading of a free machine (the other tasks ended during the attempt) is enough
+    readings = iter([cores, 0])
+    sp, check = timing.stable_measure(measure, lambda: 1.0, load=lambda: next(readings))
+    assert check["stable"] and check["remeasured"] == 0 and check["reason"] is None
+    # a platform that does not say passes rule (d)
+    sp, check = timing.stable_measure(measure, lambda: 1.0, load=lambda: None)
+    assert check["stable"] and check["load"]["busy"] is False
+
+
+def test_the_run_queue_reading_is_a_count_on_linux(monkeypatch):
+    monkeypatch.undo()  # the real reading
+    k = timing.runnable_others()
+    if sys.platform.startswith("linux"):
+        assert isinstance(k, int) and k >= 0
+    else:
+        assert k is None
+
+
 def test_the_stability_rule_with_a_fake_clock_through_measure():
-    # the kernel takes 1 unit per row on the whole batch, but 30 units per row in small calls:
-    # a chunk running another path than the batch; every repeat agrees, the cell is unstable
+    # the kernel takes 1 unit per row on the whole batch, but 30 units per row in small calls
+    # (a chunk running another path, or a fixed cost per call): the chunks grow to the whole
+    # batch, so the figure is the whole batch's, and stable
     clock = FakeClock([0.0])
 
     def predict(obj, X):
@@ -145,9 +188,9 @@ def test_the_stability_rule_with_a_fake_clock_through_measure():
 
     Xt = np.zeros((1000, 2))
     row = timing.measure(predict, None, Xt, clock=clock, min_time=1e5, repeats=3, sample_s=1e-9)
-    assert row["timing"]["inputs_per_call"] == timing.MIN_BATCH
-    assert row["batch_spread"]["max"] / row["batch_spread"]["min"] == pytest.approx(1.0)
-    assert row["stable"] is False and "whole-batch" in row["stability"]["reason"]
+    assert row["timing"]["inputs_per_call"] == 1000
+    assert row["batch_s_per_input"] == pytest.approx(1.0)
+    assert row["stable"] is True and row["stability"]["reason"] is None
     steady = FakeClock([0.0])
 
     def same_path(obj, X):

@@ -192,12 +192,11 @@ def theorem1_bound(p: int, omega_max) -> float | None:
 
 
 def timed_batch(route, Xt: np.ndarray):
-    """(call, path): the executor's batch call for the timed chunks, pinned to the path the
+    """(call, path): the executor's batch call for the timed batch, pinned to the path the
     whole batch ``Xt`` takes where the executor picks one by batch size (``module.route``, e.g.
-    ``active``: batched or one input at a time).  The timing harness cuts a slow batch into
-    chunks whose size comes from a clock (:func:`kernels.harness.timing.chunks`); unpinned, a
-    chunk under ``active.BATCH_MIN`` rows ran the per-input path, 38× slower at sparsity 0, only
-    when the machine was loaded enough to shrink the chunks."""
+    ``active``: batched or one input at a time), so that the timed calls and the stability
+    rule's re-timing run the same path (:mod:`kernels.harness.timing`, why a batch figure is one
+    call on the whole batch)."""
     pick = getattr(route.module, "route", None)
     if pick is None:
         return route.batch, None

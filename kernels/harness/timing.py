@@ -14,8 +14,18 @@ all time a kernel this way.
 3. **Repeats until a minimum time**, in short samples: ``min_time`` is split into ``repeats``
    repeats; each takes samples of a loop calibrated to about ``sample_s`` (0.5 ms) and its value
    is their median, so a sample the scheduler interrupted (a time slice lost to another process
-   is milliseconds) is an outlier, not the value.  A batch call longer than :data:`BATCH_S` is split
-   into chunks that the timed calls cycle through (:func:`chunks`) for the same reason.
+   is milliseconds) is an outlier, not the value.  **A batch figure is always one call on the
+   whole timed batch** (``timed_inputs`` rows): the time per input of a batched path depends on
+   the batch's width, so a width that came from a clock made the figure depend on the clock.
+   Chunks sized to about 1 ms by a timed call once cut the batch: under load the chunks shrank
+   to 38 rows where an idle machine made 128, and ``active`` sends batches under 64 rows one
+   input at a time — random-sparse ``active`` (sparsity 0, n = 1,024, p = 32) read 290 µs per
+   input for its 7.7 µs batched path, the 38-59× swing; ``active``'s batched path walks every
+   neuron's weight list once per tile, so rajput (n = 4,096) read 73 µs per input in 43-row
+   chunks against 23 µs on its 989 rows, flagged in 20 of 20 fresh processes; and switch-net
+   ``dense`` (n = 1,024) read 13.5-18.8 µs per input in six processes whose chunks were 140-51
+   rows, 1.33× between two runs that each called themselves stable.  A call longer than a
+   repeat is one sample, and the repeats' median still sets a lost time slice aside.
 4. **The spread is kept**: min, quartiles, median and max of the repeats (:func:`spread`);
    results publish the median.  Repeats further apart than :data:`NOISY_RATIO` (max/min) flag
    the cell ``noisy`` (kept for older readers; ``stable`` is the verdict).
@@ -26,7 +36,14 @@ all time a kernel this way.
        re-timing of the *whole* batch in one call (the best of a few calls, :func:`direct`) — a
        cell whose every repeat ran on a bad path (a chunk routed differently from the batch, a
        parallel region waiting on a busy core) agrees with itself and fails here.
-   A figure that breaks (a) or (b) is measured again from scratch (chunks and loops calibrated
+   (d) the machine was free while it ran: fewer other runnable threads than cores (the
+       kernel's run queue, :func:`runnable_others`), read before and after each attempt.  Two
+       processes spinning on this 2-core machine slowed rajput ``active`` 3.2× and random
+       sparse ``active`` up to 1.7× (the medians of its short samples, too: the other tasks
+       share the cores' caches and the host's), uniformly, so that (a) and (b) passed for
+       some; a figure measured while every core was wanted by another task is not published as
+       stable.
+   A figure that breaks (a), (b) or (d) is measured again from scratch (chunks and loops calibrated
    anew), at most ``retries`` times; the attempt with the lowest median is kept, with its
    spread, and the row says ``stable: false`` with the ``reason``.  After a sweep, (c) a cell
    whose ns/op is above :data:`NEIGHBOUR_RATIO` × both neighbours' in its series (the same
@@ -41,6 +58,7 @@ Every function takes a ``clock`` (default ``time.perf_counter``) so tests can dr
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 
 import numpy as np
@@ -53,8 +71,6 @@ CROSS_RATIO = 1.5  # (b) batch median above this × the best whole-batch call: u
 SUSPECT_RATIO = CROSS_RATIO  # the name older results and the report's timing section use
 NEIGHBOUR_RATIO = 2.0  # (c) ns/op above this × both neighbours in the series: slow cell
 DEFAULTS = {"min_time": 0.05, "repeats": 5, "sample_s": 5e-4, "retries": 2}
-BATCH_S = 1e-3  # a timed batch call is cut to about this long (at least MIN_BATCH inputs)
-MIN_BATCH = 16
 QUANTILES = {"min": 0.0, "q25": 0.25, "median": 0.5, "q75": 0.75, "max": 1.0}
 
 
@@ -188,45 +204,87 @@ def direct(fn, k: int, calls: int = 3, clock=time.perf_counter, budget_s: float 
     return best / k
 
 
+def runnable_others() -> int | None:
+    """Threads other than this one that the kernel's run queue holds now (``procs_running`` of
+    /proc/stat, minus this one), whatever their priority: a task niced to 10 still shares the
+    caches and the memory bus (three ``nice -n 10`` test runs slowed switch-net ``dense`` at n =
+    4,096 2.7×).  None where the platform does not say (rule (d) then passes)."""
+    try:
+        with open("/proc/stat", "rb") as f:
+            for line in f:
+                if line.startswith(b"procs_running"):
+                    return max(0, int(line.split()[1]) - 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def cores() -> int:
+    """The cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def busy(load=None) -> dict:
+    """One reading of rule (d): ``{"others": k, "cores": c, "busy": k ≥ c}`` (``busy`` False
+    where ``load()`` is None; ``load`` defaults to :func:`runnable_others`)."""
+    k, c = (load or runnable_others)(), cores()
+    return {"others": k, "cores": c, "busy": k is not None and k >= c}
+
+
 def agree(sp: dict, ratio: float = AGREE_RATIO) -> bool:
     """Rule (a): the repeats agree, max / min ≤ ``ratio`` (min > 0)."""
     return sp["min"] > 0 and sp["max"] / sp["min"] <= ratio
 
 
 def stable_measure(measure, recheck=None, *, retries: int = DEFAULTS["retries"],
-                   agree_ratio: float = AGREE_RATIO,
-                   cross_ratio: float = CROSS_RATIO) -> tuple[dict, dict]:
-    """(spread, check) by the stability rule (module docstring, (a) and (b)): ``measure()`` (a
-    spread, measured from scratch each call) is repeated while its repeats disagree or its
-    median is above ``cross_ratio`` × ``recheck()`` (a whole-batch re-timing, s per input; None:
-    rule (a) only), at most ``retries`` times.  The first stable attempt is kept, else the one
-    with the lowest median.  ``check``: ``stable``, ``reason`` (None, "repeats disagree" or
-    "slow against a whole-batch call"), ``remeasured``, ``repeat_ratio`` (its max/min),
-    ``direct_s`` (the re-timing) and ``suspect`` (rule (b) failed)."""
+                   agree_ratio: float = AGREE_RATIO, cross_ratio: float = CROSS_RATIO,
+                   load=None) -> tuple[dict, dict]:
+    """(spread, check) by the stability rule (module docstring, (a), (b) and (d)):
+    ``measure()`` (a spread, measured from scratch each call) is repeated while its repeats
+    disagree, its median is above ``cross_ratio`` × ``recheck()`` (a whole-batch re-timing, s
+    per input; None: no rule (b)), or ``load()`` (other runnable tasks; :func:`busy`) said the
+    cores were all wanted both before and after it, at most ``retries`` times.  The first
+    stable attempt is kept, else the one with the lowest median.  ``check``: ``stable``,
+    ``reason`` (None, "repeats disagree", "slow against a whole-batch call" or "machine busy"),
+    ``remeasured``, ``repeat_ratio`` (its max/min), ``direct_s`` (the re-timing), ``suspect``
+    (rule (b) failed) and ``load`` (the readings of rule (d) around the kept attempt)."""
     best, tries = None, 0
     while True:
+        before = busy(load)
         sp = measure()
         ref = recheck() if recheck is not None else None
+        after = busy(load)
         ok_a = agree(sp, agree_ratio)
         ok_b = ref is None or sp["median"] <= cross_ratio * ref
-        if best is None or (ok_a and ok_b) or sp["median"] < best[0]["median"]:
-            best = (sp, ref, ok_a, ok_b)
-        if (ok_a and ok_b) or tries >= retries:
+        ok_d = not (before["busy"] and after["busy"])
+        ok = ok_a and ok_b and ok_d
+        if best is None or ok or sp["median"] < best[0]["median"]:
+            best = (sp, ref, ok_a, ok_b, ok_d, [before["others"], after["others"]])
+        if ok or tries >= retries:
             break
         tries += 1
-    sp, ref, ok_a, ok_b = best
-    reason = None if ok_a and ok_b else (
-        "repeats disagree" if ok_b else "slow against a whole-batch call")
-    check = {"stable": bool(ok_a and ok_b), "reason": reason, "remeasured": tries,
+    sp, ref, ok_a, ok_b, ok_d, others = best
+    reason = None
+    if not ok_b:
+        reason = "slow against a whole-batch call"
+    elif not ok_d:
+        reason = "machine busy"
+    elif not ok_a:
+        reason = "repeats disagree"
+    check = {"stable": bool(ok_a and ok_b and ok_d), "reason": reason, "remeasured": tries,
              "repeat_ratio": float(sp["max"] / sp["min"]) if sp["min"] > 0 else None,
-             "suspect": not ok_b}
+             "suspect": not ok_b,
+             "load": {"others_runnable": others, "cores": cores(), "busy": not ok_d}}
     if recheck is not None:
         check["direct_s"] = ref
     return sp, check
 
 
 def measure(predict, obj, Xt: np.ndarray, *, threads: int = 1, predict_one=None,
-            clock=time.perf_counter, **opts) -> dict:
+            clock=time.perf_counter, load=None, **opts) -> dict:
     """The timing fields of a row: ``predict(obj, X)`` over the prepared batch ``Xt``, and the
     single-input latency of ``predict_one(obj, x)`` (an executor's one-input path; else
     ``predict`` on one-row batches), with ``threads`` threads.  Keys: ``threads``,
@@ -238,21 +296,19 @@ def measure(predict, obj, Xt: np.ndarray, *, threads: int = 1, predict_one=None,
     rows = [Xt[i] if predict_one else Xt[i:i + 1] for i in range(min(len(Xt), 256))]
     k_all = len(Xt)
 
-    def batch_spread():  # chunks and loops calibrated anew on every attempt
-        parts = chunks(lambda X: predict(obj, X), Xt, clock)
-        sp = time_batch(_cycle(lambda X: predict(obj, X), parts), len(parts[0]), clock=clock,
-                        **opts)
-        return {**sp, "inputs_per_call": len(parts[0]), "timed_inputs": len(parts[0]) * len(parts)}
+    def batch_spread():  # loops calibrated anew on every attempt
+        sp = time_batch(lambda: predict(obj, Xt), k_all, clock=clock, **opts)
+        return {**sp, "inputs_per_call": k_all, "timed_inputs": k_all}
 
     with fixed_threads(threads) as t:
         predict(obj, Xt)  # compile / first touch of every path the timed calls take
         one(obj, rows[0])
         sp, check = stable_measure(batch_spread, lambda: direct(lambda: predict(obj, Xt), k_all,
                                                                 clock=clock),
-                                   retries=retries)
+                                   retries=retries, load=load)
         single, check1 = stable_measure(
             lambda: time_single(lambda x: one(obj, x), rows, clock=clock, **opts),
-            retries=retries)
+            retries=retries, load=load)
     stable = check["stable"] and check1["stable"]
     reasons = [f"batch: {check['reason']}"] * (not check["stable"]) + [
         f"single: {check1['reason']}"] * (not check1["stable"])
@@ -269,33 +325,6 @@ def measure(predict, obj, Xt: np.ndarray, *, threads: int = 1, predict_one=None,
                        "direct_s": check["direct_s"], "remeasured": check["remeasured"],
                        "suspect": check["suspect"],
                        "single_remeasured": check1["remeasured"]}}
-
-
-def chunks(call, Xt: np.ndarray, clock=time.perf_counter, calls: int = 3) -> list[np.ndarray]:
-    """``Xt`` in equal chunks that ``call`` recalls in about :data:`BATCH_S` each (one chunk, all
-    of ``Xt``, when it is that fast; at least :data:`MIN_BATCH` rows), sized from the best of up
-    to ``calls`` timed calls.  The timed calls cycle through the chunks, so every input is
-    visited, as in one call on the whole batch (repeating one small chunk would keep its weights
-    in cache and flatter the kernel).
-
-    A chunk must run the code path the whole batch runs.  The size comes from a clock, so under
-    load it shrinks (one call slowed 3× by a busy core gave 38-row chunks where an idle machine
-    gave 128), and an executor that picks its path by batch size then timed another path: the
-    ``active`` executor sends batches under ``active.BATCH_MIN`` = 64 rows one input at a time,
-    so random-sparse ``active`` at sparsity 0 (n = 1,024, p = 32) read 290 µs per input for its
-    7.7 µs batched path — the 38-59× swing under contention.  The sweep therefore pins the
-    whole batch's route for the chunks (``kernels.harness.cell.timed_batch``); the best of
-    several calls keeps one slowed call from shrinking the chunks, and the stability rule's
-    whole-batch re-timing (b) catches any path the chunks still take alone."""
-    best = float("inf")
-    for _ in range(calls):
-        t0 = clock()
-        call(Xt)
-        best = min(best, clock() - t0)
-        if best <= BATCH_S or len(Xt) <= MIN_BATCH:
-            return [Xt]
-    k = max(MIN_BATCH, int(len(Xt) * BATCH_S / best))
-    return [Xt[i:i + k] for i in range(0, len(Xt) - k + 1, k)]
 
 
 def neighbour_check(rows: list[dict], ratio: float = NEIGHBOUR_RATIO) -> list[dict]:
