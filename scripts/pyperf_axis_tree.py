@@ -195,6 +195,7 @@ def targets(n: int, p: int) -> dict:
     import numba
 
     import kernels
+    from kernels import constructions
     from kernels.constructions import axis_tree
     from kernels.executors.tree import axis as axis_routing
     from kernels.verify import recall_errors
@@ -212,7 +213,8 @@ def targets(n: int, p: int) -> dict:
 
     out["build_s"] = _clock(build, 1)
     out["build_construction_only_s"] = _clock(
-        lambda: axis_tree.build(ds, dtype="float32"), 1)
+        lambda: axis_tree.build(ds, seed=0, dtype="float32",
+                                **constructions.complete_options("axis-tree", {})), 1)
     est = None
 
     def fit():

@@ -351,7 +351,7 @@ def test_memory_estimate_refuses_too_large(monkeypatch):
     ds = kernels.generate("gaussian", 5000, 4, 1, seed=0)
     with pytest.raises(ValueError, match="axis-tree .* needs about"):
         build(ds.X, ds.D)
-    assert axis_tree.estimate_bytes(1 << 24, 8, 1) < 8 * 2**30
+    assert kernels.constructions.estimate_bytes("axis-tree", 1 << 24, 8, 1) < 8 * 2**30
 
 
 def test_cli_verify(capsys):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import html
 import math
 
+from kernels.memorizer import FLOATING
 from kernels.report.figures import STYLE, fit_slope, legend_below, n_series, plt, png, spread
 from kernels.report.figures_size import SIZE
 from kernels.report.markup import figure_html
@@ -22,7 +23,8 @@ from kernels.report.timings import is_unstable, separated, unstable_sentence
 # (construction, executor) in order of preference; the first measured one of each executor is shown
 PREFERRED = (("switch-net", "dense"), ("switch-net", "active"), ("hyperplane-tree", "tree"),
              ("axis-tree", "tree"))
-EXEC_COLOR = {"dense": "#c0392b", "active": "#e67e22", "tree": "#1f77b4"}
+# the float executors, each with its colour (exact, in Python integers, is not in the headline)
+EXEC_COLOR = dict(zip(FLOATING, ("#c0392b", "#e67e22", "#1f77b4"), strict=True))
 MARKERS = ("o", "s", "^", "D", "v", "P")
 
 

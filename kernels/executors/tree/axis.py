@@ -406,7 +406,10 @@ def _predict_range(X, rec, thr, depth, leaf_id, Wp, r, block, start, end, out, p
 @njit(cache=True)
 def _predict_serial(X, rec, thr, depth, leaf_id, Wp, r, block, packed):
     out = np.empty(X.shape[0] * r, dtype=Wp.dtype)
-    _predict_range(X, rec, thr, depth, leaf_id, Wp, r, block, 0, X.shape[0], out, packed)
+    # a typed start: the parallel path's compiled _predict_range serves (a literal 0 would compile
+    # a second specialization)
+    _predict_range(X, rec, thr, depth, leaf_id, Wp, r, block, np.int64(0), X.shape[0], out,
+                   packed)
     return out.reshape(X.shape[0], r)
 
 
