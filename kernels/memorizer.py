@@ -90,6 +90,11 @@ class Memorizer:
         return (f"Memorizer({self.name!r}, n={d.n}, p={d.p}, r={d.r}, dtype={self.dtype.name}, "
                 f"executors={self.executors})")
 
+    def __getstate__(self) -> dict:
+        """Pickled (asv's setup_cache, a Dask worker) without the resolved routes: they hold
+        executor modules, and each is resolved again on its first use."""
+        return {**self.__dict__, "_routes": {}}
+
     # ---- execution ------------------------------------------------------------------------------
     def route(self, executor: str | None = None) -> Route:
         """The :class:`Route` of ``executor`` (default: the first), resolved once and kept while

@@ -195,7 +195,7 @@ def test_registry_and_cli(capsys):
     assert mod is rajput and mod.EXECUTORS == ("dense", "active") and mod.NONNEGATIVE
     from kernels.cli import main
 
-    rc = main(["verify", "rajput", "--n", "120", "--p", "3", "--kind", "sphere",
+    rc = main(["verify", "rajput", "--n", "48", "--p", "3", "--kind", "sphere",
                "--labels", "classes"])
     out = capsys.readouterr().out
     assert rc == 0 and "EXACT" in out and "NOT EXACT" not in out

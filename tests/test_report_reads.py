@@ -3,6 +3,7 @@ legend on a label), the summary fits the page in two tables, and every number of
 the number of the results.json cell it names."""
 
 import argparse
+import html
 import json
 import math
 import re
@@ -367,3 +368,6 @@ def test_the_report_of_each_readme_sweep_reads(which, tmp_path, checked):
     assert [p for p in checked if p[1]] == []
     assert max(_table_widths(page)) <= 11
     assert "No cell was measured" not in page
+    # the reproduce command (a long sweep command) wraps instead of scrolling sideways
+    assert re.search(r"(?<![-\w])pre\{[^}]*white-space:pre-wrap[^}]*overflow-wrap:anywhere", page)
+    assert "memcap sweep " + shlex.join(sweeps[which]) in html.unescape(page)
