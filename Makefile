@@ -1,5 +1,5 @@
 # memcap — two commands do everything: `make report` (the main job) and `make test`
-# (`make test-fast`: the tests not marked slow, one to two minutes).
+# (`make test-fast`: the tests not marked slow, on every core: about a minute).
 # All create ./.venv on first use and reuse it afterwards.
 PYTHON ?= python3
 VENV   := .venv
@@ -25,10 +25,12 @@ test: $(STAMP)
 	$(BIN)/lint-imports --no-logo
 	$(BIN)/python -m pytest -q
 
+# one worker per core (pytest-xdist), each test file on one worker: a file's module fixtures are
+# built once, and a kernel only its file uses is compiled once when the JIT cache is empty
 test-fast: $(STAMP)
 	$(BIN)/ruff check kernels tests bench scripts
 	$(BIN)/lint-imports --no-logo
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -m "not slow" -n auto --dist loadfile
 
 report: $(STAMP)
 	$(BIN)/memcap report --out reports/ $(if $(FRESH),--fresh)

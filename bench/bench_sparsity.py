@@ -1,12 +1,13 @@
 """Dense vs active on seeded random sparse ReLU networks (kernels.random_networks), one thread."""
 
 from kernels.harness import timing
+from kernels.random_networks import RandomNetwork
 
 from .common import SPARSITY, N, Pinned, RecallTimed, cached, executor, random_cache
 
 
 class Sparsity(RecallTimed):
-    params = (("dense", "active"), (N[-1],), SPARSITY)
+    params = (RandomNetwork.EXECUTORS, (N[-1],), SPARSITY)
     param_names = ("executor", "n", "sparsity")
     timeout = 300
 
@@ -39,7 +40,7 @@ class SparsitySpeedup(Pinned):
     def setup(self, cache, n, sparsity):
         m = cached(cache, (n, sparsity))
         self.pin()
-        self.runs = {e: executor(m, e) for e in ("dense", "active")}
+        self.runs = {e: executor(m, e) for e in RandomNetwork.EXECUTORS}
 
     def _median(self, e):
         route, X = self.runs[e]

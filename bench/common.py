@@ -56,10 +56,10 @@ def split(case: str) -> tuple[str, str]:
 @functools.lru_cache(maxsize=8)
 def _prepared(name: str, n: int, p: int, dtype: str = "float64"):
     try:
-        mod = constructions.get(name)
+        constructions.get(name)
     except Exception as exc:
         raise NotImplementedError(f"{name}: module not available ({exc})") from None
-    if mod.estimate_bytes(n, p, 1) > MAX_BYTES:
+    if constructions.estimate_bytes(name, n, p, 1) > MAX_BYTES:
         raise NotImplementedError(f"{name}: too large at n={n}, p={p}")
     try:
         return prepare(name, n, p, 1, seed=SEED, dtype=dtype)

@@ -351,8 +351,11 @@ def _add_compare(sub) -> None:
                                    "tree for every construction that builds, and the peers a "
                                    "user would pick instead (NumPy/BLAS dense forward of the "
                                    "same network, scipy.sparse CSR, scikit-learn "
-                                   "DecisionTreeRegressor, scipy cKDTree, a Python dict of row "
-                                   "bytes). Writes JSON that `python -m pyperf show` and "
+                                   "DecisionTreeRegressor, the same tree compiled to C by "
+                                   "treelite/tl2cgen, scipy cKDTree, a Python dict of row "
+                                   "bytes; at p = 1 on the keys axis-tree is built on, numpy "
+                                   "searchsorted in one batch and pygm, one key per Python "
+                                   "call). Writes JSON that `python -m pyperf show` and "
                                    "`python -m pyperf compare_to` read. Missing peers are "
                                    "skipped with a message.")
     speed = p.add_mutually_exclusive_group()

@@ -23,11 +23,25 @@ from kernels.executors import active, dense, exact, tree
 from kernels.model.network import ConditionalNetwork, Network, check_dtype
 from kernels.theory.verify import exactness
 
-#: executor name -> (module with predict/count, the Memorizer attribute it runs)
-EXECUTORS = {"dense": (dense, "network"),
-             "active": (active, "network"),
-             "tree": (tree, "conditional"),
-             "exact": (exact, "exact_network")}
+
+class Executor(NamedTuple):
+    """One row of the executor table: the module with predict/count, the Memorizer attribute it
+    runs, whether it computes only part of the network per input (Theorem 1, §2.3), and whether
+    it runs in the network's float dtype (``exact`` runs in Python integers)."""
+
+    module: ModuleType
+    attr: str
+    conditional: bool
+    floating: bool
+
+
+#: the one table of executor names, in the order they are listed and drawn
+EXECUTORS = {"dense": Executor(dense, "network", conditional=False, floating=True),
+             "active": Executor(active, "network", conditional=True, floating=True),
+             "tree": Executor(tree, "conditional", conditional=True, floating=True),
+             "exact": Executor(exact, "exact_network", conditional=False, floating=False)}
+CONDITIONAL = tuple(e for e, x in EXECUTORS.items() if x.conditional)
+FLOATING = tuple(e for e, x in EXECUTORS.items() if x.floating)
 
 
 class Route(NamedTuple):
@@ -76,6 +90,11 @@ class Memorizer:
         return (f"Memorizer({self.name!r}, n={d.n}, p={d.p}, r={d.r}, dtype={self.dtype.name}, "
                 f"executors={self.executors})")
 
+    def __getstate__(self) -> dict:
+        """Pickled (asv's setup_cache, a Dask worker) without the resolved routes: they hold
+        executor modules, and each is resolved again on its first use."""
+        return {**self.__dict__, "_routes": {}}
+
     # ---- execution ------------------------------------------------------------------------------
     def route(self, executor: str | None = None) -> Route:
         """The :class:`Route` of ``executor`` (default: the first), resolved once and kept while
@@ -83,13 +102,13 @@ class Memorizer:
         if executor is None:
             executor = self.executors[0]
         got = self._routes.get(executor)
-        if got is not None and getattr(self, EXECUTORS[executor][1]) is got.source:
+        if got is not None and getattr(self, EXECUTORS[executor].attr) is got.source:
             return got
         if executor not in self.executors:
             raise ValueError(f"unknown executor {executor!r} for {self.name}; choose from "
                              f"{', '.join(self.executors)}")
-        module, attr = EXECUTORS[executor]
-        src = getattr(self, attr)
+        module = EXECUTORS[executor].module
+        src = getattr(self, EXECUTORS[executor].attr)
         obj = src.astype(self.dtype)
         plan = module.make_plan(obj)
         got = self._routes[executor] = Route(src, module, obj, plan, _one_row(module, obj, plan))

@@ -23,9 +23,10 @@ def recall_errors(m: Memorizer, Y: np.ndarray, rows=None) -> dict:
     return exactness(Y, m.dataset.D, m.dtype, rows=rows)
 
 
-def executor_record(m: Memorizer, executor: str, rows=None) -> dict:
+def executor_record(m: Memorizer, executor: str, rows=None, *, portable: bool = False) -> dict:
     """Exactness and per-input costs of one executor over the dataset (or its rows ``rows``: a
-    sample, whose verdict is then "exact on ``checked`` sampled of n")."""
+    sample, whose verdict is then "exact on ``checked`` sampled of n").  ``portable``: the dense
+    executor's record of a network also holds ``portable`` (:func:`portable_record`, same rows)."""
     X = m.dataset.X if rows is None else m.dataset.X[rows]
     rec = (dict(m.recall(executor)) if rows is None
            else recall_errors(m, m.predict(X, executor=executor), rows))
@@ -37,6 +38,8 @@ def executor_record(m: Memorizer, executor: str, rows=None) -> dict:
     for key in ("active_neurons", "active_weights"):
         if key in c:
             rec[key] = {"mean": float(c[key].mean()), "max": int(c[key].max())}
+    if portable and executor == "dense" and m.network is not None:
+        rec["portable"] = portable_record(m, rows)
     return rec
 
 
@@ -116,13 +119,11 @@ def verify(m: Memorizer, executors=None) -> dict:
     s = m.summary(recall=False)
     out = {"construction": m.name, "n": s["n"], "p": s["p"], "r": s["r"], "dtype": s["dtype"],
            "duplicates_dropped": s["duplicates_dropped"], "size": s["size"],
-           "executors": {e: executor_record(m, e) for e in executors},
+           "executors": {e: executor_record(m, e, portable=True) for e in executors},
            "bounds": {"ops_lower": theorem3_floor(s["n"], s["p"]),
                       # memcap's neurons carry biases: the input is x̄ = [1; x] of dimension
                       # q = p + 1, so Theorem 3's argument gives log2(n/q) for affine leaves
                       "ops_lower_affine": theorem3_floor(s["n"], s["p"] + 1), **s["bounds"]}}
-    if "dense" in out["executors"] and m.network is not None:
-        out["executors"]["dense"]["portable"] = portable_record(m)
     out["exact"] = all(rec["exact"] for rec in out["executors"].values())
     extra = {k: v for k, v in s.items() if k not in out and k not in ("executors", "bounds")}
     out["info"] = extra

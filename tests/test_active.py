@@ -49,9 +49,10 @@ def close(Y, R):
 def paths_agree(net, X, Y_ref):
     """Per-input and batched-CSR paths: the reference's bits; batched GEMM, dense: rounding."""
     assert np.array_equal(bits(active.predict(net, X, path="per-input")), bits(Y_ref))
-    assert np.array_equal(bits(active_batch.predict(net, X, "csr", tile=16)), bits(Y_ref))
+    Xc = np.ascontiguousarray(X)  # the batched kernel's own input: C-contiguous (as predict makes)
+    assert np.array_equal(bits(active_batch.predict(net, Xc, "csr", tile=16)), bits(Y_ref))
     assert np.array_equal(bits(active.predict(net, X, path="batched", force="csr")), bits(Y_ref))
-    close(active_batch.predict(net, X, "gemm", tile=16), Y_ref)
+    close(active_batch.predict(net, Xc, "gemm", tile=16), Y_ref)
     close(active.predict(net, X), Y_ref)
     close(dense.predict(net, X), Y_ref)
 

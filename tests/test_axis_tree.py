@@ -36,6 +36,12 @@ def assert_same_as_interpreter(m, X=None):
                                                        threads=2)[:len(X)], Y)
     ref, leaf = naive.axis_route(r, X)
     np.testing.assert_array_equal(ref, Y)
+    assert r.packed.size == (r.n_vertices if m.dtype == np.float32 and r.p <= 256 else 0)
+    if r.packed.size:  # the 16-byte records' kernel too, which float64 and wide trees take
+        from dataclasses import replace
+
+        wide = replace(r, packed=r.packed[:0])
+        np.testing.assert_array_equal(axis_routing.predict(wide, X, threads=1), Y)
     np.testing.assert_array_equal(leaf, tree.interpret_leaves(cn, X))
     np.testing.assert_array_equal(axis_routing.leaves(r, X), leaf)
     c, c_int = axis_routing.count(r, X), tree.interpret_count(cn, X)
@@ -75,6 +81,19 @@ def test_renumbered_build_beyond_the_renumbering_size(dtype):
     Y, _ = assert_same_as_interpreter(m)
     assert recall_errors(m, Y)["exact"]
     assert axis_tree.certify(m.conditional, ds.X, ds.D, dtype)["certified"]
+
+
+def test_renumbered_twice():
+    """Past RENUMBER·2^RENUMBER_STEP points the ids are renumbered at two sizes (the second
+    renumbering composes the first's map): every point is still recalled exactly."""
+    from kernels.constructions.axis_build import RENUMBER, RENUMBER_STEP
+
+    ds = kernels.generate("gaussian", (RENUMBER << RENUMBER_STEP) + 999, 2, 1, seed=6)
+    m = build(ds.X, ds.D, "float32")
+    assert m.summary()["certified"]
+    Y = axis_routing.predict(m.router, ds.X.astype(np.float32))
+    assert recall_errors(m, Y)["exact"]
+    np.testing.assert_array_equal(Y[::997], naive.axis(m.router, ds.X[::997]))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -332,7 +351,7 @@ def test_memory_estimate_refuses_too_large(monkeypatch):
     ds = kernels.generate("gaussian", 5000, 4, 1, seed=0)
     with pytest.raises(ValueError, match="axis-tree .* needs about"):
         build(ds.X, ds.D)
-    assert axis_tree.estimate_bytes(1 << 24, 8, 1) < 8 * 2**30
+    assert kernels.constructions.estimate_bytes("axis-tree", 1 << 24, 8, 1) < 8 * 2**30
 
 
 def test_cli_verify(capsys):

@@ -91,7 +91,7 @@ def test_cases_are_declared_pairs_and_caches_are_shared():
 
     shared = {common.memorizer_cache, common.random_cache, common.records_cache}
     for name, cls in benchmark_classes():
-        if cls.__module__ != "bench.bench_axis_tree":
+        if cls.__module__ not in ("bench.bench_axis_tree", "bench.bench_peers"):  # own data
             assert getattr(cls, "setup_cache", None) in shared, name
     assert "axis-tree/tree" in common.CASES and "zhang/dense" in common.CASES
     assert "zhang/tree" not in common.CASES
@@ -149,3 +149,30 @@ def test_asv_check_passes():
                          env=env, capture_output=True, text=True, timeout=180, check=False)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
     assert "No problems found" in res.stdout
+
+
+def test_peer_benchmarks_run_or_say_why(monkeypatch):
+    """Each peer class of bench_peers runs on a small n where its peer is installed, and is
+    "n/a" (NotImplementedError) with the one-line reason where it is not."""
+    from bench import bench_peers
+    from kernels.harness import lookup_peers
+
+    monkeypatch.setattr(bench_peers, "N", (256,))
+    monkeypatch.setattr(bench_peers, "COMPILED", (256,))
+    for cls, args in ((bench_peers.CompiledTree, (256, 8)), (bench_peers.KDTree, (256, 8)),
+                      (bench_peers.SortedKeys, (256,)), (bench_peers.Pygm, (256,))):
+        b = cls()
+        cache = b.setup_cache()
+        if "missing" in cache:
+            with pytest.raises(NotImplementedError, match="not installed|no C compiler"):
+                b.setup(cache, *args)
+            continue
+        b.setup(cache, *args)
+        for name in dir(b):
+            if name.startswith("time_"):
+                getattr(b, name)(cache, *args)
+        b.teardown(cache, *args)
+    monkeypatch.setattr(lookup_peers, "has", lambda dist: dist != "pygm")
+    cache = bench_peers.Pygm().setup_cache()
+    with pytest.raises(NotImplementedError, match=r"^pygm is not installed \(pip install"):
+        bench_peers.Pygm().setup(cache, 256)

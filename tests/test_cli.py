@@ -187,7 +187,9 @@ def test_bad_options_are_one_line_naming_the_option(capsys, name, option, fragme
 
 
 def test_options_spec_matches_every_build():
-    """OPTIONS declares exactly the keyword options each build takes, with the same defaults."""
+    """OPTIONS declares exactly the keyword options each build takes, and is the one place their
+    defaults are written: no build or estimate_bytes signature repeats one, and the registry
+    passes every option (a default where none is given)."""
     import inspect
 
     from kernels import constructions
@@ -196,12 +198,18 @@ def test_options_spec_matches_every_build():
     for name in constructions.names():
         mod = constructions.get(name)
         params = {k: p.default for k, p in inspect.signature(mod.build).parameters.items()
-                  if p.kind == p.KEYWORD_ONLY and k not in ("seed", "dtype")}
-        assert set(mod.OPTIONS) == set(params), name
+                  if p.kind == p.KEYWORD_ONLY}
+        assert set(mod.OPTIONS) | {"seed", "dtype"} == set(params), name
+        assert all(v is inspect.Parameter.empty for v in params.values()), name
+        est = inspect.signature(mod.estimate_bytes).parameters
+        assert all(est[k].default is inspect.Parameter.empty for k in mod.OPTIONS if k in est)
+        full = constructions.complete_options(name, {})
+        assert full == {key: spec[2] for key, spec in mod.OPTIONS.items()}, name
         for key, spec in mod.OPTIONS.items():
-            assert spec[2] == params[key], (name, key)
             if spec[2] is not None:
                 assert coerce(key, spec, spec[2]) == spec[2]  # the default is accepted
+    assert constructions.complete_options("zhang", {"tries": "3"}) == {
+        "theta": 0.125, "tries": 3, "solve": "auto"}
 
 
 def test_option_values_are_converted_to_their_type():
@@ -241,19 +249,22 @@ def test_verify_help_examples_work(capsys):
     ("rajput", "xor", "nand"), ("switch-net", "slack", 0.5), ("hyperplane-tree", "op", "tanh"),
     ("axis-tree", "leaf_size", 0),
 ])
-def test_module_builds_use_the_same_option_check(name, key, bad):
-    """A construction module called directly refuses a bad option with the registry's message:
-    one checker (kernels.constructions.options) for both ways in."""
+def test_bad_options_meet_the_one_check(name, key, bad):
+    """A bad option is refused by the registry's one check (kernels.constructions.options) with
+    the same message whichever way it comes in: ``check_options``, ``complete_options`` (what a
+    module's build is given) and ``kernels.build``; a module's build never checks again."""
     import kernels
     from kernels import constructions
 
     with pytest.raises(ValueError) as via_registry:
         constructions.check_options(name, {key: bad})
+    assert f"option {key} must be" in str(via_registry.value)
+    with pytest.raises(ValueError) as completed:
+        constructions.complete_options(name, {key: bad})
     ds = kernels.generate("sphere", 16, 3, seed=0, labels="classes")
-    with pytest.raises(ValueError) as direct:
-        constructions.get(name).build(ds, seed=0, **{key: bad})
-    assert str(direct.value) == str(via_registry.value)
-    assert f"option {key} must be" in str(direct.value)
+    with pytest.raises(ValueError) as built:
+        kernels.build(name, ds.X, ds.D, **{key: bad})
+    assert str(completed.value) == str(built.value) == str(via_registry.value)
 
 
 def test_verify_exit_codes_for_ci(tmp_path, capsys):

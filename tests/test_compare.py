@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from kernels.cli import main as cli_main
+from kernels.harness import lookup_peers
 from kernels.harness import peers as compare
 
 
@@ -15,11 +16,87 @@ def test_candidates_include_executors_and_peers():
 
 
 def test_missing_peers_are_skipped_with_a_message(monkeypatch):
-    monkeypatch.setattr(compare, "_has", lambda mod: False)
+    monkeypatch.setattr(lookup_peers, "has", lambda dist: False)
     msgs = []
-    names = [n for n, _ in compare.candidates(64, 4, "data/", log=msgs.append)]
-    assert names == ["data/dict"]
-    assert any("sklearn" in m for m in msgs) and any("scipy" in m for m in msgs)
+    names = [n for n, _ in compare.candidates(64, 4, "data/|p1/", log=msgs.append)]
+    assert names == ["data/dict", "p1/axis-tree", "p1/searchsorted"]
+    skips = [m for m in msgs if m.startswith("skip ")]
+    assert len(skips) == 4 and all("\n" not in m for m in skips)
+    for name, words in (("data/sklearn-tree", "scikit-learn is not installed"),
+                        ("data/treelite-c", "scikit-learn and treelite and tl2cgen are not"),
+                        ("data/ckdtree", "scipy is not installed"),
+                        ("p1/pygm", "pygm is not installed")):
+        assert any(m.startswith(f"skip {name}: {words}") and "memcap[peers]" in m
+                   for m in skips), name
+
+
+def test_a_missing_import_is_a_one_line_skip(monkeypatch):
+    """A peer whose package is gone (its import fails) raises lookup_peers.Missing, one line."""
+    import sys
+
+    monkeypatch.setattr(lookup_peers, "has", lambda dist: dist not in ("pygm", "tl2cgen"))
+    monkeypatch.setitem(sys.modules, "pygm", None)  # `import pygm` now fails
+    keys = np.arange(4.0)
+    with pytest.raises(lookup_peers.Missing, match=r"^pygm is not installed \(pip install"):
+        lookup_peers.pygm_one_key(keys, keys)
+    with pytest.raises(lookup_peers.Missing, match=r"^tl2cgen is not installed"):
+        lookup_peers.compiled_tree(np.zeros((2, 1), np.float32), keys[:2])
+
+
+def test_no_compiler_skips_the_compiled_tree(monkeypatch):
+    monkeypatch.setattr(lookup_peers, "has", lambda dist: True)
+    monkeypatch.setattr(lookup_peers.shutil, "which", lambda name: None)
+    msgs = []
+    assert compare.candidates(64, 4, "treelite", log=msgs.append) == []
+    assert msgs == ["skip data/treelite-c: no C compiler on PATH (looked for gcc, clang); "
+                    "treelite's compiled tree needs one"]
+
+
+def _installed(*dists):
+    missing = [d for d in dists if not lookup_peers.has(d)]
+    if missing:
+        pytest.skip(f"{', '.join(missing)} not installed here")
+
+
+def test_lookup_peers_answer_what_the_tree_recalls():
+    """Every peer, on a small dataset, answers each memorized point's stored output bit for bit,
+    so it answers what the axis tree recalls (exact by the design's rule, as the tree's own
+    answers are); pygm and searchsorted on the p = 1 keys, in any query order."""
+    import kernels
+    from kernels.verify import recall_errors
+
+    def same_as_tree(m, Y, name):
+        np.testing.assert_array_equal(np.asarray(Y).reshape(len(m.dataset.D), -1)[:, 0],
+                                      m.dataset.D[:, 0], err_msg=name)
+        tree = m.predict(m.dataset.X)
+        assert recall_errors(m, tree)["exact"] and recall_errors(m, Y)["exact"], name
+        np.testing.assert_allclose(np.asarray(Y).reshape(tree.shape), tree, rtol=1e-9,
+                                   atol=1e-12, err_msg=name)
+
+    ds = kernels.generate("gaussian", 60, 3, 1, seed=5)
+    m = kernels.build("axis-tree", ds.X, ds.D, dtype="float64")
+    peers = {"dict": lookup_peers.row_dict(ds.X, ds.D)}
+    if lookup_peers.has("scipy"):
+        peers["ckdtree"] = lookup_peers.ckdtree(ds.X, ds.D)
+    for name, peer in peers.items():
+        same_as_tree(m, peer(ds.X), name)
+    keys = kernels.generate("gaussian", 60, 1, 1, seed=5)
+    m1 = kernels.build("axis-tree", keys.X, keys.D, dtype="float64")
+    one_dim = {"searchsorted": lookup_peers.searchsorted}
+    if lookup_peers.has("pygm"):
+        one_dim["pygm"] = lookup_peers.pygm_one_key
+    rev = np.arange(60)[::-1]
+    for name, make in one_dim.items():
+        peer = make(keys.X[:, 0], keys.D[:, 0])
+        same_as_tree(m1, peer(keys.X), name)
+        np.testing.assert_array_equal(peer(keys.X[rev]), keys.D[rev, 0])
+    _installed("scikit-learn", "treelite", "tl2cgen")
+    if lookup_peers.compiler() is None:
+        pytest.skip("no C compiler on PATH")
+    X32 = ds.X.astype(np.float32)  # scikit-learn splits in float32
+    compiled = lookup_peers.compiled_tree(X32, ds.D[:, 0])
+    same_as_tree(m, compiled(X32), "treelite-c")
+    np.testing.assert_array_equal(compiled(X32[::-1]), ds.D[::-1, 0])
 
 
 @pytest.mark.parametrize("kind", ["numpy-dense", "scipy-csr"])
@@ -40,11 +117,24 @@ def test_data_peers_recall_the_outputs():
     pytest.importorskip("scipy")
     pytest.importorskip("sklearn")
     ds = compare._dataset(50, 3)
-    for kind in ("sklearn-tree", "ckdtree", "dict"):
+    kinds = ["sklearn-tree", "ckdtree", "dict"]
+    if lookup_peers.has("treelite") and lookup_peers.has("tl2cgen") and lookup_peers.compiler():
+        kinds.append("treelite-c")
+    for kind in kinds:
         fn, count = compare.workload(f"data/{kind}", 50, 3)
         Y = np.asarray(fn(), dtype=float).reshape(50, -1)
         assert count == 50
         np.testing.assert_array_equal(Y[:, 0], ds.D[:, 0])
+    from kernels.verify import recall_errors
+
+    tree = compare._memorizer(compare.P1, 50, 1)
+    for kind in ("axis-tree", "searchsorted") + (("pygm",) if lookup_peers.has("pygm") else ()):
+        fn, count = compare.workload(f"p1/{kind}", 50, 1)
+        assert count == 50
+        Y = np.asarray(fn()).reshape(50, -1)
+        assert recall_errors(tree, Y)["exact"], kind  # the tree's own answers: by the rule
+        if kind != "axis-tree":  # a lookup returns the stored output itself
+            np.testing.assert_array_equal(Y[:, 0], tree.dataset.D[:, 0])
 
 
 @pytest.mark.slow

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kernels.executors import blocks, dense
+from kernels.executors import dense
 from kernels.memorizer import Memorizer
 from kernels.model.data import validate
 from kernels.model.network import ACTIVATIONS, Layer, Network
@@ -152,21 +152,22 @@ def test_block_choice_both_ways_and_tiles(dtype):
     """The cost model picks GEMM for a dense layer and CSR for a sparse one; both kinds, forced,
     agree with the reference over several column tiles (the last one partial)."""
     rng = np.random.default_rng(0)
-    for s, want in ((0.0, blocks.GEMM), (0.99, blocks.CSR)):
+    for s, want in ((0.0, dense.GEMM), (0.99, dense.CSR)):
         src = random_network(8, 2, 300, r=2, sparsity=s, skip_prob=1.0, zero_fraction=0.5,
                              seed=1, measure=False).network
         net = src.astype(dtype)
         assert net.reorder  # astype keeps the permission
-        assert (blocks.plan(net).kind == want).all()
+        assert (dense.make_plan(net).kind == want).all()
         X = rng.standard_normal((70, 8)).astype(dtype)
         R = naive.dense(net, X)
         for force in ("gemm", "csr"):
-            pl = blocks.plan(net, force)
-            assert (pl.kind == (blocks.GEMM if force == "gemm" else blocks.CSR)).all()
-            close(blocks.forward(pl, net, X, tile=16), R, dtype)
-        np.testing.assert_array_equal(blocks.forward(blocks.plan(net, "csr"), net, X, tile=16), R)
+            pl = dense.make_plan(net, force)
+            assert (pl.kind == (dense.GEMM if force == "gemm" else dense.CSR)).all()
+            close(dense.forward(pl, net, X, tile=16), R, dtype)
+        csr = dense.make_plan(net, "csr")
+        np.testing.assert_array_equal(dense.forward(csr, net, X, tile=16), R)
     with pytest.raises(ValueError):
-        blocks.plan(net, "dense")
+        dense.make_plan(net, "dense")
 
 
 def test_reference_order_unless_reordering_is_allowed():
@@ -178,18 +179,18 @@ def test_reference_order_unless_reordering_is_allowed():
               Layer(rng.standard_normal((2, 200)), None, "identity")]
     net = Network.from_layers(6, layers)
     X = rng.standard_normal((40, 6))
-    assert (blocks.plan(net).kind == blocks.CSR).all()
+    assert (dense.make_plan(net).kind == dense.CSR).all()
     np.testing.assert_array_equal(dense.predict(net, X), naive.dense(net, X))
     net = dataclasses.replace(net, reorder=True)
-    assert (blocks.plan(net).kind == blocks.GEMM).all()
+    assert (dense.make_plan(net).kind == dense.GEMM).all()
     close(dense.predict(net, X), naive.dense(net, X), "float64")
     ds = validate(X, np.zeros((40, 2)))
     m = Memorizer("t", ds, network=net, executors=("dense",), dtype="float32")
     route = m.route("dense")
-    assert route.obj is not net and (route.plan.kind == blocks.GEMM).all()
+    assert route.obj is not net and (route.plan.kind == dense.GEMM).all()
     plain = Network.from_layers(6, layers)
     m2 = Memorizer("t", ds, network=plain, executors=("dense",), dtype="float32")
-    assert (m2.route("dense").plan.kind == blocks.CSR).all()
+    assert (m2.route("dense").plan.kind == dense.CSR).all()
 
 
 def test_plan_is_explicit_and_bad_shape():

@@ -92,7 +92,8 @@ def test_without_dask_scheduler_is_one_line_error(tmp_path, capsys, monkeypatch)
     assert os.listdir(tmp_path) == []  # nothing written
 
 
-def test_unreachable_scheduler_is_one_line_error(tmp_path, capsys):
+def test_unreachable_scheduler_is_one_line_error(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(dist, "CONNECT_TIMEOUT_S", 1.0)  # the rule, not the default's 5 s wait
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]

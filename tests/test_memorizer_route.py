@@ -61,3 +61,20 @@ def test_bad_inputs_still_fail():
     huge = np.full((1, 5), 1e308)  # its sum overflows, yet every entry is finite: accepted
     for e in ("dense", "active"):
         assert m.predict(huge, executor=e).shape == (1, 2)
+
+
+def test_a_planned_memorizer_pickles_and_recalls_the_same():
+    """asv's setup_cache pickles built memorizers: the resolved routes (which hold modules) are
+    left out and resolved again."""
+    import pickle
+
+    import kernels
+
+    ds = kernels.generate("gaussian", n=64, p=4, r=1, seed=0)
+    for name in ("axis-tree", "switch-net", "hyperplane-tree"):
+        m = kernels.build(name, ds.X, ds.D, seed=0)
+        for e in m.executors:
+            m.predict(ds.X, executor=e)  # every route resolved
+        again = pickle.loads(pickle.dumps(m))
+        for e in m.executors:
+            assert np.array_equal(again.predict(ds.X, executor=e), m.predict(ds.X, executor=e))

@@ -147,7 +147,7 @@ def _traced(f):
 def test_estimates_hold_the_measured_peak(name, n, p, r):
     """peak ≤ estimate + A ≤ 2·peak + 2A for the build (``estimate_bytes``) and for verify
     (``verify_bytes``), A = ALLOWANCE_BYTES; compiled kernels loaded first (a small build)."""
-    from kernels.constructions import get
+    from kernels.constructions import estimate_bytes
     from kernels.verify import verify_bytes
 
     A = data.ALLOWANCE_BYTES
@@ -158,7 +158,7 @@ def test_estimates_hold_the_measured_peak(name, n, p, r):
     kernels.verify(kernels.build(name, small.X, small.D))
     ds = kernels.generate(kind, n, p, r, seed=2, labels=labels)
     m, peak = _traced(lambda: kernels.build(name, ds.X, ds.D))
-    est = get(name).estimate_bytes(n, p, r)
+    est = estimate_bytes(name, n, p, r)
     assert peak <= est + A <= 2 * peak + 2 * A, (est, peak)
     est = verify_bytes(m, m.executors)
     _, peak = _traced(lambda: kernels.verify(m))

@@ -13,9 +13,10 @@ from kernels.model.data import generate, min_separation, validate
 from kernels.verify import recall_errors
 
 
-def _build(ds, **kw):
-    kw.setdefault("seed", 0)
-    return rajput.build(ds, **kw)
+def _build(ds, seed=0, dtype="float64", **kw):
+    """rajput's build on a validated dataset, its other options at their defaults."""
+    full = constructions.complete_options("rajput", kw)
+    return rajput.build(ds, seed=seed, dtype=dtype, **full)
 
 
 def _assert_exact(m, executors=None):
@@ -185,7 +186,7 @@ def test_refusals_are_one_line():
         with pytest.raises(ValueError, match=msg):
             kernels.build("rajput", X, D)
         with pytest.raises(ValueError, match=r"rajput memorizes class labels"):
-            rajput.build(validate(X, D))
+            _build(validate(X, D))
 
 
 def test_registry_and_cli(capsys):
@@ -194,7 +195,7 @@ def test_registry_and_cli(capsys):
     assert mod is rajput and mod.EXECUTORS == ("dense", "active") and mod.NONNEGATIVE
     from kernels.cli import main
 
-    rc = main(["verify", "rajput", "--n", "120", "--p", "3", "--kind", "sphere",
+    rc = main(["verify", "rajput", "--n", "48", "--p", "3", "--kind", "sphere",
                "--labels", "classes"])
     out = capsys.readouterr().out
     assert rc == 0 and "EXACT" in out and "NOT EXACT" not in out
@@ -233,7 +234,7 @@ def test_estimate_bytes_is_an_upper_estimate_within_a_small_factor():
             peak = tracemalloc.get_traced_memory()[1]
         finally:
             tracemalloc.stop()
-        est = rajput.estimate_bytes(2048, 4, 1, xor=xor)
+        est = constructions.estimate_bytes("rajput", 2048, 4, 1, {"xor": xor})
         assert peak <= est <= 10 * peak, (xor, peak, est)
 
 

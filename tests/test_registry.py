@@ -19,6 +19,7 @@ from kernels.model.data import generate
 
 PLUGIN = '''
 """A test plug-in: zhang's network under another name, with one option of its own."""
+import kernels
 from kernels.constructions import zhang
 from kernels.memorizer import Memorizer
 
@@ -34,7 +35,7 @@ def estimate_bytes(n, p, r, **_):
 
 
 def build(ds, *, seed=0, dtype="float64", label="plain"):
-    net = zhang.build(ds, seed=seed, dtype=dtype).network
+    net = kernels.build("zhang", ds.X, ds.D, seed=seed, dtype=dtype).network
     return Memorizer(NAME, ds, network=net, executors=EXECUTORS, dtype=dtype,
                      info={"label": label})
 '''
@@ -80,7 +81,7 @@ def test_plugin_is_listed_imported_when_used_and_built(install):
     ds = generate("gaussian", 40, 3, 2, seed=1)
     m = kernels.build("echo", ds.X, ds.D, seed=2, label="x")
     assert m.name == "echo" and m.info == {"label": "x"} and m.executors == ("dense",)
-    want = zhang.build(ds, seed=2).predict(ds.X)
+    want = kernels.build("zhang", ds.X, ds.D, seed=2).predict(ds.X)
     assert np.array_equal(m.predict(ds.X), want)
     assert np.allclose(want, ds.D)
     assert [r["name"] for r in constructions.describe()][-1] == "echo"

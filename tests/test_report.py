@@ -282,7 +282,7 @@ def _report(out, fresh=False, grid=TINY, run=None):
 
 
 def test_second_report_reuses_cached_cells(tmp_path, monkeypatch, stable_timings):
-    monkeypatch.setattr(report, "render", lambda doc, command, compare=None: "<html></html>")
+    monkeypatch.setattr(build, "render", lambda doc, command, compare=None: "<html></html>")
     out = tmp_path / "r"
     assert _report(out) == 0
     first = (out / "results.json").read_text()

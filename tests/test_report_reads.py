@@ -3,6 +3,7 @@ legend on a label), the summary fits the page in two tables, and every number of
 the number of the results.json cell it names."""
 
 import argparse
+import html
 import json
 import math
 import re
@@ -104,6 +105,8 @@ def test_every_figure_reads_on_a_full_set_of_series(checked):
     rows = every_kind_of_row()
     titles = [t for t, _, _ in figures.all_figures(rows)]
     titles += [t for t, _, _ in report.figures_size.all_figures(rows)]
+    titles += [t for t, _, _ in headline.conversion_figure(rows)]
+    assert "Conversion of saved operations into saved time" in titles
     assert headline.combined_figure(rows) is not None
     assert len(checked) == len(titles) + 1 >= 9
     assert [p for p in checked if p[1]] == []
@@ -130,7 +133,7 @@ def test_summary_is_two_tables_that_fit_and_counts_agree(monkeypatch):
 
 
 _NUM = re.compile(r"[-+]?\d[\d,]*(?:\.\d+)?(?:e[-+]?\d+)?")
-_UNITS = {"s": 1.0, "ms": 1e-3, "µs": 1e-6, "ns": 1e-9}
+_UNITS = {"s": 1.0, "ms": 1e-3, "µs": 1e-6, "ns": 1e-9, "%": 1e-2}
 # numbers that are part of the headline's words, not results
 _WORDS = ("float64", "float32", "log2", "1 is linear, 0.5 √n, near 0")
 
@@ -191,8 +194,13 @@ def check_headline(page: str, doc: dict) -> int:
         else:
             assert a["data-cell"] in cells, a
             assert a["data-cell"] in shown, f"{a['data-cell']}: coordinates not shown"
-            want = cells[a["data-cell"]][a["data-field"]]
-            if "data-over" in a:
+            if a["data-field"] == "conversion":  # (dense time ÷ its) ÷ (dense ops ÷ its)
+                mine, dense = cells[a["data-cell"]], cells[a["data-over"]]
+                want = ((dense["batch_s_per_input"] / mine["batch_s_per_input"])
+                        / (dense["ops_mean"] / mine["ops_mean"]))
+            else:
+                want = cells[a["data-cell"]][a["data-field"]]
+            if "data-over" in a and a["data-field"] != "conversion":
                 want /= cells[a["data-over"]][a["data-field"]]
         assert _close(re.sub(r"<[^>]+>", "", text), want), (text, want, a)
         checked += 1
@@ -235,6 +243,67 @@ def test_a_wrong_headline_number_is_caught(monkeypatch):
     with pytest.raises(AssertionError):
         check_headline(page.replace(">245,760<", ">245,761<").replace(">12,288<", ">12,289<"),
                        doc)
+
+
+def _headline_at_16384() -> list[dict]:
+    """The report's headline cells at n = 16,384 (and 4,096): the dense switch network and the
+    three conditional executors, their operations and times as ratios the headline must print."""
+    rows = []
+    # (construction, executor, operation ratio, time ratio) against dense
+    for c, e, fewer, less in (("switch-net", "active", 780, 78),
+                              ("hyperplane-tree", "tree", 7035, 1984),
+                              ("axis-tree", "tree", 36248, 16607)):
+        for n, scale in ((4096, 0.25), (16384, 1.0)):
+            ops, t = 1.56e6 * scale / fewer, 7.8e-5 * scale / less
+            rows.append(_row(c, e, n, ops_mean=ops, batch_s_per_input=t,
+                             batch_spread={"min": 0.95 * t, "q25": 0.98 * t, "median": t,
+                                           "q75": 1.02 * t, "max": 1.05 * t, "samples": 5},
+                             ns_per_op=t * 1e9 / ops))
+    for n, scale in ((4096, 0.25), (16384, 1.0)):
+        t = 7.8e-5 * scale
+        rows.append(_row("switch-net", "dense", n, ops_mean=1.56e6 * scale,
+                         batch_s_per_input=t, ns_per_op=t * 1e9 / (1.56e6 * scale),
+                         batch_spread={"min": 0.95 * t, "q25": 0.98 * t, "median": t,
+                                       "q75": 1.02 * t, "max": 1.05 * t, "samples": 5}))
+    return rows
+
+
+def test_headline_prints_each_conversion_rate_from_the_results_file(monkeypatch, tmp_path,
+                                                                    checked):
+    """A small results file, rendered by ``memcap report --results``: the conversion rate of each
+    conditional executor at n = 16,384 is printed beside its two ratios, every one of them read
+    back from the file, and the report plots the rates against n."""
+    from kernels.cli import main as cli_main
+    from kernels.harness import sweep
+
+    monkeypatch.setattr(figures, "ALL", ())
+    monkeypatch.setattr(report.figures_size, "all_figures", lambda rows: [])
+    res = tmp_path / "results.json"
+    sweep.write_results({"schema": sweep.SCHEMA, "environment": {}, "grid": {},
+                         "command": "memcap sweep", "rows": _headline_at_16384()}, str(res))
+    out = tmp_path / "r"
+    assert cli_main(["report", "--results", str(res), "--out", str(out)]) == 0
+    page = (out / "index.html").read_text(encoding="utf-8")
+    doc = json.loads(res.read_text())
+    assert check_headline(page, doc) >= 20
+    head = page[page.index('<section id="headline">'):]
+    plain = re.sub(r"<[^>]+>", "", head[:head.index("</section>")])
+    for line in ("switch-net active, n = 16,384, p = 8, float64: 780× fewer operations, 78× "
+                 "less time, 10%",
+                 "hyperplane-tree tree, n = 16,384, p = 8, float64: 7,035× fewer operations, "
+                 "1,984× less time, 28%",
+                 "axis-tree tree, n = 16,384, p = 8, float64: 36,248× fewer operations, "
+                 "16,607× less time, 46%"):
+        assert line in plain, line
+    assert "Conversion of saved operations into saved time" in page
+    assert len(checked) == 2 and [p for p in checked if p[1]] == []  # headline's + conversion
+    rates = headline.conversion_series(doc["rows"])
+    assert [round(100 * v) for _, v in rates[("switch-net", "active")]] == [10, 10]
+    # a wrong rate is caught
+    bad = page.replace(">10%<", ">11%<")
+    assert bad != page
+    with pytest.raises(AssertionError):
+        check_headline(bad, doc)
 
 
 QUICK = {**presets.PRESETS["quick"], "min_time": 0.002, "time_inputs": 32, "eval_seconds": 0.2,
@@ -299,3 +368,6 @@ def test_the_report_of_each_readme_sweep_reads(which, tmp_path, checked):
     assert [p for p in checked if p[1]] == []
     assert max(_table_widths(page)) <= 11
     assert "No cell was measured" not in page
+    # the reproduce command (a long sweep command) wraps instead of scrolling sideways
+    assert re.search(r"(?<![-\w])pre\{[^}]*white-space:pre-wrap[^}]*overflow-wrap:anywhere", page)
+    assert "memcap sweep " + shlex.join(sweeps[which]) in html.unescape(page)

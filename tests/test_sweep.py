@@ -265,7 +265,8 @@ def test_progress_names_what_starts_gives_an_eta_and_a_summary(tmp_path):
     lines = buf.getvalue().splitlines()
     assert lines[0] == "memcap: 2 builds to run, 0 cells already done"
     assert lines[1] == "memcap: building zhang n=8 p=2 float64 (first use compiles its kernels)"
-    assert any(x.startswith("[1/2]") and "ETA" in x for x in lines)
+    assert "ETA" not in lines[2]  # [1/2]: only a compiling build has a time
+    assert any(x.startswith("[2/2]") and "ETA 0s" in x for x in lines)
     assert lines[-1].startswith("memcap: 2 cells in ") and lines[-1].endswith("(2 ok)")
     bar = sweep.Progress(4, io.StringIO())
     bar.t_step -= 2.0
@@ -295,9 +296,9 @@ def test_projection_sums_each_remaining_cell_from_its_series_then_its_constructi
     # left: zhang 4096 (its series: 16 s a cell), zhang p=32 n=1024 (its construction: 4 s),
     # axis-tree (nothing of its own: the mean measured cell, 2.5 s); two cells each
     assert proj.seconds() == pytest.approx(2 * 16 + 2 * 4 + 2 * 2.5)
-    proj.learn(_cell("axis-tree", 2048, cell_s=0.5))
+    proj.learn(_cell("axis-tree", 2048, cell_s=0.5), measured=False)
     assert proj.seconds() == pytest.approx(2 * 16 + 2 * 4 + 0.5)  # one cell left, its own time
-    proj.learn(_cell("axis-tree", 2048, executor="tree", cell_s=0.5))
+    proj.learn(_cell("axis-tree", 2048, executor="tree", cell_s=0.5), measured=False)
     proj.learn(_cell("zhang", 1024, p=32, cell_s=9.0), measured=False)  # a row skipped for
     proj.learn(_cell("zhang", 1024, p=32, executor="active"))  # time has no cell_s: done too
     assert proj.seconds() == pytest.approx(2 * 16)
@@ -316,15 +317,24 @@ def test_projection_prefers_warm_cells_then_an_earlier_runs_over_the_compiling_o
     proj = Projection([_cell("zhang", n) for n in (100, 200, 400)] + [_cell("bubeck", 100)],
                       lambda g: 1)
     proj.learn(_cell("zhang", 100, cell_s=50.0))  # the first zhang build: compiles
-    assert proj.seconds() == pytest.approx(100 + 200 + 50)  # nothing else known: used anyway
+    assert proj.seconds() is None  # a compiling build alone tells too little
     proj.observe(_cell("zhang", 100, cell_s=1.0), earlier=True)  # an earlier commit's cells
-    proj.observe(_cell("bubeck", 100, cell_s=3.0), earlier=True)
-    assert proj.seconds() == pytest.approx(2 + 4 + 3)
+    proj.observe(_cell("bubeck", 50, cell_s=3.0), earlier=True)
+    # zhang from the earlier run (linear from one n); bubeck too, and it has not compiled in
+    # this run: its build adds what the compiling one took
+    assert proj.seconds() == pytest.approx(2 + 4 + (6 + 50))
     proj.learn(_cell("zhang", 200, cell_s=4.0))  # warm, this run: before the earlier run's
-    assert proj.seconds() == pytest.approx(8 + 3)
+    assert proj.seconds() == pytest.approx(8 + 56)
     assert proj.cell_s(("nothing",), ("nothing", False), 100) == pytest.approx(4.0)  # the mean
+    assert proj.cell_s(("nothing",), ("zhang", False), 800) == pytest.approx(16.0)
     proj.observe({"cell_s": 1.0, "n": 5})  # not a cell row (an edited cache file): ignored
-    assert proj.seconds() == pytest.approx(8 + 3)
+    assert proj.seconds() == pytest.approx(8 + 56)
+    proj.observe(_cell("bubeck", 100, cell_s=7.0), earlier=True)  # the very cell, earlier:
+    assert proj.seconds() == pytest.approx(8 + 7)  # its own time, its compilation included
+    proj = Projection([_cell("zhang", n) for n in (100, 400)], lambda g: 1)
+    proj.learn(_cell("zhang", 100, cell_s=50.0))
+    proj.observe(_cell("axis-tree", 100, cell_s=1.0))
+    assert proj.seconds() == pytest.approx(50)  # zhang's compiling time, not scaled with n
 
 
 def test_eta_is_the_projection_over_the_cells_running_at_once():
@@ -337,7 +347,7 @@ def test_eta_is_the_projection_over_the_cells_running_at_once():
     assert bar.eta_s() is None
     bar.t0 -= 10.0  # 10 s of wall time, in which the cell below took 10 s: one at a time
     bar.step("zhang dense n=100 ok", row=_cell("zhang", 100, cell_s=10.0))
-    assert bar.eta_s() == pytest.approx(20 + 40, rel=0.05)  # linear while one n is known
+    assert bar.eta_s() is None  # it compiled: no projection from it alone
     bar.step("zhang dense n=200 ok", row=_cell("zhang", 200, cell_s=30.0))  # 40 s in 10 s
     assert bar.eta_s() == pytest.approx(60 / 4, rel=0.05)  # 4 at once; n = 100 compiled
     bar.step("zhang dense n=400 skipped", row=_cell("zhang", 400))

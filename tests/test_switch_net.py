@@ -11,7 +11,7 @@ import pytest
 from seed000_data import ADVERSARIAL, REAL, adversarial, real
 
 import kernels
-from kernels.constructions import partition, switch_net
+from kernels.constructions import partition
 from kernels.executors import measure
 from kernels.model.data import generate
 from kernels.theory import bounds as counting
@@ -221,7 +221,7 @@ def test_memory_estimate_refuses_before_building(monkeypatch):
     X, D = adversarial("lattice")
     with pytest.raises(ValueError, match="GiB"):
         build(X, D)
-    assert switch_net.estimate_bytes(2**16, 64, 1) > 8 * 65 * 2**16 * 4
+    assert kernels.constructions.estimate_bytes("switch-net", 2**16, 64, 1) > 8 * 65 * 2**16 * 4
 
 
 def test_deterministic_per_seed():

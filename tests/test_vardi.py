@@ -22,6 +22,12 @@ from kernels.model.network import Network
 from kernels.verify import verify
 
 
+def _build(ds, seed=0, dtype="float64", **opts):
+    """vardi's build on a validated dataset, its other options at their defaults."""
+    full = constructions.complete_options("vardi", opts)
+    return vardi.build(ds, seed=seed, dtype=dtype, **full)
+
+
 def _classes(kind, n, p, r, C, seed):
     return generate(kind, n, p, r, seed=seed, labels="classes", classes=C)
 
@@ -58,7 +64,7 @@ CASES = [  # kind, n, p, r, C, seed, options
 @pytest.mark.parametrize("kind,n,p,r,C,seed,opts", CASES)
 def test_exact_recall_and_sizes(kind, n, p, r, C, seed, opts):
     ds = _classes(kind, n, p, r, C, seed)
-    m = vardi.build(ds, seed=seed, **opts)
+    m = _build(ds, seed=seed, **opts)
     _assert_exact(m)
     _assert_formula(m)
     if "group_size" in opts:
@@ -99,7 +105,7 @@ def test_all_zero_label_column_has_no_record_bits():
 
 def test_bits_variant_is_exact_in_the_numba_kernels():
     ds = _classes("sphere", 90, 3, 2, 2, 3)
-    m = vardi.build(ds, bits=48, group_size=2)
+    m = _build(ds, bits=48, group_size=2)
     assert m.info["lookup"] == "bit-extraction"
     assert "dense" in m.executors and "exact" in m.executors
     assert m.network.w_val.dtype == np.float64
@@ -115,7 +121,7 @@ def test_bits_variant_is_exact_in_the_numba_kernels():
 
 def test_exact_and_numba_agree_where_both_apply():
     ds = _classes("gaussian", 80, 4, 1, 3, 4)
-    m = vardi.build(ds, bits=46, group_size=2)
+    m = _build(ds, bits=46, group_size=2)
     assert "dense" in m.executors
     rng = np.random.default_rng(1)
     near = ds.X + 1e-9 * rng.standard_normal(ds.X.shape)  # inside every margin
@@ -126,7 +132,7 @@ def test_exact_and_numba_agree_where_both_apply():
 
 def test_bits_above_float_budget_run_exact_only():
     ds = _classes("sphere", 150, 4, 1, 10, 0)
-    m = vardi.build(ds, bits=120, group_size=4)
+    m = _build(ds, bits=120, group_size=4)
     assert m.executors == ("exact",)
     assert vardi.FLOAT_BITS < m.info["weight_bits"] <= 120
     assert "bits" in m.info["dense_unavailable"]
@@ -147,7 +153,7 @@ def test_default_mode_is_exact_arithmetic_with_large_weights():
 
 def test_weights_grow_sublinearly():
     ns = [2**e for e in range(8, 13)]
-    w = [vardi.build(_classes("sphere", n, 4, 1, 10, 0)).size()["weights"] for n in ns]
+    w = [_build(_classes("sphere", n, 4, 1, 10, 0)).size()["weights"] for n in ns]
     slope = np.polyfit(np.log(ns), np.log(w), 1)[0]
     assert slope < 0.8, (w, slope)
 
@@ -155,12 +161,12 @@ def test_weights_grow_sublinearly():
 def test_bit_budget_tradeoff():
     """bits = k·ρ holds k records per register: weights ≈ 4n/k (Õ(n/B)) until the optimum."""
     ds = _classes("sphere", 2048, 4, 1, 10, 0)
-    free = vardi.build(ds, bits=10_000)
+    free = _build(ds, bits=10_000)
     rho, s_opt = free.info["record_bits"], free.info["group_size"]
     assert s_opt >= 4
     w = []
     for k in (1, 2, 3, 4):
-        m = vardi.build(ds, bits=k * rho)
+        m = _build(ds, bits=k * rho)
         assert m.info["group_size"] == k and m.info["weight_bits"] <= k * rho
         w.append(m.size()["weights"])
     assert w[0] > w[1] > w[2] > w[3] >= free.size()["weights"], w
@@ -169,17 +175,17 @@ def test_bit_budget_tradeoff():
 def test_depth_tradeoff():
     """depth L holds ≈ L/(2ρ) records per group: weights ≈ Õ(n/L)."""
     ds = _classes("sphere", 1024, 4, 1, 10, 0)
-    free = vardi.build(ds)
+    free = _build(ds)
     rho, s_opt = free.info["record_bits"], free.info["group_size"]
     assert s_opt >= 3
-    direct = vardi.build(ds, depth=3)
+    direct = _build(ds, depth=3)
     assert direct.info["lookup"] == "direct" and direct.size()["depth"] == 3
     w = [direct.size()["weights"]]
     for k in (2, 3):
         L = 5 + 2 * k * rho  # λ0 + 2 + 2sρ (exact mode)
-        m = vardi.build(ds, depth=L)
+        m = _build(ds, depth=L)
         assert m.info["group_size"] == k and m.size()["depth"] == L
-        assert vardi.build(ds, depth=L - 1).info["group_size"] == k - 1 or k == 2
+        assert _build(ds, depth=L - 1).info["group_size"] == k - 1 or k == 2
         w.append(m.size()["weights"])
     assert w[0] > w[1] > w[2] >= free.size()["weights"], w
 
@@ -309,5 +315,5 @@ def test_circuit_layout_carries_values_by_copies():
 
 def test_validate_roundtrip_of_vardi_dataset():
     ds = validate(np.eye(3), [0, 1, 2])
-    m = vardi.build(ds)
+    m = _build(ds)
     _assert_exact(m)

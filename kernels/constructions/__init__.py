@@ -5,7 +5,8 @@ Every construction module defines
 * ``NAME`` (the registry name), ``SEED`` (the source document), ``SUMMARY`` (one line),
   ``NONNEGATIVE`` (True if it needs D >= 0), ``EXECUTORS`` (the executors it supports);
 * ``OPTIONS`` — its keyword options, their types, ranges and defaults (see
-  :mod:`kernels.constructions.options`), checked before anything is built;
+  :mod:`kernels.constructions.options`), checked before anything is built; the one place their
+  defaults are written: the registry passes every option (:func:`complete_options`) to
 * ``estimate_bytes(n, p, r, **options) -> int`` — memory needed, checked from the numbers alone
   before data are generated or loaded (:func:`preflight`) and again before building;
 * ``build(dataset, *, seed, dtype, **options) -> Memorizer`` — the construction itself.
@@ -114,12 +115,25 @@ def check_options(name: str, options: dict) -> dict:
     return option_checks.check(name, spec, options)
 
 
+def complete_options(name: str, options: dict) -> dict:
+    """``options`` checked (:func:`check_options`), and every option not given at its ``OPTIONS``
+    default: what the module's ``estimate_bytes`` and ``build`` receive."""
+    checked = check_options(name, options)
+    spec = getattr(get(name), "OPTIONS", None)
+    return checked if spec is None else {**option_checks.defaults(spec), **checked}
+
+
+def estimate_bytes(name: str, n: int, p: int, r: int, options: dict | None = None) -> int:
+    """Bytes construction ``name`` needs to build n points of (p, r) with ``options`` (the
+    module's ``estimate_bytes``, every option given)."""
+    return int(get(name).estimate_bytes(n, p, r, **complete_options(name, options or {})))
+
+
 def preflight(name: str, n: int, p: int, r: int, options: dict) -> dict:
     """Before data are generated or loaded: check the options and refuse a dataset of n × (p, r)
     plus the build's ``estimate_bytes`` that would not fit in memory.  Returns the options."""
-    mod = get(name)
     options = check_options(name, options)
-    check_memory(dataset_bytes(n, p, r) + mod.estimate_bytes(n, p, r, **options),
+    check_memory(dataset_bytes(n, p, r) + estimate_bytes(name, n, p, r, options),
                  f"{name} with n={n}, p={p}, r={r}")
     return options
 
@@ -134,7 +148,7 @@ def build(name: str, X, D, *, seed: int = 0, dtype="float64", **options) -> Memo
     dtype = check_dtype(dtype)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise TypeError(f"seed must be a non-negative integer; got {seed!r}")
-    options = check_options(name, options)
+    options = complete_options(name, options)
     sx, sd = np.shape(X), np.shape(D)  # free for arrays: the memory is refused before any copy
     if len(sx) == 2 and len(sd) in (1, 2) and min(*sx, sd[-1] if len(sd) == 2 else 1) >= 1:
         n, p, r = sx[0], sx[1], sd[1] if len(sd) == 2 else 1

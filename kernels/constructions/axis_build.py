@@ -332,20 +332,42 @@ def _grow1(a, cap):
     return out
 
 
+@njit(cache=True)
+def _split_vertex(L, V, s, e, q, f32, inv_scale, banned, flag, side, buf, vbuf):
+    """Choose and apply the split of vertex [s, e): (k, j, β), the next best coordinate when a
+    split fails its check; k = −1 when no test separates the points."""
+    banned[:] = False
+    for _ in range(L.shape[0]):
+        k, j, beta = _choose_split(V, s, e, q, f32, inv_scale, banned)
+        if k < 0 or _split(L, V, s, e, k, j, beta, f32, flag, side, buf, vbuf):
+            return k, j, beta
+        banned[k] = True
+    return -1, 0, 0.0
+
+
 RENUMBER = 1 << 15  # renumber the points once the vertices hold at most this many
+RENUMBER_STEP = 5  # ... and before that each time they shrink 2^5-fold below 2^(15 + 5k)
 
 
 @njit(cache=True)
-def _renumber(L, new_id):
+def _renumber(L, new_id, point, scratch):
     """Renumber the points by their position in list 0, in every list: from then on the ids of a
     vertex's points lie in the range of positions its ancestor had at this moment, so the side
     flags a partition reads (``flag[id]``) are a few cache lines, not the whole array.  Returns
-    the point of each new id."""
-    point = L[0].copy()
-    for t in range(point.size):
-        new_id[point[t]] = t
+    ``point`` (the point of each id; empty before the first renumbering) for the new ids."""
+    n = L.shape[1]
+    for t in range(n):
+        new_id[L[0, t]] = t
+    if point.size:
+        if scratch.size < n:
+            scratch = np.empty(n, point.dtype)
+        for t in range(n):
+            scratch[t] = point[L[0, t]]
+        point[:] = scratch[:n]
+    else:
+        point = L[0].copy()
     for k in range(L.shape[0]):
-        for t in range(point.size):
+        for t in range(n):
             L[k, t] = new_id[L[k, t]]
     return point
 
@@ -359,8 +381,7 @@ def build_tree(X, D, L, V, q, f32, tol, scale, inv_scale):
     Returns (T, thr, W): per vertex in BFS order ``T[v] = [start, end, feature, child, leaf,
     certified]`` (its points fill positions ``start:end`` of every list; feature, child and leaf
     are −1 where they do not apply; the second child is child + 1) and the threshold β; per leaf
-    the maps
-    ``W[leaf] (r, p+1) = [b, w]``.
+    the maps ``W[leaf] (r, p+1) = [b, w]``.
     """
     n, p = X.shape
     r = D.shape[1]
@@ -380,14 +401,18 @@ def build_tree(X, D, L, V, q, f32, tol, scale, inv_scale):
     banned = np.zeros(p, np.bool_)
     point = np.empty(0, L.dtype)  # the point of each id once the ids are renumbered
     renumbered = False
+    limit = RENUMBER
+    while limit << RENUMBER_STEP < n:
+        limit <<= RENUMBER_STEP
     T[0, 0], T[0, 1] = 0, n
     nv, nl, v = 1, 0, 0
     while v < nv:
         s, e = T[v, 0], T[v, 1]
         m = e - s
-        if not renumbered and m <= RENUMBER < n:
-            point = _renumber(L, buf)
+        if m <= limit < n and limit >= RENUMBER:
+            point = _renumber(L, buf, point, vbuf.view(L.dtype))
             renumbered = True
+            limit >>= RENUMBER_STEP
         if nl == W.shape[0]:
             W2 = np.zeros((nl + nl // 2 + 16, r, p + 1))
             W2[:nl] = W
@@ -400,14 +425,8 @@ def build_tree(X, D, L, V, q, f32, tol, scale, inv_scale):
             ok = _solve_leaf(X, D, ids, m, f32, tol, scale, At, H, bet, y, c, W[nl])
             leaf = ok or m == 1
         if not leaf:
-            banned[:] = False
-            k = -1
-            for _ in range(p):
-                k, j, beta = _choose_split(V, s, e, q, f32, inv_scale, banned)
-                if k < 0 or _split(L, V, s, e, k, j, beta, f32, flag, side, buf, vbuf):
-                    break
-                banned[k] = True
-                k = -1
+            k, j, beta = _split_vertex(L, V, s, e, q, f32, inv_scale, banned, flag, side, buf,
+                                       vbuf)
             if k < 0:  # nothing separates these points in this precision: uncertified leaf
                 leaf = True
                 if m > q:  # (the map of the first point; no map fits them all anyway)

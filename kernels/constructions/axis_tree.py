@@ -35,7 +35,7 @@ import math
 import numpy as np
 
 from kernels.constructions.axis_build import build_tree, certify_points
-from kernels.constructions.options import Range, check
+from kernels.constructions.options import Range
 from kernels.executors.tree import axis as axis_routing
 from kernels.memorizer import Memorizer, check_inputs
 from kernels.model.data import Dataset
@@ -47,7 +47,7 @@ SEED = "beyond seed 000 (Theorem 3 floor; Corollary 1's tree with axis tests)"
 SUMMARY = "median tests x_k < b, exact affine leaves of <= p+1 points: ~log2(n/q)+2pr ops"
 NONNEGATIVE = False
 EXECUTORS = ("tree",)
-OPTIONS = {  # validated by kernels.constructions.options before build
+OPTIONS = {  # checked, and every default filled in, by the registry before build
     "leaf_size": (int, Range(1), None, "points per leaf (none: p + 1)"),
 }
 
@@ -57,7 +57,7 @@ def _leaf_size(p: int, leaf_size) -> int:
     return p + 1 if leaf_size is None else max(1, min(int(leaf_size), p + 1))
 
 
-def estimate_bytes(n: int, p: int, r: int, leaf_size=None, **_) -> int:
+def estimate_bytes(n: int, p: int, r: int, *, leaf_size) -> int:
     """Peak bytes of the build and of the network it returns (estimated before allocating)."""
     q = _leaf_size(p, leaf_size)
     L = 2 * n // q + 16  # leaves hold more than q/2 points but for a few refined ones
@@ -164,9 +164,8 @@ def _bounds(m: Memorizer) -> dict:
             "depth_optimal": math.ceil(math.log2(max(n / q, 1.0)))}
 
 
-def build(ds: Dataset, *, seed: int = 0, dtype="float64", leaf_size=None, **_) -> Memorizer:
+def build(ds: Dataset, *, seed: int, dtype, leaf_size) -> Memorizer:
     dt = check_dtype(dtype)
-    check(NAME, OPTIONS, {"leaf_size": leaf_size})  # as the registry does
     X, D = ds.X, ds.D
     n, p = X.shape
     q = _leaf_size(p, leaf_size)

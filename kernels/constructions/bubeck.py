@@ -68,7 +68,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from kernels.constructions.options import Range, check
+from kernels.constructions.options import Range
 from kernels.memorizer import Memorizer
 from kernels.model.data import Dataset
 from kernels.model.network import Network, check_dtype
@@ -78,7 +78,7 @@ SEED = "seed 004 (Bubeck et al. 2020; Baum 1988 — lecture chapter 1)"
 SUMMARY = "4⌈n/p⌉ ReLUs: slab indicators via the directional-derivative trick"
 NONNEGATIVE = False
 EXECUTORS = ("dense",)
-OPTIONS = {  # validated by kernels.constructions.options before build
+OPTIONS = {  # checked, and every default filled in, by the registry before build
     "tries": (int, Range(1, 1024), 8, "random sweep directions tried"),
     "candidates": (int, Range(1, 1024), 8, "random group choices per slab"),
     "compensate": (bool, ("auto",), "auto", "emulated rounding compensation"),
@@ -321,11 +321,9 @@ def _plan(X: np.ndarray, Y: np.ndarray, seed: int, tries: int, candidates: int):
     return best
 
 
-def build(ds: Dataset, *, seed: int = 0, dtype="float64", tries: int = 8, candidates: int = 8,
-          compensate="auto", **_) -> Memorizer:
+def build(ds: Dataset, *, seed: int, dtype, tries: int, candidates: int,
+          compensate) -> Memorizer:
     dt = check_dtype(dtype)
-    check(NAME, OPTIONS, {"tries": tries, "candidates": candidates,
-                          "compensate": compensate})  # as the registry does
     X, Y = ds.X, ds.D
     n, p = X.shape
     r = ds.r

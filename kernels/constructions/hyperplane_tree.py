@@ -36,7 +36,7 @@ from __future__ import annotations
 import numpy as np
 
 from kernels.constructions import partition as part_mod
-from kernels.constructions.options import Range, check
+from kernels.constructions.options import Range
 from kernels.memorizer import Memorizer
 from kernels.model.conditional import hyperplane_network
 from kernels.model.data import Dataset
@@ -49,15 +49,15 @@ SUMMARY = ("Corollary 1 if-else tree over the Fig. 1 hyperplane partition: 2n-1 
            "<= 2q*ceil(log2 n) ops per input")
 NONNEGATIVE = False
 EXECUTORS = ("tree",)
-OPTIONS = {  # validated by kernels.constructions.options before build
+OPTIONS = {  # checked, and every default filled in, by the registry before build
     "op": (str, ("relu", "identity"), "relu", "vertex neuron"),
     "n_random": (int, Range(1, 1024), 8, "random directions per partition vertex"),
 }
 
 
-def estimate_bytes(n: int, p: int, r: int, **options) -> int:
+def estimate_bytes(n: int, p: int, r: int, *, n_random: int, **_) -> int:
     q = p + 1
-    return int(part_mod.estimate_bytes(n, q, options.get("n_random", 8))
+    return int(part_mod.estimate_bytes(n, q, n_random)
                + 12 * n * (6 * q + 4 * r + 24))
 
 
@@ -81,9 +81,7 @@ def path_ops(part, op: str = "relu") -> np.ndarray:
     return out
 
 
-def build(ds: Dataset, *, seed: int = 0, dtype="float64", op: str = "relu", n_random: int = 8,
-          **_) -> Memorizer:
-    check(NAME, OPTIONS, {"op": op, "n_random": n_random})  # as the registry does
+def build(ds: Dataset, *, seed: int, dtype, op: str, n_random: int) -> Memorizer:
     dt = np.dtype(dtype)
     check_range(ds.D, dt, NAME)  # leaf outputs are stored in dt
     n, p, r = ds.n, ds.p, ds.r

@@ -5,8 +5,8 @@ Each construction module declares ``OPTIONS = {name: (type, allowed, default, he
 * ``type`` — ``int``, ``float``, ``str`` or ``bool``;
 * ``allowed`` — a :class:`Range` for numbers, a tuple of choices for strings (for ``bool``, extra
   string choices such as ``("auto",)``);
-* ``default`` — the value used when the option is not given; ``None`` means "not set", and then
-  ``none`` is also accepted;
+* ``default`` — the value used when the option is not given (written here only: the registry
+  fills it in, :func:`defaults`); ``None`` means "not set", and then ``none`` is also accepted;
 * ``help`` — one line for ``memcap verify --help``.
 
 :func:`check` turns user values (ints, floats and strings from ``--option KEY=VALUE``, or JSON)
@@ -113,6 +113,13 @@ def coerce(key: str, spec: tuple, value):
 def _show(value) -> str:
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+def defaults(spec: dict) -> dict:
+    """Every option of ``spec`` at its default: ``OPTIONS`` is the one place a default is written
+    (the registry passes every option to ``estimate_bytes`` and ``build``, whose signatures repeat
+    none)."""
+    return {key: s[2] for key, s in spec.items()}
 
 
 def check_names(name: str, accepted, options: dict) -> None:

@@ -105,7 +105,7 @@ from kernels.constructions._rajput_codes import (
     normalise,
     paper_hidden1,
 )
-from kernels.constructions.options import Range, check
+from kernels.constructions.options import Range
 from kernels.memorizer import Memorizer
 from kernels.model.data import Dataset, class_labels
 
@@ -118,7 +118,7 @@ EXECUTORS = ("dense", "active")
 
 ACTIVATIONS = ("threshold", "relu")
 XORS = ("tree", "counter")
-OPTIONS = {  # validated by kernels.constructions.options before build
+OPTIONS = {  # checked, and every default filled in, by the registry before build
     "activation": (str, ACTIVATIONS, "threshold", "hidden activation"),
     "xor": (str, XORS, "tree", "XOR gadget"),
     "hidden1": (int, Range(1, 10**7), None, "first-layer width (none: from δ)"),
@@ -128,8 +128,8 @@ OPTIONS = {  # validated by kernels.constructions.options before build
 }
 
 
-def estimate_bytes(n: int, p: int, r: int, *, xor: str = "tree", max_hidden1: int = 100_000,
-                   hidden1: int | None = None, hidden2: int | None = None, **_) -> int:
+def estimate_bytes(n: int, p: int, r: int, *, xor: str, max_hidden1: int, hidden1: int | None,
+                   hidden2: int | None, **_) -> int:
     """Memory of a build, before the data are seen.  The data-dependent size is m1 = O(log n/δ):
     it is guessed as log2(n)·n^{2/(p−1)} (the closest of n random points on S^{p−1} is at
     ~n^{−2/(p−1)}), capped at ``max_hidden1``.  Bytes: the codes (n × m1 uint8, a copy and the
@@ -158,14 +158,10 @@ def _labels(ds: Dataset) -> tuple[np.ndarray, list[int]]:
     return Y, bits
 
 
-def build(ds: Dataset, *, seed: int = 0, dtype="float64", activation: str = "threshold",
-          xor: str = "tree", hidden1: int | None = None, hidden2: int | None = None,
-          subset_size: int | None = None, max_hidden1: int = 100_000, **_) -> Memorizer:
+def build(ds: Dataset, *, seed: int, dtype, activation: str, xor: str, hidden1: int | None,
+          hidden2: int | None, subset_size: int | None, max_hidden1: int) -> Memorizer:
     """Steps 0–3 of the module docstring on the data (normalisation, unique codes, linear code,
     prefix partition), then the circuit: first layer, XOR compression, lift, memorizers, sum."""
-    check(NAME, OPTIONS, {"activation": activation, "xor": xor, "hidden1": hidden1,
-                          "hidden2": hidden2, "subset_size": subset_size,
-                          "max_hidden1": max_hidden1})  # as the registry does: direct calls
     dtype = np.dtype(dtype).name
     Y, bits = _labels(ds)
     X = ds.X

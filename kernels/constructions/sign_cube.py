@@ -57,7 +57,7 @@ def _check(ds: Dataset) -> str:
                      f"{{0, 1}} (found {vals[:4].tolist()}{'...' if vals.size > 4 else ''})")
 
 
-def build(ds: Dataset, *, seed: int = 0, dtype="float64", **_) -> Memorizer:
+def build(ds: Dataset, *, seed: int, dtype) -> Memorizer:
     out_act = _check(ds)
     n, M = ds.X.shape
     hidden = Layer(ds.X, np.full(n, 1.0 - M), "sign")

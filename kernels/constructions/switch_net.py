@@ -77,7 +77,7 @@ from __future__ import annotations
 import numpy as np
 
 from kernels.constructions import partition as part_mod
-from kernels.constructions.options import Range, check
+from kernels.constructions.options import Range
 from kernels.executors.dense import analytic_cost
 from kernels.memorizer import Memorizer
 from kernels.model.data import Dataset
@@ -91,7 +91,7 @@ SUMMARY = ("Theorem 2 ReLU switch network: translation, hyperplane switches, γ 
            "O(nq) neurons, O(q log n) active per input")
 NONNEGATIVE = False  # negative outputs get a linear output layer (module docstring)
 EXECUTORS = ("dense", "active")
-OPTIONS = {  # validated by kernels.constructions.options before build
+OPTIONS = {  # checked, and every default filled in, by the registry before build
     "output": (str, ("relu", "linear"), None,
                "output layer (none: relu if D >= 0, else linear)"),
     "slack": (float, Range(1, lo_open=True), 2.0, "switch margin factor (> 1)"),
@@ -106,10 +106,10 @@ def _nnz_estimate(n: int, q: int, r: int) -> tuple[int, int]:
     return neurons, weights
 
 
-def estimate_bytes(n: int, p: int, r: int, **options) -> int:
+def estimate_bytes(n: int, p: int, r: int, *, n_random: int, **_) -> int:
     q = p + 1
     N, nnz = _nnz_estimate(n, q, r)
-    return int(part_mod.estimate_bytes(n, q, options.get("n_random", 8)) + 110 * nnz + 48 * N)
+    return int(part_mod.estimate_bytes(n, q, n_random) + 110 * nnz + 48 * N)
 
 
 def translation(X: np.ndarray, dt: np.dtype, mode: str = "auto"):
@@ -255,13 +255,10 @@ def _formulas(part, net: Network, D: np.ndarray) -> dict:
             "depth": 2 * part.max_depth + 2}
 
 
-def build(ds: Dataset, *, seed: int = 0, dtype="float64", output: str | None = None,
-          slack: float = 2.0, translation_mode: str = "auto", n_random: int = 8,
-          **_) -> Memorizer:
+def build(ds: Dataset, *, seed: int, dtype, output: str | None, slack: float,
+          translation_mode: str, n_random: int) -> Memorizer:
     dt = np.dtype(dtype)
     p, r = ds.p, ds.r
-    check(NAME, OPTIONS, {"output": output, "slack": slack, "n_random": n_random,
-                          "translation_mode": translation_mode})  # as the registry does
     output = _output_mode(ds.D, output)
     check_range(ds.D, dt, NAME)
     U, tkind, tb = translation(ds.X, dt, translation_mode)

@@ -100,7 +100,7 @@ from fractions import Fraction
 import numpy as np
 
 from kernels.constructions.bit_extraction import Circuit, extraction_chain, registers
-from kernels.constructions.options import Range, check
+from kernels.constructions.options import Range
 from kernels.executors.exact import scaled_inputs
 from kernels.memorizer import Memorizer
 from kernels.model.data import Dataset, class_labels
@@ -113,7 +113,7 @@ SUMMARY = ("projection + group lookup + deep bit-extraction chain: Õ(√n) weig
            "depth-L and bit-budget variants; classes")
 NONNEGATIVE = True
 EXECUTORS = ("exact", "dense", "active")
-OPTIONS = {  # validated by kernels.constructions.options before build
+OPTIONS = {  # checked, and every default filled in, by the registry before build
     "bits": (int, Range(2), None,
              "float mode: at most this many bits per weight (none: exact integers)"),
     "depth": (int, Range(1), None, "at most this many layers"),
@@ -133,7 +133,7 @@ def check_group_size(n: int, group_size: int | None) -> None:
                          "at most n records)")
 
 
-def estimate_bytes(n: int, p: int, r: int, group_size: int | None = None, **_) -> int:
+def estimate_bytes(n: int, p: int, r: int, *, group_size: int | None, **_) -> int:
     """Bytes of a build; a chosen ``group_size`` s adds its registers' circuit (≈ 4·s·ρ neurons
     of Python objects, ρ ≲ log2 n + 64 bits a record)."""
     check_group_size(n, group_size)
@@ -278,17 +278,14 @@ def choose(n: int, *, p_nz: int, b: int, cbits: list[int], r: int, float_mode: b
 
 
 # ---- build ---------------------------------------------------------------------------------------
-def build(ds: Dataset, *, seed: int = 0, dtype="float64", bits: int | None = None,
-          depth: int | None = None, group_size: int | None = None, tries: int = 8,
-          **_) -> Memorizer:
+def build(ds: Dataset, *, seed: int, dtype, bits: int | None, depth: int | None,
+          group_size: int | None, tries: int) -> Memorizer:
     """Stage I (projection t), the choice of s (the exact size formula under the depth/bit
     budgets), Stage II (group steps), then the outputs: read from the steps (s = 1) or from
     Stage III's bit-extraction chain over the group registers (module docstring)."""
     if check_dtype(dtype) != np.float64:
         raise ValueError("vardi runs in exact integers or float64 (bits=B); float32 is not "
                          "supported")
-    check(NAME, OPTIONS, {"bits": bits, "depth": depth, "group_size": group_size,
-                          "tries": tries})  # as the registry does: direct calls too
     check_group_size(ds.n, group_size)
     float_mode = bits is not None
     Y, cbits, classes = _labels(ds)

@@ -60,7 +60,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from kernels.constructions.options import Range, check
+from kernels.constructions.options import Range
 from kernels.memorizer import Memorizer
 from kernels.model.data import Dataset
 from kernels.model.network import Layer, Network, check_dtype
@@ -72,7 +72,7 @@ NONNEGATIVE = False
 EXECUTORS = ("dense",)
 
 THETA = 0.125  # kink position inside each gap (fraction of the gap after the left point)
-OPTIONS = {  # validated by kernels.constructions.options before build
+OPTIONS = {  # checked, and every default filled in, by the registry before build
     "theta": (float, Range(0, 1, hi_open=True), THETA,
               "kink position inside each gap, as a fraction of the gap"),
     "tries": (int, Range(1, 1024), 32, "random projection directions tried"),
@@ -249,10 +249,8 @@ def _closed_solve(z: np.ndarray, b: np.ndarray, Y: np.ndarray) -> np.ndarray:
     return alpha
 
 
-def build(ds: Dataset, *, seed: int = 0, dtype="float64", theta: float = THETA,
-          tries: int = 32, solve: str = "auto", **_) -> Memorizer:
+def build(ds: Dataset, *, seed: int, dtype, theta: float, tries: int, solve: str) -> Memorizer:
     dt = check_dtype(dtype)
-    check(NAME, OPTIONS, {"theta": theta, "tries": tries, "solve": solve})  # as the registry does
     n, p = ds.X.shape
     pick = choose_direction(ds.X, ds.D, dt, seed, tries, theta)
     w, gmin, scale = pick["w"], pick["min_gap"], pick["scale"]

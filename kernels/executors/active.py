@@ -69,7 +69,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from kernels.executors import active_batch, active_push, blocks
+from kernels.executors import active_batch, active_push, dense
 from kernels.executors._ops import activate, batch_inputs
 from kernels.executors.active_view import view
 from kernels.model.network import ACT_CMP, Network
@@ -83,14 +83,14 @@ class Plan:
 
     view: dict
     push: dict
-    blocks: blocks.Plan
+    blocks: dense.Plan
     probe_ops: float | None = None
 
 
 def make_plan(net: Network) -> Plan:
     """The active executor's plan of ``net`` (its owner keeps it: the Memorizer)."""
     v = view(net)
-    return Plan(v, active_push.plan(net, v), blocks.plan(net))
+    return Plan(v, active_push.plan(net, v), dense.make_plan(net))
 
 
 def _args(net: Network, v: dict):

@@ -1,8 +1,8 @@
 """Batched conditional execution for the active executor (seed 000 §6 names the misalignment of
 conditional networks with batching as open work).
 
-The batch is split in column tiles of the units × inputs array ``U``
-(:mod:`kernels.executors.blocks`) and evaluated layer by layer.  After a layer, every unit row of
+The batch is split in column tiles of the units × inputs array ``U`` (the layer blocks of
+:mod:`kernels.executors.dense`) and evaluated layer by layer.  After a layer, every unit row of
 the tile knows *which inputs it is active in* — here: where its output is non-zero, the output
 configuration of Definition 1 — as a count ``nzc`` and, when few, the list ``nzi`` of them.
 A layer then runs as
@@ -24,8 +24,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from kernels.executors import blocks
-from kernels.executors.blocks import GEMM, act_row
+from kernels.executors import dense
+from kernels.executors.dense import GEMM, act_row
 from kernels.model.network import Network
 
 GATHER = 16  # one gathered term costs about this many streamed ones (measured: 3, 8, 16, 32)
@@ -90,18 +90,18 @@ def _csr_active(U, p, a, b, act, bias, w_ptr, w_src, w_val, c0, n, nzc, nzi, t, 
 
 
 def predict(net: Network, X: np.ndarray, force: str | None = None,
-            tile: int | None = None, *, pl: blocks.Plan | None = None) -> np.ndarray:
+            tile: int | None = None, *, pl: dense.Plan | None = None) -> np.ndarray:
     """Outputs (m, r) of a C-contiguous batch in the network's dtype (module docstring); ``force``
     = "gemm" or "csr" fixes every layer's block kind (tests exercise both); ``tile`` overrides the
     columns per tile.  ``pl`` (the blocks plan) comes from the active executor's plan; it is built
     here when not given."""
     if pl is None or force is not None:
-        pl = blocks.plan(net, force)
-    m, p, N = X.shape[0], net.p, net.n_neurons
+        pl = dense.make_plan(net, force)
+    m, p, N, r = X.shape[0], pl.p, pl.n_neurons, pl.r  # the plan holds the network's shape
     if not pl.kind.any():  # CSR only: every layer per tile, the tile's units stay in cache
-        T = tile or blocks.network_tile(m, p + N, X.itemsize)
+        T = tile or dense.network_tile(m, p + N, X.itemsize)
         return _active_network(X, p, net.layer_ptr, net.act, net.bias, net.w_ptr,
-                               net.w_src, net.w_val, net.r, T)
+                               net.w_src, net.w_val, r, T)
     T = tile or pl.tile(m)
     n_tiles = -(-m // T)
     U = np.empty((p + N, m), dtype=X.dtype)
@@ -114,9 +114,9 @@ def predict(net: Network, X: np.ndarray, force: str | None = None,
     for ell in range(pl.lo.size):
         a, b = int(pl.a[ell]), int(pl.b[ell])
         if pl.kind[ell] == GEMM:
-            with blocks.blas_threads(pl):
-                blocks.gemm_layer(pl, ell, U)
-            blocks.bias_act(U, p, a, b, net.act, net.bias, 0, m)
+            with dense.blas_threads(pl):
+                dense.gemm_layer(pl, ell, U)
+            dense.bias_act(U, p, a, b, net.act, net.bias, 0, m)
         for t in range(n_tiles):
             c0, n = t * T, min(T, m - t * T)
             if pl.kind[ell] == GEMM:
@@ -124,7 +124,7 @@ def predict(net: Network, X: np.ndarray, force: str | None = None,
             else:
                 _csr_active(U, p, a, b, net.act, net.bias, net.w_ptr, net.w_src,
                             net.w_val, c0, n, nzc, nzi, t, acc)
-    return np.ascontiguousarray(U[p + N - net.r:].T)
+    return np.ascontiguousarray(U[p + N - r:].T)
 
 
 @njit(cache=True)
@@ -137,15 +137,17 @@ def _active_network(X, p, lp, act, bias, w_ptr, w_src, w_val, r, tile):
     nzc = np.zeros((p + N, 1), np.int64)
     nzi = np.empty((p + N, tile), np.int32)
     acc = np.empty(tile, dtype=X.dtype)
+    zero = np.int64(0)
     for c0 in range(0, m, tile):
         n = min(tile, m - c0)
         for k in range(p):
             for i in range(n):
                 U[k, i] = X[c0 + i, k]
-        _mark_rows(U, 0, p, 0, n, nzc, nzi, 0)
+        # typed zeros: the batched path's compiled kernels serve (literal 0s compile others)
+        _mark_rows(U, zero, p, zero, n, nzc, nzi, zero)
         for ell in range(lp.size - 1):
-            _csr_active(U, p, lp[ell], lp[ell + 1], act, bias, w_ptr, w_src, w_val, 0, n,
-                        nzc, nzi, 0, acc)
+            _csr_active(U, p, lp[ell], lp[ell + 1], act, bias, w_ptr, w_src, w_val, zero, n,
+                        nzc, nzi, zero, acc)
         for i in range(n):
             for k in range(r):
                 out[c0 + i, k] = U[p + N - r + k, i]

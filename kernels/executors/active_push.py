@@ -160,12 +160,12 @@ def _run(X, rec, edge, in_ptr, always, lp, r, pend, cnt, epoch):
         for ell in range(1, lp.size):
             a0 = lp[ell - 1]
             _order(pend, a0, cnt[ell], rec, e2)
-            for t in range(a0, a0 + cnt[ell]):  # evaluate; fetch the out-edges of non-zeros
+            # φ, the output-configuration test, then the scatter, neuron by neuron: every
+            # target lies in a later layer, so no field of this layer changes meanwhile
+            for t in range(a0, a0 + cnt[ell]):
                 d = rec[pend[t]]
                 d.acc = activate(d.act, d.acc)
-            for t in range(a0, a0 + cnt[ell]):  # the output-configuration test, then scatter
-                d = rec[pend[t]]
-                y = d.acc  # in the network's dtype
+                y = d.acc  # read back: rounded to the network's dtype
                 if y != 0:
                     _scatter(d.lo, d.hi, y, edge, rec, lp, pend, cnt, e2)
         for k in range(r):

@@ -29,7 +29,13 @@ from kernels.harness import energy, timing
 from kernels.model.data import Dataset, generate
 from kernels.random_networks import RandomNetwork, random_network
 from kernels.theory import bounds as counting
-from kernels.verify import executor_record, portable_record
+from kernels.theory.bounds import theorem_bounds
+from kernels.verify import executor_record
+
+# the fields that name a row (its cell): the group's coordinates and the executor
+KEY = ("construction", "variant", "executor", "kind", "n", "p", "r", "dtype", "sparsity", "seed",
+       "threads")
+SIZE = "size"  # the executor of a size-only row
 
 # Data a construction needs when the gaussian/uniform default does not fit it.  A construction
 # module may instead define DATASET = {"kind": ..., "labels": ...}.
@@ -151,11 +157,11 @@ def build(g: dict, max_bytes: int, trace: bool = True):
         m = build_random(g)
         return m, time.perf_counter() - t0, None
     try:
-        mod = constructions.get(name)
+        constructions.get(name)
     except Exception as exc:  # missing or broken module
         raise Skip(f"module not available ({_one_line(exc)})") from None
     opts = g.get("options") or {}
-    est = mod.estimate_bytes(g["n"], g["p"], g["r"], **opts)
+    est = constructions.estimate_bytes(name, g["n"], g["p"], g["r"], opts)
     if est > max_bytes:
         raise Skip(f"estimated {est / 2**20:.0f} MiB > sweep limit {max_bytes / 2**20:.0f} MiB")
     m, ds, g["labels"], build_s = prepare(name, g["n"], g["p"], g["r"], seed=g["seed"],
@@ -172,18 +178,6 @@ def build(g: dict, max_bytes: int, trace: bool = True):
         finally:
             tracemalloc.stop()
     return m, build_s, peak
-
-
-
-
-def theorem_bounds(n: int, p: int, r: int) -> dict:
-    """Seed 000's bounds at (n, p, r) (q = p + 1).  They bound the Theorem 2 construction; the
-    report draws them as references for every one."""
-    q = p + 1
-    return {"theorem3_floor": float(counting.theorem3_floor(n, p)),
-            "theorem2_active_neurons": float(counting.theorem2_active_neurons_bound(n, q, r)),
-            "theorem2_active_weights": float(counting.theorem2_active_weights_bound(n, q, r)),
-            "corollary1_ops_scale": float(counting.corollary1_ops_scale(n, q, r))}
 
 
 def theorem1_bound(p: int, omega_max) -> float | None:
@@ -229,7 +223,8 @@ def evaluate(m, g: dict, executor: str, opts: dict, idle_w: dict | None) -> dict
     cap = max(256, int(opts["eval_seconds"] / max(batch * 4, 1e-12)))
     rows = np.sort(rng.choice(n, size=cap, replace=False)) if n > cap else None
     with timing.fixed_threads(timed["threads"]):  # the same threads (and BLAS summation order)
-        rec = executor_record(m, executor, rows)  # a sample's verdict: "exact on k sampled of n"
+        # a sample's verdict: "exact on k sampled of n"; dense: the second summation order too
+        rec = executor_record(m, executor, rows, portable=True)
     tracemalloc.start()
     try:
         with timing.fixed_threads(timed["threads"]):
@@ -245,9 +240,8 @@ def evaluate(m, g: dict, executor: str, opts: dict, idle_w: dict | None) -> dict
            "inexact_points": rec["inexact_points"], "evaluated_inputs": rec["checked"],
            "exact_checked": rec["checked"], "worst": rec["worst"],
            "ops_mean": rec["ops"]["mean"], "ops_max": rec["ops"]["max"]}
-    if executor == "dense" and m.network is not None:  # the second summation order (NumPy/BLAS)
-        with timing.fixed_threads(timed["threads"]):
-            port = portable_record(m, rows)
+    if "portable" in rec:  # the second summation order (NumPy/BLAS)
+        port = rec["portable"]
         row["portable_exact"], row["portable_max_abs_error"] = port["exact"], port["max_abs_error"]
     for kind in ("mul", "add", "cmp"):
         row[f"{kind}_mean"] = rec["ops_by_kind"][kind]["mean"]
@@ -299,3 +293,66 @@ def size_record(m) -> dict:
     row["weight_bits"] = m.info.get("weight_bits")
     row["info"] = {k: m.info[k] for k in SIZE_INFO if k in m.info}
     return row
+
+
+def row_base(g: dict, executor: str) -> dict:
+    """The fields every row of group ``g`` starts from: its coordinates and ``executor``."""
+    return {**{a: g.get(a) for a in KEY if a != "executor"}, "executor": executor,
+            "series": g["series"], "grid_p": g["grid_p"], "labels": g["labels"],
+            "options": g.get("options")}
+
+
+def group_rows(g: dict, execs: list, **fields) -> list[dict]:
+    """A row per executor of ``execs`` on group ``g``, each with ``fields`` (a skip, an error)."""
+    return [{**row_base(g, e), **fields} for e in execs]
+
+
+def measure_group(g: dict, execs: list, opts: dict, idle_w: dict, warmed: set):
+    """Build group ``g`` once and measure each executor of ``execs`` on it."""
+    if (g["construction"], g["dtype"]) not in warmed:  # compile what the build compiles, untimed
+        warmed.add((g["construction"], g["dtype"]))
+        try:
+            build({**g, "n": min(g["n"], 32)}, opts["max_bytes"])
+        except Exception:
+            pass
+    try:
+        m, build_s, build_peak = build(g, opts["max_bytes"], trace=not g.get("size_only"))
+    except Skip as exc:
+        return group_rows(g, execs, status="skipped", reason=str(exc)), None
+    except MemoryError:
+        return group_rows(g, execs, status="skipped", reason="out of memory"), None
+    except Exception as exc:  # a construction bug must not stop the sweep
+        return group_rows(g, execs, status="error", reason=_one_line(exc)), None
+    theorem = theorem_bounds(m.dataset.n, m.dataset.p, m.dataset.r)
+    bounds = {"ops_lower": theorem["theorem3_floor"]}
+    try:
+        bounds.update({k: v for k, v in m.bounds().items() if isinstance(v, int | float)})
+    except Exception:
+        pass
+    if g.get("size_only"):
+        return [{**row_base(g, SIZE), **size_record(m), "build_s": build_s, "status": "ok",
+                 "build_peak_bytes": build_peak, "bounds": bounds, "theorem": theorem}], (
+                     g["n"], build_s, 0.0)
+    info = describe(m)
+    rows = []
+    t0 = time.perf_counter()
+    for e in execs:
+        base = {**row_base(g, e), **info, "build_s": build_s, "build_peak_bytes": build_peak,
+                "bounds": bounds, "theorem": theorem}
+        if e not in m.executors:
+            rows.append({**base, "status": "skipped",
+                         "reason": f"this {g['construction']} build offers only "
+                                   f"{', '.join(m.executors)}"})
+            continue
+        want = opts.get("energy") == "all" or (opts.get("energy") == "auto"
+                                                 and g.get("largest", False))
+        try:
+            rows.append({**base, "status": "ok",
+                         **evaluate(m, g, e, {**opts, "measure_energy": want}, idle_w)})
+        except Skip as exc:
+            rows.append({**base, "status": "skipped", "reason": str(exc)})
+        except MemoryError:
+            rows.append({**base, "status": "skipped", "reason": "out of memory"})
+        except Exception as exc:
+            rows.append({**base, "status": "error", "reason": _one_line(exc)})
+    return rows, (g["n"], build_s, time.perf_counter() - t0)

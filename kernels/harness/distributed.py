@@ -32,7 +32,7 @@ from urllib.parse import urlparse
 from kernels import constructions
 from kernels.executors import numba_threads
 from kernels.harness import environment, runner
-from kernels.harness.cell import _one_line
+from kernels.harness.cell import _one_line, group_rows
 from kernels.harness.schedule import series_of
 from kernels.model.data import available_memory, dataset_bytes
 
@@ -128,10 +128,12 @@ def _address_from_file(path: str) -> str:
     return str(address)
 
 
-def connect(spec: str, *, timeout: float = CONNECT_TIMEOUT_S) -> DaskRunner:
+def connect(spec: str, *, timeout: float | None = None) -> DaskRunner:
     """A runner on the cluster ``spec`` names: ``local[:W]`` starts a ``LocalCluster`` of W
     single-threaded worker processes on 127.0.0.1 (default: one per core); an address or a
-    scheduler file connects to a running scheduler.  Close it (``with connect(...) as r:``)."""
+    scheduler file connects to a running scheduler, giving up after ``timeout`` seconds
+    (default :data:`CONNECT_TIMEOUT_S`).  Close it (``with connect(...) as r:``)."""
+    timeout = CONNECT_TIMEOUT_S if timeout is None else timeout
     kind, arg = parse(spec)
     dd = _distributed()
     if kind == "local":
@@ -165,8 +167,8 @@ def estimate_bytes(g: dict) -> int | None:
     """What group ``g`` holds on its worker: its dataset plus the construction's own build
     estimate (as ``constructions.preflight`` counts it); None where there is no estimate."""
     try:
-        mod = constructions.get(g["construction"])
-        build = mod.estimate_bytes(g["n"], g["p"], g["r"], **(g.get("options") or {}))
+        build = constructions.estimate_bytes(g["construction"], g["n"], g["p"], g["r"],
+                                             g.get("options"))
         return int(dataset_bytes(g["n"], g["p"], g["r"]) + build)
     except Exception:
         return None
@@ -310,7 +312,7 @@ def _task(g: dict, execs: list, opts: dict, est: int | None, timing: bool):
     if est is not None and limit and est > limit:
         reason = (f"estimated {est / 2**20:.0f} MiB > this worker's memory limit "
                   f"{limit / 2**20:.0f} MiB")
-        rows = runner.group_rows(g, execs, status="skipped", reason=reason, final=False)
+        rows = group_rows(g, execs, status="skipped", reason=reason, final=False)
         return environment.stamp(rows), None, worker.address
     if limit:
         opts = {**opts, "max_bytes": min(opts["max_bytes"], int(limit))}

@@ -13,14 +13,8 @@ import itertools
 
 from kernels import constructions
 from kernels.harness import energy, timing
-from kernels.harness.cell import RANDOM, cube_p, dataset_spec, executors_of
+from kernels.harness.cell import KEY, RANDOM, SIZE, cube_p, dataset_spec, executors_of
 from kernels.harness.results import SCHEMA
-
-KEY = ("construction", "variant", "executor", "kind", "n", "p", "r", "dtype", "sparsity", "seed",
-       "threads")
-
-
-SIZE = "size"  # the executor of a size-only row
 
 
 def variant(options: dict | None) -> str | None:

@@ -8,8 +8,13 @@ Benchmarks (time per recalled input; each recalls all n memorized points, ``inne
   layer over the units it reads); ``<construction>/scipy-csr`` — the same with scipy.sparse CSR
   matrices (for constructions with an ``active`` executor);
 * ``data/sklearn-tree`` — scikit-learn's fully grown ``DecisionTreeRegressor.predict``;
+  ``data/treelite-c`` — the same tree compiled to C by treelite + tl2cgen (needs a C compiler);
   ``data/ckdtree`` — ``scipy.spatial.cKDTree`` exact nearest-neighbour lookup, then the stored
-  output; ``data/dict`` — a Python ``dict`` from each row's bytes to its output: the O(1) floor.
+  output; ``data/dict`` — a Python ``dict`` from each row's bytes to its output: the O(1) floor
+  (the peers are :mod:`kernels.harness.lookup_peers`'s);
+* at p = 1 on the n keys ``axis-tree`` is built on: ``p1/axis-tree`` (its batch recall),
+  ``p1/searchsorted`` (numpy, one batch) and ``p1/pygm`` (``pygm.SortedList``, one key per Python
+  call: its API has no batch lookup, so its time per key includes the call).
 
 pyperf spawns worker processes that run this module (``python -m kernels.harness.peers``); the
 manager decides once which benchmarks can run (builds that fail and missing peers are skipped with a
@@ -23,13 +28,12 @@ from __future__ import annotations
 import re
 import sys
 import time
-from importlib import metadata
 
 import numpy as np
 
 from kernels import constructions
 from kernels.executors import activate_np
-from kernels.harness import timing
+from kernels.harness import lookup_peers, timing
 from kernels.harness.cell import Skip, prepare
 from kernels.harness.environment import cpu_model, git_commit
 from kernels.model.data import generate
@@ -83,7 +87,7 @@ def candidates(n: int, p: int, filt: str | None, log=print) -> list[tuple[str, i
             if kind in ("numpy-dense", "scipy-csr") and m.network is None:
                 log(f"skip {w}: {c} has no unconditional network")
                 continue
-            if kind == "scipy-csr" and not _has("scipy"):
+            if kind == "scipy-csr" and not lookup_peers.has("scipy"):
                 log(f"skip {w}: scipy is not installed (pip install 'memcap[peers]')")
                 continue
             if kind not in ("numpy-dense", "scipy-csr"):
@@ -96,24 +100,34 @@ def candidates(n: int, p: int, filt: str | None, log=print) -> list[tuple[str, i
                     log(f"skip {w}: executor not available ({exc})")
                     continue
             names.append((w, m.dataset.n))
-    for peer, dist in (("sklearn-tree", "scikit-learn"), ("ckdtree", "scipy"), ("dict", None)):
-        w = f"data/{peer}"
+    for w, check in PEERS:
         if rx is not None and not rx.search(w):
             continue
-        if dist and not _has(dist):
-            log(f"skip {w}: {dist} is not installed (pip install 'memcap[peers]')")
+        try:
+            check()
+            count = _dataset(n, p).n if w.startswith("data/") else _memorizer(P1, n, 1).dataset.n
+        except lookup_peers.Missing as exc:
+            log(f"skip {w}: {exc}")
             continue
-        names.append((w, _dataset(n, p).n))
+        except ValueError as exc:  # the p = 1 keys: axis-tree cannot build on them
+            log(f"skip {w}: cannot build {P1} on n={n}, p=1 ({str(exc).splitlines()[0]})")
+            continue
+        if w == "p1/pygm":
+            log(f"{w}: pygm answers one key per Python call (no batch lookup); timed that way")
+        names.append((w, count))
     return names
 
 
-def _has(dist: str) -> bool:
-    """Whether distribution ``dist`` is installed (its metadata; nothing is imported here)."""
-    try:
-        metadata.distribution(dist)
-        return True
-    except metadata.PackageNotFoundError:
-        return False
+P1 = "axis-tree"  # the p = 1 peers look up the keys this construction is built on
+PEERS = (  # (benchmark, what raises lookup_peers.Missing when it cannot run here)
+    ("data/sklearn-tree", lambda: lookup_peers.require("scikit-learn")),
+    ("data/treelite-c", lookup_peers.check_compiled_tree),
+    ("data/ckdtree", lambda: lookup_peers.require("scipy")),
+    ("data/dict", lambda: None),
+    ("p1/axis-tree", lambda: None),
+    ("p1/searchsorted", lambda: None),
+    ("p1/pygm", lambda: lookup_peers.require("pygm")),
+)
 
 
 # ---- the peers ----------------------------------------------------------------------------------
@@ -167,14 +181,24 @@ def workload(name: str, n: int, p: int):
 
             t = DecisionTreeRegressor(random_state=0).fit(X, D[:, 0])  # fully grown
             return (lambda: t.predict(X)), len(X)
+        if kind == "treelite-c":  # float32 rows: the compiled splits compare as scikit-learn's
+            X32 = X.astype(np.float32)
+            peer = lookup_peers.compiled_tree(X32, D[:, 0])
+            return _prepared(peer, X32), len(X)
         if kind == "ckdtree":
-            from scipy.spatial import cKDTree
-
-            kd = cKDTree(X)
-            return (lambda: D[kd.query(X, k=1)[1]]), len(X)
+            return _prepared(lookup_peers.ckdtree(X, D), X), len(X)
         table = {x.tobytes(): d for x, d in zip(X, D, strict=True)}
-        rows = list(X)
+        rows = list(X)  # each query row's bytes are made in the timed call
         return (lambda: [table[x.tobytes()] for x in rows]), len(X)
+    if c == "p1":
+        m = _memorizer(P1, n, 1)
+        X, D = m.dataset.X, m.dataset.D
+        if kind == "axis-tree":
+            route = m.route("tree")
+            Xd = timing.prepare(X, m.dtype)
+            return (lambda: route.batch(Xd)), len(X)
+        make = {"searchsorted": lookup_peers.searchsorted, "pygm": lookup_peers.pygm_one_key}
+        return _prepared(make[kind](X[:, 0], D[:, 0]), X), len(X)
     m = _memorizer(c, n, p)
     X = timing.prepare(m.dataset.X, np.float64)
     if kind in ("numpy-dense", "scipy-csr"):
@@ -185,6 +209,12 @@ def workload(name: str, n: int, p: int):
     route = m.route(kind)
     Xd = timing.prepare(X, m.dtype)  # converted once, outside the timed region
     return (lambda: route.batch(Xd)), len(X)
+
+
+def _prepared(peer: lookup_peers.Peer, Q):
+    """A call of ``peer`` on queries Q, Q converted to what it reads once, outside the timing."""
+    q = peer.prepare(Q)
+    return lambda: peer.lookup(q)
 
 
 def _time_func(name: str, n: int, p: int, threads: int = 1):

@@ -84,18 +84,23 @@ class Projection:
     point; :meth:`observe` takes a data point only: a row this run did not measure (a resumed
     journal's), or with ``earlier=True`` one of an earlier commit (the cache's).
 
-    One cell is projected (:func:`power_law` over n) from, in this order: its own series
+    One cell is projected from its own time in an earlier run where there is one, else
+    (:func:`power_law` over n) from, in this order: its own series
     (construction, options, data, dtype, p, r, sparsity, threads) in this run, in an earlier
     run, every cell of its construction (size-only builds apart) in this run, in an earlier run;
     the first build of a construction and dtype in this run compiles its kernels, so its time
-    comes only after those; else the mean cell."""
+    comes only after those, not scaled with n; else the mean cell.  A construction and dtype
+    that has not compiled yet in this run adds, to one build, the mean compiling build (unless
+    that build's time is its own from an earlier run, which compiled there too).
+    While only compiling builds have times, there is no projection."""
 
     def __init__(self, groups=(), cells=None):
-        self.left = {}  # build -> [series, construction key, n, cells still to run]
+        self.left = {}  # build -> [series, construction key, n, cells still to run, compiles]
         for g in groups:
             k = cells(g) if cells else 1
             if k:
-                self.left[_group(g)] = [series_of(g), _coarse(g), g["n"], k]
+                self.left[_group(g)] = [series_of(g), _coarse(g), g["n"], k,
+                                        (g["construction"], g["dtype"])]
         self.now, self.before, self.cold = _Times(), _Times(), _Times()
         self.compiled = {}  # (construction, dtype) -> the build of this run that compiled them
 
@@ -113,29 +118,45 @@ class Projection:
             if entry[3] <= 0:
                 del self.left[_group(row)]
 
+    def earlier(self, series: tuple, n: int) -> float | None:
+        """The seconds of this very cell in an earlier run (the median), or None."""
+        same = self.before.series.get(series, {}).get(n)
+        return sorted(same)[len(same) // 2] if same else None
+
     def cell_s(self, series: tuple, construction: tuple, n: int) -> float | None:
         """Projected seconds of one cell of a build of ``series`` at ``n``."""
+        same = self.earlier(series, n)
+        if same is not None:
+            return same
         for level, key in (("series", series), ("construction", construction)):
             for times in (self.now, self.before):
                 t = times.at(level, key, n)
                 if t is not None:
                     return t
         for level, key in (("series", series), ("construction", construction)):
-            t = self.cold.at(level, key, n)
-            if t is not None:
-                return t
+            known = getattr(self.cold, level).get(key)
+            if known:  # mostly compilation, which does not grow with n: not scaled
+                return max(t for ts in known.values() for t in ts)
         for times in (self.now, self.before, self.cold):
             if times.all:
                 return times.mean()
         return None
 
     def seconds(self) -> float | None:
-        """Projected seconds of every cell still to run (None before any cell has a time)."""
+        """Projected seconds of every cell still to run (None while no cell but compiling
+        ones has a time)."""
         if not self.left:
             return 0.0
-        if not (self.now.all or self.before.all or self.cold.all):
+        if not (self.now.all or self.before.all):  # compiling builds alone tell too little
             return None
-        return sum(k * self.cell_s(s, c, n) for s, c, n, k in self.left.values())
+        total, compiling = 0.0, set()
+        for s, c, n, k, kernels in self.left.values():
+            total += k * self.cell_s(s, c, n)
+            if kernels not in self.compiled and kernels not in compiling and self.cold.all:
+                compiling.add(kernels)  # its first build will compile, as the others did
+                if self.earlier(s, n) is None:  # (an earlier run's time of it did as well)
+                    total += k * self.cold.mean()
+        return total
 
 
 class Progress:
@@ -163,10 +184,12 @@ class Progress:
 
     def eta_s(self) -> float | None:
         """Seconds left: the projected seconds of the cells still to run over how many ran at
-        once so far (their seconds per wall second, at least 1); else the remaining cells at the
-        mean time of the cells measured so far."""
-        left = self.projection.seconds() if self.projection is not None else None
-        if left is not None:
+        once so far (their seconds per wall second, at least 1); without a projection, the
+        remaining cells at the mean time of the cells measured so far."""
+        if self.projection is not None:
+            left = self.projection.seconds()
+            if left is None:
+                return None
             wall = time.perf_counter() - self.t0
             return left / max(1.0, self.cell_s / wall if wall > 0 else 1.0)
         if not self.timed:

@@ -12,16 +12,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from kernels.harness import energy, environment
-from kernels.harness.cell import (
-    Skip,
-    _one_line,
-    build,
-    describe,
-    evaluate,
-    size_record,
-    theorem_bounds,
-)
-from kernels.harness.grid import KEY, SIZE
+from kernels.harness.cell import measure_group
 
 
 class Runner(Protocol):
@@ -65,22 +56,12 @@ class InProcess:
         self.queue.clear()
 
 
-def group_rows(g: dict, execs: list, **fields) -> list[dict]:
-    return [{**_base(g, e), **fields} for e in execs]
-
-
 def idle_baseline(opts: dict) -> dict:
     if opts.get("energy", "auto") == "off":
         return {}
     if not any(v == "available" for v in energy.availability().values()):
         return {}
     return energy.idle_power(max(1.0, 2 * opts.get("energy_window_s", 1.0)))
-
-
-def _base(g: dict, executor: str) -> dict:
-    return {**{a: g.get(a) for a in KEY if a != "executor"}, "executor": executor,
-            "series": g["series"], "grid_p": g["grid_p"], "labels": g["labels"],
-            "options": g.get("options")}
 
 
 def run_group(g: dict, execs: list, opts: dict, idle_w: dict, warmed: set):
@@ -94,54 +75,3 @@ def run_group(g: dict, execs: list, opts: dict, idle_w: dict, warmed: set):
     for r in rows:
         r["cell_s"], r["cell_cpu_s"] = share, cpu
     return environment.stamp(rows), times
-
-
-def measure_group(g: dict, execs: list, opts: dict, idle_w: dict, warmed: set):
-    """Build group ``g`` once and measure each executor of ``execs`` on it."""
-    if (g["construction"], g["dtype"]) not in warmed:  # compile what the build compiles, untimed
-        warmed.add((g["construction"], g["dtype"]))
-        try:
-            build({**g, "n": min(g["n"], 32)}, opts["max_bytes"])
-        except Exception:
-            pass
-    try:
-        m, build_s, build_peak = build(g, opts["max_bytes"], trace=not g.get("size_only"))
-    except Skip as exc:
-        return group_rows(g, execs, status="skipped", reason=str(exc)), None
-    except MemoryError:
-        return group_rows(g, execs, status="skipped", reason="out of memory"), None
-    except Exception as exc:  # a construction bug must not stop the sweep
-        return group_rows(g, execs, status="error", reason=_one_line(exc)), None
-    theorem = theorem_bounds(m.dataset.n, m.dataset.p, m.dataset.r)
-    bounds = {"ops_lower": theorem["theorem3_floor"]}
-    try:
-        bounds.update({k: v for k, v in m.bounds().items() if isinstance(v, int | float)})
-    except Exception:
-        pass
-    if g.get("size_only"):
-        return [{**_base(g, SIZE), **size_record(m), "build_s": build_s, "status": "ok",
-                 "build_peak_bytes": build_peak, "bounds": bounds, "theorem": theorem}], (
-                     g["n"], build_s, 0.0)
-    info = describe(m)
-    rows = []
-    t0 = time.perf_counter()
-    for e in execs:
-        base = {**_base(g, e), **info, "build_s": build_s, "build_peak_bytes": build_peak,
-                "bounds": bounds, "theorem": theorem}
-        if e not in m.executors:
-            rows.append({**base, "status": "skipped",
-                         "reason": f"this {g['construction']} build offers only "
-                                   f"{', '.join(m.executors)}"})
-            continue
-        want = opts.get("energy") == "all" or (opts.get("energy") == "auto"
-                                                 and g.get("largest", False))
-        try:
-            rows.append({**base, "status": "ok",
-                         **evaluate(m, g, e, {**opts, "measure_energy": want}, idle_w)})
-        except Skip as exc:
-            rows.append({**base, "status": "skipped", "reason": str(exc)})
-        except MemoryError:
-            rows.append({**base, "status": "skipped", "reason": "out of memory"})
-        except Exception as exc:
-            rows.append({**base, "status": "error", "reason": _one_line(exc)})
-    return rows, (g["n"], build_s, time.perf_counter() - t0)

@@ -25,6 +25,7 @@ import sys
 
 from kernels.harness import environment, journal
 from kernels.harness.cache import Caching, CellCache, fingerprint
+from kernels.harness.cell import group_rows
 from kernels.harness.grid import document, group_done, group_executors, groups, pending, row_key
 from kernels.harness.journal import journal_path, read_journal  # noqa: F401 (re-exported)
 from kernels.harness.presets import OPTION_DEFAULTS, PRESETS, SIZE_OPTIONS, size_block  # noqa: F401 (re-exported)
@@ -39,7 +40,7 @@ from kernels.harness.results import (  # noqa: F401 (re-exported)
     write_failed,
     write_results,
 )
-from kernels.harness.runner import InProcess, group_rows
+from kernels.harness.runner import InProcess
 from kernels.harness.schedule import drive
 from kernels.harness.sweep_args import grid_from_args, reproduce_command  # noqa: F401 (re-exported)
 

@@ -49,13 +49,13 @@ def _render_checked(doc: dict, source: str, command: str, compare: str | None) -
 def from_results(args, out_dir: str, command: str, compare: str | None) -> str:
     """``memcap report --results FILE``: everything is read and rendered before anything is
     written; ``out_dir/results.json`` is replaced by other results only with ``--force``."""
-    doc = sweep.load(args.results)
+    doc = results.load(args.results)
     command = doc.get("command") or command
     text = _render_checked(doc, args.results, command, compare)
     target = os.path.join(out_dir, "results.json")
     replace = os.path.abspath(args.results) != os.path.abspath(target)
-    if replace:
-        sweep.check_outputs(target)
+    if replace:  # the results and their CSV (nothing is measured: no journal, no lock)
+        results.check_writable(target, results.csv_path(target))
     if replace and os.path.exists(target) and not getattr(args, "force", False):
         try:
             same = results.load(target) == json.loads(results.dumps(doc))
@@ -65,7 +65,7 @@ def from_results(args, out_dir: str, command: str, compare: str | None) -> str:
             raise ValueError(f"{target}: other results are there; --force replaces them (or "
                              "choose another --out)")
     if replace:
-        sweep.write_results(doc, target)
+        results.write_results(doc, target)
     path = os.path.join(out_dir, "index.html")
     results.write_text(path, text)
     return path

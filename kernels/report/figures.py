@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 
+from kernels.memorizer import CONDITIONAL, EXECUTORS, FLOATING
 from kernels.report.style import (  # noqa: F401 (re-exported to figures_size and headline)
     BOUND_LABELS,
     STYLE,
@@ -23,7 +24,6 @@ from kernels.report.style import (  # noqa: F401 (re-exported to figures_size an
 )
 from kernels.report.timings import is_unstable, separated
 
-EXECUTORS = ("dense", "active", "tree")
 _colors = colors  # the older name
 
 
@@ -104,7 +104,7 @@ def _theorem_lines(ax, series, e):
     fl = [max(math.log2(n / p), 1e-9) for n in ns]
     if any(v > 1e-9 for v in fl):
         ax.plot(ns, fl, "k--", lw=1.2, label=f"Theorem 3 floor log2(n/p), p = {p}")
-    if e not in ("active", "tree"):  # the conditional executors only
+    if e not in CONDITIONAL:  # the conditional executors only
         return
     cs = [(n, ref[n]["corollary1_ops_scale"]) for n in ns if "corollary1_ops_scale" in ref[n]]
     if cs:
@@ -339,7 +339,7 @@ def effect_of_p(rows) -> list:
     if not series:
         return []
     colors = _colors({k[0] for k in series})
-    marks = {"dense": "o-", "active": "s--", "tree": "^:"}
+    marks = dict(zip(FLOATING, ("o-", "s--", "^:"), strict=True))
     with plt.rc_context(STYLE):
         fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.8))
         for (c, e), d in sorted(series.items()):

@@ -14,7 +14,8 @@ from __future__ import annotations
 import html
 import math
 
-from kernels.report.figures import STYLE, fit_slope, n_series, plt, png, spread
+from kernels.memorizer import FLOATING
+from kernels.report.figures import STYLE, fit_slope, legend_below, n_series, plt, png, spread
 from kernels.report.figures_size import SIZE
 from kernels.report.markup import figure_html
 from kernels.report.timings import is_unstable, separated, unstable_sentence
@@ -22,7 +23,8 @@ from kernels.report.timings import is_unstable, separated, unstable_sentence
 # (construction, executor) in order of preference; the first measured one of each executor is shown
 PREFERRED = (("switch-net", "dense"), ("switch-net", "active"), ("hyperplane-tree", "tree"),
              ("axis-tree", "tree"))
-EXEC_COLOR = {"dense": "#c0392b", "active": "#e67e22", "tree": "#1f77b4"}
+# the float executors, each with its colour (exact, in Python integers, is not in the headline)
+EXEC_COLOR = dict(zip(FLOATING, ("#c0392b", "#e67e22", "#1f77b4"), strict=True))
 MARKERS = ("o", "s", "^", "D", "v", "P")
 
 
@@ -140,6 +142,67 @@ def _exactness(rows) -> str:
             f"executor and dtype: {'; '.join(items[:6])}{more} (see Exactness).")
 
 
+def conversion(rd, rc) -> float:
+    """The share of the saved operations that shows as saved time (the conversion rate): the
+    time ratio dense/executor ÷ the operation ratio dense/executor, both per input (batch).  It is
+    also the dense cell's time per counted operation ÷ the executor's: 1 when a conditional
+    operation costs what a dense one does, below 1 when it costs more (its memory is not read in
+    order, it pays for branches and bookkeeping the count leaves out)."""
+    return ((rd["batch_s_per_input"] / rc["batch_s_per_input"])
+            / (rd["ops_mean"] / rc["ops_mean"]))
+
+
+def _percent(x: float) -> str:
+    v = 100 * x
+    return f"{v:,.0f}%" if v >= 10 else f"{v:.2g}%"
+
+
+def conversion_series(rows) -> dict:
+    """{(construction, executor): [(n, conversion rate)]}: each conditional series the headline
+    shows against its dense series, at every n both measured."""
+    sel = pick(rows)
+    dense = [k for k in sel if k[1] == "dense"]
+    if not dense:
+        return {}
+    out = {}
+    for k, rs in sel.items():
+        if k[1] == "dense":
+            continue
+        pts = [(r["n"], conversion(_at(sel[dense[0]], r["n"]), r)) for r in rs
+               if _at(sel[dense[0]], r["n"]) is not None]
+        if pts:
+            out[k] = pts
+    return out
+
+
+def _conversion_sentence(sel) -> str:
+    """At the largest n the dense series and every conditional one share: per executor, its
+    operation ratio, its time ratio and their quotient, the conversion rate."""
+    dense = [k for k in sel if k[1] == "dense"]
+    cond = [k for k in sel if k[1] != "dense"]
+    if not dense or not cond:
+        return ""
+    d = sel[dense[0]]
+    common = [n for n in (r["n"] for r in d) if all(_at(sel[k], n) for k in cond)]
+    if not common:
+        return ""
+    rd = _at(d, max(common))
+    items = []
+    for k in cond:
+        rc = _at(sel[k], rd["n"])
+        t = rd["batch_s_per_input"] / rc["batch_s_per_input"]
+        time = (_claim(rd, "batch_s_per_input", f"{_ratio(t)} less", over=rc) if t >= 1 else
+                _claim(rc, "batch_s_per_input", f"{_ratio(1 / t)} more", over=rd))
+        note = "" if separated(rd, rc) else " (times within the spread)"
+        items.append(f"{_where(rc)}: "
+                     f"{_claim(rd, 'ops_mean', _ratio(rd['ops_mean'] / rc['ops_mean']), over=rc)}"
+                     f" fewer operations, {time} time{note}, "
+                     f"<b>{_claim(rc, 'conversion', _percent(conversion(rd, rc)), over=rd)}</b>")
+    return ("How much of the saved operations shows as saved time (the conversion rate: time "
+            "ratio ÷ operation ratio, both against the dense network; the dense cell's ns per "
+            f"operation ÷ the executor's): {'; '.join(items)}.")
+
+
 def sentences(rows) -> list[str]:
     """The headline's sentences (HTML): ratios at the largest n, fitted exponents, exactness; each
     number tagged with the cell it comes from, whose coordinates are shown beside it."""
@@ -176,6 +239,9 @@ def sentences(rows) -> list[str]:
                 f"the conditional executors at the same n spend {_join(parts)}, and take "
                 f"{_join(tparts)} wall time per input (dense: "
                 f"{_claim(rd, 'batch_s_per_input', _time(rd['batch_s_per_input']))}).")
+    rates = _conversion_sentence(sel)
+    if rates:
+        out.append(rates)
     slopes = []
     for k, rs in sel.items():
         s = fit_slope([r["n"] for r in rs], [r["ops_mean"] for r in rs])
@@ -273,3 +339,40 @@ def combined_figure(rows):
             "(positions arbitrary, slopes exact); dashed black: Theorem 3's floor log2(n/p) "
             "that every conditional network obeys. The legend gives each series' fitted "
             "exponent. Shaded bands, where present, are the spread of repeated timings.")
+
+
+def conversion_figure(rows) -> list:
+    """[(title, base64 PNG, caption)] of the conversion rate against n, one line per conditional
+    executor the headline shows (empty without a dense and a conditional series)."""
+    series = conversion_series(rows)
+    if not series:
+        return []
+    dense = next(k for k in pick(rows) if k[1] == "dense")
+    with plt.rc_context(STYLE):
+        fig, ax = plt.subplots(figsize=(7, 4.2))
+        for i, ((c, e), pts) in enumerate(series.items()):
+            ns, rates = zip(*pts, strict=True)
+            ax.plot(ns, [100 * v for v in rates], "-", marker=MARKERS[i % len(MARKERS)], ms=5,
+                    lw=1.8, color=EXEC_COLOR[e], label=f"{e}: {c}",
+                    mfc="white" if c.startswith("axis-tree") else EXEC_COLOR[e])
+        ax.axhline(100, color="0.4", lw=0.9, ls="--", label="100%: a conditional operation "
+                   "costs what a dense one does")
+        ax.set_xscale("log", base=2)
+        ys = [100 * v for pts in series.values() for _, v in pts] + [100]
+        ax.set_ylim(min(ys) / 2, max(ys) * 2)  # the 100% line and every point, with room
+        ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:g}%"))
+        ax.set_xlabel("n (points memorized)")
+        ax.set_ylabel("conversion rate")
+        ax.set_title(f"Saved operations turned into saved time, against {dense[0]} dense")
+        legend_below(ax)
+        img = png(fig)
+    return [("Conversion of saved operations into saved time", img,
+             "The conversion rate per conditional executor against n: (dense time ÷ executor "
+             "time) ÷ (dense operations ÷ executor operations), per input, batch median times; "
+             "equivalently the dense network's ns per counted operation ÷ the executor's. "
+             "100% would turn every saved operation into its share of saved time; a rate far "
+             "below it means a conditional operation costs much more than a dense one (random "
+             "memory reads, branches, bookkeeping the count leaves out). The series are the "
+             "headline's, the dense one "
+             f"{dense[0]}.")]

@@ -221,6 +221,7 @@ def figure_list(rows) -> list[tuple[str, str, str, str]]:
     """Every figure below the headline, in the report's order: (section, title, PNG, caption).
     A figure whose section is its own title gets an ``h2``; the size figures share one."""
     out = [(t, t, img, cap) for t, img, cap in figures.all_figures(rows)]
+    out += [(t, t, img, cap) for t, img, cap in headline.conversion_figure(rows)]
     out += [("Network size vs n", t, img, cap) for t, img, cap in figures_size.all_figures(rows)]
     return out
 

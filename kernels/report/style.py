@@ -40,7 +40,8 @@ th{background:#f4f4f4}td.n,th.n{text-align:right;font-variant-numeric:tabular-nu
 #headline h2{border:0;margin-top:.6em}#headline p{font-size:1.05em}
 figure{margin:1em 0}figcaption{font-size:.9em;color:#444;max-width:60em}
 img{max-width:100%;height:auto}
-code,pre{background:#f6f6f6;padding:.1em .3em}pre{padding:.6em;overflow-x:auto}
+code,pre{background:#f6f6f6;padding:.1em .3em}
+pre{padding:.6em;white-space:pre-wrap;overflow-wrap:anywhere}
 @media print{body{max-width:none;margin:0;font-size:10pt}table{display:table;font-size:7.5pt}
 h2{break-after:avoid}
 figure,tr,#headline{break-inside:avoid}pre{white-space:pre-wrap}a{color:inherit}}

@@ -77,6 +77,17 @@ def theorem3_floor(n, p):
     return _out(np.maximum(0.0, np.log2(n / p)))
 
 
+def theorem_bounds(n: int, p: int, r: int) -> dict:
+    """Seed 000's bounds at (n, p, r), q = p + 1, as numbers: Theorem 3's floor, Theorem 2's
+    active neurons and weights, Corollary 1's scale.  They bound the Theorem 2 construction; the
+    report draws them as references for every one (each sweep row's ``theorem``)."""
+    q = p + 1
+    return {"theorem3_floor": float(theorem3_floor(n, p)),
+            "theorem2_active_neurons": float(theorem2_active_neurons_bound(n, q, r)),
+            "theorem2_active_weights": float(theorem2_active_weights_bound(n, q, r)),
+            "corollary1_ops_scale": float(corollary1_ops_scale(n, q, r))}
+
+
 # ---- Theorem 3's rank condition -----------------------------------------------------------------
 
 def rank_condition(X, D, *, output: int = 0, augmented: bool = False,

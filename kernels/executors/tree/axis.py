@@ -30,7 +30,10 @@ Kernels (each with the same outputs as the reference ``tests/naive.py:axis_route
 * batch — blocks of ``BLOCK`` queries routed level-synchronously over ``rec``: every sweep advances
   all queries of the block one level, so their record loads are independent, and each next record
   is prefetched (``llvm.prefetch``) a whole sweep before it is read; then the block's leaf rows are
-  prefetched and evaluated.  Hot loops index with uint64 (no negative-index wraparound code).
+  prefetched and evaluated.  With float32 β, p ≤ 256 and fewer than 2^24 vertices the sweeps
+  read ``packed`` instead: 8 bytes per vertex (β | (child << 8 | feature) << 32), one load per
+  query and level, half the records' bytes.  Hot loops index with uint64 (no negative-index
+  wraparound code).
   ``prange`` over chunks of blocks when more than one thread is allowed.  (Node-synchronous sweeps
   over ``buf`` were measured a third slower here: the three dependent tests per node cost more than
   the records' cache misses the prefetch already hides.)
@@ -73,6 +76,7 @@ class AxisRouter:
     cost: np.ndarray  # (V, 6): the interpreter's cost row of each vertex (routing.vertex_costs)
     depth: int
     entry: object = None  # the compiled single-query kernel for this dtype (dispatch skipped)
+    packed: np.ndarray = None  # uint64 (V,) or empty: float32 β | (child << 8 | feature) << 32
 
     @property
     def dtype(self) -> np.dtype:
@@ -84,7 +88,7 @@ class AxisRouter:
 
     def nbytes(self) -> int:
         """Bytes recall reads: records, leaf rows and nodes."""
-        return sum(a.nbytes for a in (self.rec, self.leaf_id, self.buf))
+        return sum(a.nbytes for a in (self.rec, self.leaf_id, self.buf, self.packed))
 
 
 def _records(feat, child, thr, leaf_id, dtype) -> tuple[np.ndarray, np.ndarray]:
@@ -153,7 +157,7 @@ def _derive(cn: ConditionalNetwork) -> AxisRouter | None:
     leaf_id[leaves] = row
     rec, tview = _records(feat, child, thr, leaf_id, dt)
     return AxisRouter(p, r, rec, tview, leaf_id, buf, Wp, vertex_costs(cn), _depth(cn.child_true),
-                      _one_entry(dt))
+                      _one_entry(dt), _packed(feat, child, thr, p))
 
 
 @njit(cache=True)
@@ -176,6 +180,19 @@ def _scatter_ops(blocks, slot, r, bias, w_ptr, src, w):
         blocks[row, o, 0] = bias[k]
         for t in range(w_ptr[k], w_ptr[k + 1]):
             blocks[row, o, src[t] + 1] = w[t]
+
+
+def _packed(feat, child, thr, p) -> np.ndarray:
+    """The batch kernel's 8-byte records, when β is float32, p ≤ 256 and V < 2^24: the float32 β
+    in the low word, ``child << 8 | feature`` in the high one (a leaf keeps child i − 1 and
+    β = −inf); empty otherwise (the 16-byte records serve)."""
+    V = feat.size
+    if thr.dtype != np.float32 or p > 256 or V >= 2**24:
+        return np.zeros(0, np.uint64)
+    packed = aligned(V, np.uint64)
+    high = (np.maximum(child, 0).astype(np.uint64) << np.uint64(8)) | feat.astype(np.uint64)
+    packed[:] = thr.view(np.uint32).astype(np.uint64) | (high << np.uint64(32))
+    return packed
 
 
 def _depth(child_true: np.ndarray) -> int:
@@ -341,8 +358,36 @@ def _block(Xf, a, nb, p, rec, thr, depth, leaf_id, Wf, ws, r, cur, out):
         xo += p
 
 
+U8, U32, M8 = np.uint64(8), np.uint64(32), np.uint64(255)
+
+
 @njit(cache=True)
-def _predict_range(X, rec, thr, depth, leaf_id, Wp, r, block, start, end, out):
+def _block_packed(Xf, a, nb, p, packed, depth, leaf_id, Wf, ws, r, cur, out):
+    """:func:`_block` over the 8-byte records: one load per query and level."""
+    for t in range(nb):
+        cur[t] = U0
+    for _ in range(depth):
+        xo = a * p
+        for t in range(nb):
+            i = cur[t]
+            high = packed[i] >> U32
+            j = (high >> U8) + (U0 if Xf[xo + (high & M8)] < load_as(packed, U2 * i, np.float32)
+                                else U1)
+            cur[t] = j
+            prefetch(packed, j)
+            xo += p
+    for t in range(nb):
+        w0 = np.uint64(leaf_id[cur[t]]) * ws
+        cur[t] = w0
+        prefetch(Wf, w0)
+    xo = a * p
+    for t in range(nb):
+        _leaf_eval(Xf, xo, Wf, cur[t], p, r, out, (a + np.uint64(t)) * r)
+        xo += p
+
+
+@njit(cache=True)
+def _predict_range(X, rec, thr, depth, leaf_id, Wp, r, block, start, end, out, packed):
     p = np.uint64(X.shape[1])
     Xf = X.reshape(-1)
     Wf = Wp.reshape(-1)
@@ -350,23 +395,31 @@ def _predict_range(X, rec, thr, depth, leaf_id, Wp, r, block, start, end, out):
     cur = np.empty(block, np.uint64)
     for a in range(start, end, block):
         nb = min(block, end - a)
-        _block(Xf, np.uint64(a), nb, p, rec, thr, depth, leaf_id, Wf, ws, np.uint64(r), cur, out)
+        if packed.size:
+            _block_packed(Xf, np.uint64(a), nb, p, packed, depth, leaf_id, Wf, ws, np.uint64(r),
+                          cur, out)
+        else:
+            _block(Xf, np.uint64(a), nb, p, rec, thr, depth, leaf_id, Wf, ws, np.uint64(r), cur,
+                   out)
 
 
 @njit(cache=True)
-def _predict_serial(X, rec, thr, depth, leaf_id, Wp, r, block):
+def _predict_serial(X, rec, thr, depth, leaf_id, Wp, r, block, packed):
     out = np.empty(X.shape[0] * r, dtype=Wp.dtype)
-    _predict_range(X, rec, thr, depth, leaf_id, Wp, r, block, 0, X.shape[0], out)
+    # a typed start: the parallel path's compiled _predict_range serves (a literal 0 would compile
+    # a second specialization)
+    _predict_range(X, rec, thr, depth, leaf_id, Wp, r, block, np.int64(0), X.shape[0], out,
+                   packed)
     return out.reshape(X.shape[0], r)
 
 
 @njit(cache=True, parallel=True)
-def _predict_parallel(X, rec, thr, depth, leaf_id, Wp, r, block, chunk):
+def _predict_parallel(X, rec, thr, depth, leaf_id, Wp, r, block, packed, chunk):
     m = X.shape[0]
     out = np.empty(m * r, dtype=Wp.dtype)
     for c in prange((m + chunk - 1) // chunk):
         _predict_range(X, rec, thr, depth, leaf_id, Wp, r, block, c * chunk,
-                       min(m, (c + 1) * chunk), out)
+                       min(m, (c + 1) * chunk), out, packed)
     return out.reshape(m, r)
 
 
@@ -458,7 +511,8 @@ def _queries(router: AxisRouter, X) -> np.ndarray:
 def predict(router: AxisRouter, X, threads: int | None = None) -> np.ndarray:
     """Outputs (m, r) of a batch; ``threads`` caps the threads (default: Numba's setting)."""
     X = _queries(router, X)
-    args = (router.rec, router.thr, router.depth, router.leaf_id, router.Wp, router.r, BLOCK)
+    args = (router.rec, router.thr, router.depth, router.leaf_id, router.Wp, router.r, BLOCK,
+            router.packed)
     nt = thread_cap(threads)
     if nt > 1 and X.shape[0] >= 8 * BLOCK:
         chunk = max(BLOCK, -(-X.shape[0] // (8 * nt)) // BLOCK * BLOCK)

@@ -107,7 +107,8 @@ def _range(X, start, end, R, Rf, row, o_ptr, o_src, o_w, o_b, o_act, block, out)
 @njit(cache=True)
 def _serial(X, R, Rf, row, o_ptr, o_src, o_w, o_b, o_act, r, block):
     out = np.empty((X.shape[0], r), dtype=X.dtype)
-    _range(X, 0, X.shape[0], R, Rf, row, o_ptr, o_src, o_w, o_b, o_act, block, out)
+    # a typed start: the parallel path's compiled _range serves (a literal 0 compiles another)
+    _range(X, np.int64(0), X.shape[0], R, Rf, row, o_ptr, o_src, o_w, o_b, o_act, block, out)
     return out
 
 
