@@ -348,6 +348,13 @@ def _block(Xf, a, nb, p, rec, thr, depth, leaf_id, Wf, ws, r, cur, out):
             prefetch(rec, j * U4)
             xo += p
     lsrc, ls, lo = _leaf_source(rec, thr, leaf_id)
+    _leaf_stage(Xf, a, nb, p, lsrc, ls, lo, Wf, ws, r, cur, out)
+
+
+@njit(cache=True, inline="always")
+def _leaf_stage(Xf, a, nb, p, lsrc, ls, lo, Wf, ws, r, cur, out):
+    """The leaf stage of a block: queries a .. a+nb-1 have reached the nodes in ``cur``; their
+    leaf ids are ``lsrc[node · ls + lo]``; prefetch each leaf's row of ``Wf``, then evaluate."""
     for t in range(nb):
         w0 = np.uint64(lsrc[cur[t] * ls + lo]) * ws
         cur[t] = w0
@@ -376,14 +383,7 @@ def _block_packed(Xf, a, nb, p, packed, depth, leaf_id, Wf, ws, r, cur, out):
             cur[t] = j
             prefetch(packed, j)
             xo += p
-    for t in range(nb):
-        w0 = np.uint64(leaf_id[cur[t]]) * ws
-        cur[t] = w0
-        prefetch(Wf, w0)
-    xo = a * p
-    for t in range(nb):
-        _leaf_eval(Xf, xo, Wf, cur[t], p, r, out, (a + np.uint64(t)) * r)
-        xo += p
+    _leaf_stage(Xf, a, nb, p, leaf_id, U1, U0, Wf, ws, r, cur, out)
 
 
 @njit(cache=True)
