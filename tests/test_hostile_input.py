@@ -349,7 +349,9 @@ def test_any_corrupt_field_of_a_journal_row_is_refused_or_harmless(field, value,
     except ValueError as exc:
         assert "r.jsonl: line 2" in str(exc) and "\n" not in str(exc)
         return
-    assert problem is None and rows == [bad]
+    # the row comes back as written (compared as JSON text: a NaN read back is another object,
+    # and NaN != NaN)
+    assert problem is None and results.dumps({"rows": rows}) == results.dumps({"rows": [bad]})
     # an accepted row is one the results file and the report accept too
     doc = {"schema": results.SCHEMA, "environment": {}, "grid": GRID, "rows": [bad]}
     path = tmp_path / "doc.json"
