@@ -93,6 +93,32 @@ def test_a_batch_figure_is_one_call_on_the_whole_batch():
     assert seen == [0, 1, 2, 0]
 
 
+def test_a_row_is_timed_after_a_warm_up_of_back_to_back_batch_calls():
+    # a core that has just slept runs its first calls slow (here 5x for 15 calls): the warm-up
+    # (4 x min_time) absorbs them, so the figure is the steady one
+    def slow_start(clock):
+        durations = iter([5e-3] * 15)
+
+        def predict(obj, X):
+            clock.t += next(durations, 1e-3)
+
+        return predict
+
+    clock = FakeClock([1e-6])
+    row = timing.measure(slow_start(clock), None, np.zeros((10, 2)), clock=clock, min_time=0.02,
+                         repeats=5, sample_s=1e-9, predict_one=lambda obj, x: clock.kernel())
+    assert row["batch_s_per_input"] == pytest.approx(1e-4) and row["stable"]
+    assert row["timing"]["warmup_calls"] == 14 + 10  # 70 ms slow, then 10 steady to 80 ms
+    # the same calls timed with no warm-up: the figure is the slow start's
+    clock = FakeClock([1e-6])
+    predict = slow_start(clock)
+    sp = timing.time_batch(lambda: predict(None, None), 10, clock=clock, min_time=0.02,
+                           repeats=5, sample_s=1e-9)
+    assert sp["median"] == pytest.approx(5e-4)
+    assert timing.warmup_seconds(0.02) == pytest.approx(0.08)
+    assert timing.warmup_seconds(0.05) == timing.warmup_seconds(5.0) == timing.WARMUP_MAX_S
+
+
 def test_single_latency_cycles_through_the_rows():
     seen = []
     clock = FakeClock([1e-6])

@@ -11,7 +11,16 @@ all time a kernel this way.
    machine measured the scheduler, not the kernel: on 2 cores with the other one busy, every
    parallel region ends at a barrier that waits a time slice (milliseconds) for the thread parked
    on the busy core — axis-tree's 14 ns per input read as 5-8 µs.
-3. **Repeats until a minimum time**, in short samples: ``min_time`` is split into ``repeats``
+3. **Warmed up first** (:func:`warm_up`): the batch call runs back to back for ``WARMUP_RATIO``
+   × ``min_time`` (at most :data:`WARMUP_MAX_S`) before any figure is taken.  On this machine (a
+   virtual one) a thread that has just slept — the sweep's journal ``fsync`` between groups, a
+   process just forked — runs its next 50-150 ms up to 1.35× slower: random-sparse ``active``
+   (n = 256, sparsity 0.9), 50 ms window medians after a 0.5 s sleep read 3.22, 3.45, then
+   2.51-2.57 µs per input, steady; back-to-back windows with no sleep stayed within 1 % for 4 s.
+   A 50 ms figure taken inside that window agreed with itself (its repeats all ran there) and
+   differed 1.21-1.26× from another run's, quartiles apart: ``memcap diff`` of two runs of one
+   commit called it a change.
+4. **Repeats until a minimum time**, in short samples: ``min_time`` is split into ``repeats``
    repeats; each takes samples of a loop calibrated to about ``sample_s`` (0.5 ms) and its value
    is their median, so a sample the scheduler interrupted (a time slice lost to another process
    is milliseconds) is an outlier, not the value.  **A batch figure is always one call on the
@@ -26,12 +35,21 @@ all time a kernel this way.
    ``dense`` (n = 1,024) read 13.5-18.8 µs per input in six processes whose chunks were 140-51
    rows, 1.33× between two runs that each called themselves stable.  A call longer than a
    repeat is one sample, and the repeats' median still sets a lost time slice aside.
-4. **The spread is kept**: min, quartiles, median and max of the repeats (:func:`spread`);
+5. **Two episodes**: where the caller has other work for the row (the sweep verifies the
+   executor's outputs and counts), the figures are taken twice, before and after it, and each
+   figure pools the repeats of both (:func:`measure`, ``between``).  On this machine a
+   figure's 5 repeats, 50 ms back to back, share one state of the host: random-sparse
+   ``active`` (n = 256, p = 8, sparsity 0.9) read 3.79, 2.97 and 3.49 µs per input in three
+   sweeps, each with quartiles within 3 %, and a neighbouring cell of the same network moved
+   the other way in the same run; states like these last a few hundred ms.  Repeats taken in
+   two episodes, apart by the verification, see two states, and their spread shows it.
+6. **The spread is kept**: min, quartiles, median and max of the repeats (:func:`spread`);
    results publish the median.  Repeats further apart than :data:`NOISY_RATIO` (max/min) flag
    the cell ``noisy`` (kept for older readers; ``stable`` is the verdict).
-5. **The stability rule** (:func:`stable_measure`; every timed figure, batch and single):
+7. **The stability rule** (:func:`stable_measure`; every timed figure, batch and single):
    a figure is *stable* when
-   (a) its independent repeats agree: max/min of the repeat medians ≤ :data:`AGREE_RATIO`; and
+   (a) its independent repeats agree: max/min of the repeat medians ≤ :data:`AGREE_RATIO`,
+       within each episode and over both; and
    (b) it is not uniformly slow: the batch median is at most :data:`CROSS_RATIO` × a direct
        re-timing of the *whole* batch in one call (the best of a few calls, :func:`direct`) — a
        cell whose every repeat ran on a bad path (a chunk routed differently from the batch, a
@@ -71,6 +89,8 @@ CROSS_RATIO = 1.5  # (b) batch median above this × the best whole-batch call: u
 SUSPECT_RATIO = CROSS_RATIO  # the name older results and the report's timing section use
 NEIGHBOUR_RATIO = 2.0  # (c) ns/op above this × both neighbours in the series: slow cell
 DEFAULTS = {"min_time": 0.05, "repeats": 5, "sample_s": 5e-4, "retries": 2}
+WARMUP_RATIO = 4.0  # the warm-up lasts this many × min_time (item 3)...
+WARMUP_MAX_S = 0.2  # ...and at most this long
 QUANTILES = {"min": 0.0, "q25": 0.25, "median": 0.5, "q75": 0.75, "max": 1.0}
 
 
@@ -163,11 +183,28 @@ def samples(fn, *, min_time: float = DEFAULTS["min_time"], repeats: int = DEFAUL
     return out, loops
 
 
+def warm_up(fn, seconds: float, clock=time.perf_counter) -> int:
+    """Call ``fn`` back to back for ``seconds`` (at least once), so that the figures after it are
+    taken on a core that has been running (item 3); returns the number of calls."""
+    calls, start = 0, clock()
+    while calls == 0 or clock() - start < seconds:
+        fn()
+        calls += 1
+    return calls
+
+
+def warmup_seconds(min_time: float) -> float:
+    """The warm-up before a row's figures: ``WARMUP_RATIO`` × ``min_time``, at most
+    ``WARMUP_MAX_S``."""
+    return min(WARMUP_RATIO * min_time, WARMUP_MAX_S)
+
+
 def time_batch(fn, k: int, clock=time.perf_counter, **opts) -> dict:
     """Spread of the seconds per input of ``fn`` (one call recalls a batch of ``k`` inputs), with
     ``loops`` (calls per sample)."""
     vals, loops = samples(fn, clock=clock, **opts)
-    return {**spread([v / k for v in vals]), "loops": loops}
+    per_input = [v / k for v in vals]
+    return {**spread(per_input), "values": per_input, "loops": loops}
 
 
 def _cycle(call, items):
@@ -187,7 +224,7 @@ def time_single(fn_one, rows, clock=time.perf_counter, **opts) -> dict:
     """Spread of the latency of one single-input call ``fn_one(row)``; each call of a sample takes
     the next of the pre-sliced ``rows`` (so the sample visits different inputs)."""
     vals, loops = samples(_cycle(fn_one, rows), clock=clock, **opts)
-    return {**spread(vals), "loops": loops}
+    return {**spread(vals), "values": vals, "loops": loops}
 
 
 def direct(fn, k: int, calls: int = 3, clock=time.perf_counter, budget_s: float = 0.3) -> float:
@@ -284,13 +321,15 @@ def stable_measure(measure, recheck=None, *, retries: int = DEFAULTS["retries"],
 
 
 def measure(predict, obj, Xt: np.ndarray, *, threads: int = 1, predict_one=None,
-            clock=time.perf_counter, load=None, **opts) -> dict:
+            clock=time.perf_counter, load=None, between=None, **opts) -> dict:
     """The timing fields of a row: ``predict(obj, X)`` over the prepared batch ``Xt``, and the
     single-input latency of ``predict_one(obj, x)`` (an executor's one-input path; else
-    ``predict`` on one-row batches), with ``threads`` threads.  Keys: ``threads``,
-    ``timed_inputs``, ``batch_s_per_input`` and
-    ``single_s`` (medians), ``batch_spread``, ``single_spread``, ``noisy``, ``timing`` (calls per
-    sample, the re-timing check)."""
+    ``predict`` on one-row batches), with ``threads`` threads.  ``between`` (optional): the
+    row's other work, called with the first episode's batch median (s per input) between two
+    timing episodes whose repeats each figure then pools (module docstring, item 5).  Keys:
+    ``threads``, ``timed_inputs``, ``batch_s_per_input`` and ``single_s`` (medians),
+    ``batch_spread``, ``single_spread``, ``noisy``, ``stable``, ``stability`` and ``timing``
+    (calls per sample, the re-timing check, ``episodes``)."""
     retries = opts.pop("retries", DEFAULTS["retries"])
     one = predict_one or predict
     rows = [Xt[i] if predict_one else Xt[i:i + 1] for i in range(min(len(Xt), 256))]
@@ -300,15 +339,27 @@ def measure(predict, obj, Xt: np.ndarray, *, threads: int = 1, predict_one=None,
         sp = time_batch(lambda: predict(obj, Xt), k_all, clock=clock, **opts)
         return {**sp, "inputs_per_call": k_all, "timed_inputs": k_all}
 
-    with fixed_threads(threads) as t:
-        predict(obj, Xt)  # compile / first touch of every path the timed calls take
-        one(obj, rows[0])
+    def episode():
         sp, check = stable_measure(batch_spread, lambda: direct(lambda: predict(obj, Xt), k_all,
                                                                 clock=clock),
                                    retries=retries, load=load)
         single, check1 = stable_measure(
             lambda: time_single(lambda x: one(obj, x), rows, clock=clock, **opts),
             retries=retries, load=load)
+        return sp, check, single, check1
+
+    with fixed_threads(threads) as t:
+        predict(obj, Xt)  # compile / first touch of every path the timed calls take
+        one(obj, rows[0])
+        warm = warm_up(lambda: predict(obj, Xt),
+                       warmup_seconds(opts.get("min_time", DEFAULTS["min_time"])), clock)
+        first = episode()
+        if between is not None:
+            between(first[0]["median"])
+            sp, check = pool(first[0], first[1], *episode()[:2])
+            single, check1 = pool(first[2], first[3], *episode()[2:])
+        else:
+            sp, check, single, check1 = first
     stable = check["stable"] and check1["stable"]
     reasons = [f"batch: {check['reason']}"] * (not check["stable"]) + [
         f"single: {check1['reason']}"] * (not check1["stable"])
@@ -323,8 +374,29 @@ def measure(predict, obj, Xt: np.ndarray, *, threads: int = 1, predict_one=None,
                        "min_time": opts.get("min_time", DEFAULTS["min_time"]),
                        "single_call": "predict_one" if predict_one else "predict",
                        "direct_s": check["direct_s"], "remeasured": check["remeasured"],
-                       "suspect": check["suspect"],
+                       "suspect": check["suspect"], "warmup_calls": warm,
+                       "episodes": 1 + (between is not None),
                        "single_remeasured": check1["remeasured"]}}
+
+
+def pool(sp1: dict, check1: dict, sp2: dict, check2: dict,
+         agree_ratio: float = AGREE_RATIO) -> tuple[dict, dict]:
+    """(spread, check) of one figure over two episodes (item 5): the repeats of both; stable
+    when each episode was and their repeats agree over both (rule (a))."""
+    sp = {**sp1, **spread(sp1["values"] + sp2["values"])}
+    sp["loops"] = max(sp1["loops"], sp2["loops"])
+    ok_a = agree(sp, agree_ratio)
+    stable = bool(check1["stable"] and check2["stable"] and ok_a)
+    reason = check1["reason"] or check2["reason"] or (None if ok_a else "episodes disagree")
+    check = {**check1, "stable": stable, "reason": reason,
+             "remeasured": check1["remeasured"] + check2["remeasured"],
+             "repeat_ratio": float(sp["max"] / sp["min"]) if sp["min"] > 0 else None,
+             "suspect": check1["suspect"] or check2["suspect"],
+             "episodes": [{k: c[k] for k in ("stable", "reason", "repeat_ratio")}
+                          for c in (check1, check2)]}
+    if "direct_s" in check1:
+        check["direct_s"] = min(check1["direct_s"], check2["direct_s"])
+    return sp, check
 
 
 def neighbour_check(rows: list[dict], ratio: float = NEIGHBOUR_RATIO) -> list[dict]:
