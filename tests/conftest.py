@@ -29,5 +29,12 @@ def stable_timings(monkeypatch):
         sp, check = real(measure, recheck, **kw)
         return sp, {**check, "stable": True, "reason": None}
 
+    real_pool = timing.pool
+
+    def pooled(*a, **kw):
+        sp, check = real_pool(*a, **kw)
+        return sp, {**check, "stable": True, "reason": None}
+
     monkeypatch.setattr(timing, "stable_measure", always)
+    monkeypatch.setattr(timing, "pool", pooled)
     monkeypatch.setattr(timing, "neighbour_check", lambda rows, ratio=None: [])

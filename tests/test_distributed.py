@@ -141,7 +141,8 @@ class LosingRunner(runner.InProcess):
         i, g, execs, opts = self.queue.pop(0)
         if g["n"] == 32:
             return i, RuntimeError("KilledWorker: worker died 3 times\nmore")
-        return i, runner.run_group(g, execs, opts, self.idle_w, self.warmed)
+        rows, times = runner.run_group(g, execs, opts, self.idle_w, self.warmed)
+        return i, (environment.stamp(rows), times)
 
 
 def test_a_lost_group_is_an_error_row_retried_on_resume(tmp_path):

@@ -321,4 +321,4 @@ def _task(g: dict, execs: list, opts: dict, est: int | None, timing: bool):
         if "w" not in _IDLE:
             _IDLE["w"] = runner.idle_baseline(opts)
         rows, times = runner.run_group(g, execs, opts, _IDLE["w"], _WARMED)
-    return rows, times, worker.address
+        return environment.stamp(rows), times, worker.address

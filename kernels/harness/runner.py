@@ -31,8 +31,8 @@ class Runner(Protocol):
 
 class InProcess:
     """The embedded runner: each submitted group runs here, in this process, when asked for, by
-    ``measure`` (default :func:`run_group`, same arguments).  The idle-power baseline is taken
-    once, from the options of the first group."""
+    ``measure`` (default :func:`run_group`, same arguments), its rows stamped with this
+    machine.  The idle-power baseline is taken once, from the options of the first group."""
 
     def __init__(self, opts: dict | None = None, measure: Callable | None = None):
         self.measure = measure or run_group
@@ -50,7 +50,8 @@ class InProcess:
         i, g, execs, opts = self.queue.pop(0)
         if self.idle_w is None:
             self.idle_w = idle_baseline(opts)
-        return i, self.measure(g, execs, opts, self.idle_w, self.warmed)
+        rows, times = self.measure(g, execs, opts, self.idle_w, self.warmed)
+        return i, (environment.stamp(rows), times)
 
     def cancel(self) -> None:
         self.queue.clear()
@@ -65,13 +66,14 @@ def idle_baseline(opts: dict) -> dict:
 
 
 def run_group(g: dict, execs: list, opts: dict, idle_w: dict, warmed: set):
-    """(rows of ``execs`` on group ``g``, (n, build s, evaluation s) or None), each row
-    stamped with the machine that measured it and its share of the group's wall and CPU
-    seconds (``cell_s``, ``cell_cpu_s``)."""
+    """(rows of ``execs`` on group ``g``, (n, build s, evaluation s) or None), each row given
+    its share of the group's wall and CPU seconds (``cell_s``, ``cell_cpu_s``).  The runner
+    that called it stamps the rows with the machine that measured them
+    (:func:`kernels.harness.environment.stamp`): it knows which one that is."""
     t0, c0 = time.perf_counter(), time.process_time()
     rows, times = measure_group(g, execs, opts, idle_w, warmed)
     k = max(len(rows), 1)
     share, cpu = (time.perf_counter() - t0) / k, (time.process_time() - c0) / k
     for r in rows:
         r["cell_s"], r["cell_cpu_s"] = share, cpu
-    return environment.stamp(rows), times
+    return rows, times
