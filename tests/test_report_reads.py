@@ -54,6 +54,16 @@ def test_the_checker_sees_a_squashed_panel_and_a_legend_on_the_labels():
     assert any("legend overlaps" in p and "x label" in p for p in found)
 
 
+def test_the_checker_sees_a_legend_drawn_outside_the_figure():
+    fig, ax = plt.subplots(figsize=(4, 3), layout=None)
+    ax.plot([1, 2], [1, 2], label="a line")
+    assert not any("outside the figure" in p for p in geometry.problems(fig))
+    ax.legend(loc="upper left", bbox_to_anchor=(1.3, 1.0))  # right of the figure's edge
+    found = geometry.problems(fig)
+    plt.close(fig)
+    assert any("outside the figure" in p for p in found)
+
+
 def test_fit_grows_a_figure_until_its_panels_read():
     fig, axes = plt.subplots(2, 2, figsize=(5, 2), layout="constrained")
     assert any(h < geometry.MIN_H_IN for _, _, h in geometry.plot_areas(fig))

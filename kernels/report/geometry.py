@@ -1,7 +1,8 @@
 """Whether a report figure reads, measured from matplotlib's own geometry after its layout ran:
 every visible axes' plot area is at least ``MIN_W_IN`` × ``MIN_H_IN`` inches (about 180 × 120 CSS
 px at the report's 100 px per inch), no legend lies on a tick label, an axis label, a title or
-another panel, and no axis label or title lies on another.  ``fit`` grows a figure until its plot
+another panel, no axis label or title lies on another, and nothing is drawn outside the figure
+(it is saved as laid out, not cropped).  ``fit`` grows a figure until its plot
 areas are large enough, so every figure meets the first rule by construction."""
 
 from __future__ import annotations
@@ -84,6 +85,10 @@ def problems(fig) -> list[str]:
     out = [f"{name}: plot area {w:.2f} × {h:.2f} in < {MIN_W_IN} × {MIN_H_IN} in"
            for name, w, h in plot_areas(fig) if w < MIN_W_IN - 1e-6 or h < MIN_H_IN - 1e-6]
     renderer = fig.canvas.get_renderer()
+    drawn = fig.get_tightbbox(renderer).transformed(fig.dpi_scale_trans)  # inches -> pixels
+    if (drawn.x0 < -_SLACK_PX or drawn.y0 < -_SLACK_PX or drawn.x1 > fig.bbox.x1 + _SLACK_PX
+            or drawn.y1 > fig.bbox.y1 + _SLACK_PX):
+        out.append("something is drawn outside the figure (it would be cut off)")
     panels = _panels(fig)
     texts = _texts(fig, renderer)
     ticks = []  # each axis' tick labels (and its label), measured as the axis' drawn extent

@@ -60,8 +60,11 @@ def png(fig) -> str:
     """The figure as base64 PNG, first grown until every panel's plot area reads
     (:func:`kernels.report.geometry.fit`)."""
     geometry.fit(fig)
+    # the layout fit measured is final: saved as it is, neither laid out again nor cropped
+    # (geometry.problems checks that nothing is drawn outside the figure)
+    fig.set_layout_engine("none")
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", bbox_inches="tight", metadata={"Software": None})
+    fig.savefig(buf, format="png", metadata={"Software": None})
     plt.close(fig)
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
