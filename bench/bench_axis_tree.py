@@ -46,12 +46,12 @@ class AxisTree(RecallTimed):
         return _trees()
 
     def setup(self, cache, n, p, dtype):
-        from kernels.executors.tree import axis as axis_routing
+        from kernels.executors.tree import axis
 
         self.ds, self.m, self.Xq = cache[(n, dtype)]
         self.router = self.m.router
         self.x = self.Xq[0].copy()
-        self.predict = axis_routing.predict
+        self.predict = axis.predict
         self.all_threads = timing.max_threads()
         self.pin()
         self.predict(self.router, self.Xq, threads=1)

@@ -126,10 +126,10 @@ class SortedKeys(_Peer):
         return _built(_keys)
 
     def setup(self, cache, n):
-        from kernels.executors.tree import axis as axis_routing
+        from kernels.executors.tree import axis
 
         X, D, Xq, self.m = self._take(cache, n)
-        self.predict, self.Xq = axis_routing.predict, timing.prepare(Xq, np.float64)
+        self.predict, self.Xq = axis.predict, timing.prepare(Xq, np.float64)
         self.peer = _peers().searchsorted(X[:, 0], D[:, 0])
         self.q = self.peer.prepare(Xq)
         self.predict(self.m.router, self.Xq, threads=1)

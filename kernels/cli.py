@@ -102,7 +102,7 @@ def cmd_list(args) -> int:
 
 
 def _fmt_verify(rec: dict) -> str:
-    from kernels.verify import verdict as exact_verdict  # deferred: memcap --help stays fast
+    from kernels.verify import verdict  # deferred: memcap --help stays fast
 
     s = rec["size"]
     lines = [f"{rec['construction']}: n={rec['n']} p={rec['p']} r={rec['r']} dtype={rec['dtype']}"
@@ -111,12 +111,12 @@ def _fmt_verify(rec: dict) -> str:
     if rec.get("duplicates_dropped"):
         lines.append(f"  {rec['duplicates_dropped']} duplicate rows (same output) dropped")
     for e, er in rec["executors"].items():
-        verdict = exact_verdict(er)
+        word = verdict(er)
         extra = ""
         if "active_neurons" in er:
             extra = (f"  active neurons max {er['active_neurons']['max']}, "
                      f"active weights max {er['active_weights']['max']} (biases counted)")
-        lines.append(f"  {e:<7} {verdict:<10} max|err|={er['max_abs_error']:.3g} "
+        lines.append(f"  {e:<7} {word:<10} max|err|={er['max_abs_error']:.3g} "
                      f"(rel {er['max_rel_error']:.3g}, tol {er['tolerance']:g})  "
                      f"ops mean {er['ops']['mean']:.1f} max {er['ops']['max']}{extra}")
         if "portable" in er:
@@ -133,9 +133,9 @@ def _fmt_verify(rec: dict) -> str:
 def _fmt_portable(rec: dict) -> str:
     if rec["exact"] is None:
         return f"not evaluated ({rec['skipped']})"
-    from kernels.verify import verdict as exact_verdict  # deferred: memcap --help stays fast
+    from kernels.verify import verdict  # deferred: memcap --help stays fast
 
-    return f"{exact_verdict(rec)} max|err|={rec['max_abs_error']:.3g}"
+    return f"{verdict(rec)} max|err|={rec['max_abs_error']:.3g}"
 
 
 def cmd_verify(args) -> int:
@@ -171,27 +171,27 @@ def _options(pairs) -> dict:
 
 
 def cmd_report(args) -> int:
-    from kernels.report.build import main as report_main  # deferred: memcap --help stays fast
+    from kernels.report import build  # deferred: memcap --help stays fast
 
-    return report_main(args)
+    return build.main(args)
 
 
 def cmd_sweep(args) -> int:
-    from kernels.harness.sweep import main as sweep_main  # deferred: memcap --help stays fast
+    from kernels.harness import sweep  # deferred: memcap --help stays fast
 
-    return sweep_main(args)
+    return sweep.main(args)
 
 
 def cmd_compare(args) -> int:
-    from kernels.harness.peers import main as compare_main  # deferred: memcap --help stays fast
+    from kernels.harness import peers  # deferred: memcap --help stays fast
 
-    return compare_main(args)
+    return peers.main(args)
 
 
 def cmd_history(args) -> int:
-    from kernels.report.history import main as history_main
+    from kernels.report import history
 
-    return history_main(args)
+    return history.main(args)
 
 
 def _add_history(sub) -> None:

@@ -134,14 +134,14 @@ def _one_query_split(m, Xq, calls: int = 50_000) -> dict:
 def _float64_batch(ds, Xq) -> tuple[tuple[float, float], bool]:
     """Batch recall of the same data built in float64, every query checked by the rule."""
     import kernels
-    from kernels.executors.tree import axis as axis_routing
+    from kernels.executors.tree import axis
     from kernels.verify import recall_errors
 
     m = kernels.build("axis-tree", ds.X, ds.D, dtype="float64")
     order = np.random.default_rng(SEED + 1).permutation(len(Xq))
     X64 = ds.X[order]
-    Y = axis_routing.predict(m.router, X64, threads=1)
-    t = _clock(lambda: axis_routing.predict(m.router, X64, threads=1), 5)
+    Y = axis.predict(m.router, X64, threads=1)
+    t = _clock(lambda: axis.predict(m.router, X64, threads=1), 5)
     return t, recall_errors(m, Y[np.argsort(order)])["exact"]
 
 
@@ -151,7 +151,7 @@ def _p1_vs_searchsorted(n: int) -> dict:
     stay distinct (float32 rounding merges a few of 2^20 Gaussian keys, which neither can tell
     apart)."""
     import kernels
-    from kernels.executors.tree import axis as axis_routing
+    from kernels.executors.tree import axis
     from kernels.harness import lookup_peers
     from kernels.verify import recall_errors
 
@@ -161,9 +161,9 @@ def _p1_vs_searchsorted(n: int) -> dict:
     Xq = ds.X[order]
     peer = lookup_peers.searchsorted(ds.X[:, 0], ds.D[:, 0])
     q = peer.prepare(Xq)
-    Y = axis_routing.predict(m.router, Xq, threads=1)
+    Y = axis.predict(m.router, Xq, threads=1)
     found = peer.lookup(q)
-    return {"p1_batch_s": _clock(lambda: axis_routing.predict(m.router, Xq, threads=1), 5),
+    return {"p1_batch_s": _clock(lambda: axis.predict(m.router, Xq, threads=1), 5),
             "p1_searchsorted_s": _clock(lambda: peer.lookup(q), 5),
             "p1_exact": recall_errors(m, Y[np.argsort(order)])["exact"],
             "p1_searchsorted_exact": bool(np.array_equal(found, ds.D[order, 0]))}
@@ -197,7 +197,7 @@ def targets(n: int, p: int) -> dict:
     import kernels
     from kernels import constructions
     from kernels.constructions import axis_tree
-    from kernels.executors.tree import axis as axis_routing
+    from kernels.executors.tree import axis
     from kernels.verify import recall_errors
 
     numba.set_num_threads(1)
@@ -223,8 +223,8 @@ def targets(n: int, p: int) -> dict:
 
     out["sklearn_fit_s"] = _clock(fit, 1)
     router = m.router
-    Y = axis_routing.predict(router, Xq, threads=1)
-    out["batch_s"] = _clock(lambda: axis_routing.predict(router, Xq, threads=1), 5)
+    Y = axis.predict(router, Xq, threads=1)
+    out["batch_s"] = _clock(lambda: axis.predict(router, Xq, threads=1), 5)
     out["sklearn_predict_s"] = _clock(lambda: est.predict(Xq), 3)
     table = {row.tobytes(): v for row, v in zip(X32, y, strict=True)}
     keys = [row.tobytes() for row in Xq]
@@ -401,7 +401,7 @@ def peer_times(n: int, p: int, compiled_n: int = COMPILED_N) -> dict:
     API).  Every answer is checked against the stored outputs; a peer that cannot run here is
     recorded in ``peers_skipped`` with its one-line reason."""
     import kernels
-    from kernels.executors.tree import axis as axis_routing
+    from kernels.executors.tree import axis
     from kernels.harness import lookup_peers
 
     out: dict = {"peers_skipped": {}}
@@ -415,11 +415,11 @@ def peer_times(n: int, p: int, compiled_n: int = COMPILED_N) -> dict:
         q = peer.prepare(Xq)
         out["compiled_tree_exact"] = bool(np.array_equal(peer.lookup(q), ds.D[order, 0]))
         m = kernels.build("axis-tree", ds.X, ds.D, dtype="float32")
-        axis_routing.predict(m.router, Xq, threads=1)
+        axis.predict(m.router, Xq, threads=1)
         out["compiled_n"] = nc
         out["compiled_tree_s"] = _clock(lambda: peer.lookup(q), 5)
         out["compiled_axis_tree_s"] = _clock(
-            lambda: axis_routing.predict(m.router, Xq, threads=1), 5)
+            lambda: axis.predict(m.router, Xq, threads=1), 5)
     except lookup_peers.Missing as exc:
         out["peers_skipped"]["treelite-c"] = str(exc)
     keys = kernels.generate("gaussian", n, 1, 1, seed=SEED)
@@ -633,13 +633,13 @@ def _pyperf(argv) -> None:
             return time.perf_counter() - t0
         return time_func
 
-    from kernels.executors.tree import axis as axis_routing
+    from kernels.executors.tree import axis
 
     def one(m, Xq):
         m.predict_one(Xq[0])
 
     benches = {
-        "axis-tree/batch": ("axis", lambda m, Xq: axis_routing.predict(m.router, Xq, threads=1),
+        "axis-tree/batch": ("axis", lambda m, Xq: axis.predict(m.router, Xq, threads=1),
                             n),
         "axis-tree/one-query": ("axis", one, 1),
         "sklearn-tree/predict": ("sklearn", lambda est, Xq: est.predict(Xq), n),

@@ -171,21 +171,21 @@ def active_ns_per_op(fast: bool, repeat: int) -> list[dict]:
 
 def one_row(repeat: int, calls: int = 20_000) -> dict:
     """``Memorizer.predict(X[i:i+1], executor="tree")`` on axis-tree vs the batch kernel."""
-    from kernels.executors.tree import axis as axis_routing
+    from kernels.executors.tree import axis
     from kernels.harness.cell import prepare
 
     m = prepare("axis-tree", 4096, 8, 1, seed=0)[0]
     X = np.ascontiguousarray(m.dataset.X, dtype=m.dtype)
     rows = [X[i:i + 1] for i in range(calls)] if len(X) >= calls else \
         [X[i % len(X):i % len(X) + 1] for i in range(calls)]
-    router = axis_routing.axis_router(m.conditional.astype(m.dtype))
+    router = axis.axis_router(m.conditional.astype(m.dtype))
 
     def loop():
         for x in rows:
             m.predict(x, executor="tree")
 
     cpu, _ = clock(loop, repeat)
-    kern, _ = clock(lambda: axis_routing.predict(router, X, threads=1), repeat)
+    kern, _ = clock(lambda: axis.predict(router, X, threads=1), repeat)
     out = {"predict_one_row_us": cpu / calls * 1e6, "kernel_us_per_input": kern / len(X) * 1e6}
     out["over_kernel_us"] = out["predict_one_row_us"] - out["kernel_us_per_input"]
     print(f"  axis-tree n=4096 p=8: Memorizer.predict one row {out['predict_one_row_us']:.2f} µs,"

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from kernels.executors import active as active_executor
 from kernels.executors._ops import activate, activate_np
+from kernels.executors.active import COUNT_KEYS
 from kernels.executors.tree import costs
 from kernels.executors.tree.axis import AxisRouter
 from kernels.executors.tree.hyperplane import HyperplaneForm
@@ -60,7 +60,7 @@ def active_run(net: Network, X):
     srcs_of = [[(int(k), W[j, k]) for k in np.flatnonzero(W[j])] for j in range(N)]
     has_out = [bool(np.any(W[:, p + j] != 0)) for j in range(N)]
     Y = np.empty((X.shape[0], net.r), dtype=dt)
-    C = {k: np.zeros(X.shape[0], dtype=np.int64) for k in active_executor.COUNT_KEYS}
+    C = {k: np.zeros(X.shape[0], dtype=np.int64) for k in COUNT_KEYS}
     for i, x in enumerate(X):
         val = np.zeros(p + N, dtype=dt)
         val[:p] = x
@@ -91,7 +91,7 @@ def active_run(net: Network, X):
             if y != 0:
                 nonzero.add(p + j)
         Y[i] = val[p + N - net.r:]
-        for key, c in zip(active_executor.COUNT_KEYS,
+        for key, c in zip(COUNT_KEYS,
                           (mul, add, cmp, n_act, w_act, w_cmp), strict=True):
             C[key][i] = c
     C["total"] = C["mul"] + C["add"] + C["cmp"]

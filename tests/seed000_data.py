@@ -8,22 +8,22 @@ import numpy as np
 
 def real(name: str):
     """(X, D) of a bundled scikit-learn dataset (no download)."""
-    from sklearn import datasets as skd
+    from sklearn import datasets
 
     if name == "iris":  # one-hot classes, r = 3; the one repeated row is dropped by validation
-        b = skd.load_iris()
+        b = datasets.load_iris()
         return b.data, np.eye(3)[b.target]
     if name == "wine":
-        b = skd.load_wine()
+        b = datasets.load_wine()
         return b.data, b.target.astype(float)
     if name == "diabetes":  # inputs of both signs, outputs up to 346
-        b = skd.load_diabetes()
+        b = datasets.load_diabetes()
         return b.data, b.target
     if name == "digits":  # p = 64, integer pixels with many ties
-        b = skd.load_digits()
+        b = datasets.load_digits()
         return b.data, b.target.astype(float)
     if name == "linnerud":  # r = 3
-        b = skd.load_linnerud()
+        b = datasets.load_linnerud()
         return b.data, b.target
     raise KeyError(name)
 

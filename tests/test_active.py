@@ -13,7 +13,7 @@ from kernels.memorizer import Memorizer
 from kernels.model.data import validate
 from kernels.model.network import Layer, Network
 from kernels.random_networks import random_network
-from kernels.theory import bounds as counting
+from kernels.theory import bounds
 from kernels.verify import verify
 
 ACTS = ("relu", "threshold", "sign", "identity")
@@ -83,10 +83,10 @@ def test_active_equals_reference_and_counts(kw):
     assert np.array_equal(c["active_neurons"], sets["neurons"].sum(axis=1))
     # Theorem 1 under the module's accounting: always against the terms it forms; against the
     # paper's ω wherever Definition 1 applies (φ(0) = 0).
-    assert (c["total"] <= counting.theorem1_ops_bound(net.p, c["computed_weights"])).all()
+    assert (c["total"] <= bounds.theorem1_ops_bound(net.p, c["computed_weights"])).all()
     if kw["activation"] != "threshold":
         assert (c["computed_weights"] <= c["active_weights"]).all()
-        assert (c["total"] <= counting.theorem1_ops_bound(net.p, c["active_weights"])).all()
+        assert (c["total"] <= bounds.theorem1_ops_bound(net.p, c["active_weights"])).all()
 
 
 @pytest.mark.parametrize("act", ACTS)
@@ -224,7 +224,7 @@ def test_memorizer_executor_and_verify_record():
     assert {"active_neurons", "active_weights", "ops"} <= set(a)
     c = m.count_ops(X, executor="active")
     assert a["active_weights"]["max"] == int(c["active_weights"].max())
-    assert rec["bounds"]["ops_lower"] == counting.theorem3_floor(30, 4)
+    assert rec["bounds"]["ops_lower"] == bounds.theorem3_floor(30, 4)
 
 
 @settings(max_examples=25, deadline=None)

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 import kernels
 from kernels.constructions import axis_tree
 from kernels.executors import tree
-from kernels.executors.tree import axis as axis_routing
+from kernels.executors.tree import axis
 from kernels.verify import recall_errors, verify
 
 DTYPES = ("float64", "float32")
@@ -28,11 +28,11 @@ def assert_same_as_interpreter(m, X=None):
     """Fast routing (batch, parallel, one query, reference) == the general interpreter."""
     cn = m.conditional.astype(m.dtype)
     X = np.ascontiguousarray(m.dataset.X if X is None else X, dtype=m.dtype)
-    r = axis_routing.axis_router(cn)
+    r = axis.axis_router(cn)
     assert r is not None
     Y = tree.interpret(cn, X)
-    np.testing.assert_array_equal(axis_routing.predict(r, X, threads=1), Y)
-    np.testing.assert_array_equal(axis_routing.predict(r, np.tile(X, (1 + 2048 // len(X), 1)),
+    np.testing.assert_array_equal(axis.predict(r, X, threads=1), Y)
+    np.testing.assert_array_equal(axis.predict(r, np.tile(X, (1 + 2048 // len(X), 1)),
                                                        threads=2)[:len(X)], Y)
     ref, leaf = naive.axis_route(r, X)
     np.testing.assert_array_equal(ref, Y)
@@ -41,10 +41,10 @@ def assert_same_as_interpreter(m, X=None):
         from dataclasses import replace
 
         wide = replace(r, packed=r.packed[:0])
-        np.testing.assert_array_equal(axis_routing.predict(wide, X, threads=1), Y)
+        np.testing.assert_array_equal(axis.predict(wide, X, threads=1), Y)
     np.testing.assert_array_equal(leaf, tree.interpret_leaves(cn, X))
-    np.testing.assert_array_equal(axis_routing.leaves(r, X), leaf)
-    c, c_int = axis_routing.count(r, X), tree.interpret_count(cn, X)
+    np.testing.assert_array_equal(axis.leaves(r, X), leaf)
+    c, c_int = axis.count(r, X), tree.interpret_count(cn, X)
     for k in COUNT_KEYS:
         np.testing.assert_array_equal(c[k], c_int[k], err_msg=k)
     for i in range(min(len(X), 400)):  # the node layout of one query: every leaf kind
@@ -91,7 +91,7 @@ def test_renumbered_twice():
     ds = kernels.generate("gaussian", (RENUMBER << RENUMBER_STEP) + 999, 2, 1, seed=6)
     m = build(ds.X, ds.D, "float32")
     assert m.summary()["certified"]
-    Y = axis_routing.predict(m.router, ds.X.astype(np.float32))
+    Y = axis.predict(m.router, ds.X.astype(np.float32))
     assert recall_errors(m, Y)["exact"]
     np.testing.assert_array_equal(Y[::997], naive.axis(m.router, ds.X[::997]))
 
@@ -119,7 +119,7 @@ def test_tree_executor_dispatches_to_axis_fast_path():
 def test_not_axis_shaped_is_refused():
     from kernels.model.conditional import hyperplane_network
     oblique = hyperplane_network([1, -1, -1], [2, -1, -1], [[1.0, 1.0]], leaf_g0=[[0.0], [1.0]])
-    assert axis_routing.axis_router(oblique) is None
+    assert axis.axis_router(oblique) is None
     np.testing.assert_array_equal(tree.predict(oblique, [[1.0, 1.0], [-1.0, 0.0]]), [[0.0], [1.0]])
 
 
@@ -335,14 +335,14 @@ def test_predict_one_checked_path_and_wide_features():
                                   thr=np.array([0.5, 0, 0.5, 0, 0]),
                                   child=np.array([1, -1, 3, -1, -1]),
                                   leaf_of=np.array([-1, 0, -1, 1, 2]), W=W)
-    router = axis_routing.axis_router(cn)
-    assert router.buf[axis_routing.H_FW] == 4
+    router = axis.axis_router(cn)
+    assert router.buf[axis.H_FW] == 4
     X = np.zeros((3, p))
     X[1:, p - 1] = 1
     X[2, p - 2] = 1
     np.testing.assert_array_equal(tree.interpret(cn, X)[:, 0], [10, 20, 30])
     for x, y in zip(X, (10, 20, 30), strict=True):
-        assert axis_routing.predict_one(router, x)[0] == y
+        assert axis.predict_one(router, x)[0] == y
 
 
 def test_memory_estimate_refuses_too_large(monkeypatch):

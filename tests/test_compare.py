@@ -3,22 +3,21 @@
 import numpy as np
 import pytest
 
-from kernels.cli import main as cli_main
-from kernels.harness import lookup_peers
-from kernels.harness import peers as compare
+from kernels import cli
+from kernels.harness import lookup_peers, peers
 
 
 def test_candidates_include_executors_and_peers():
-    names = dict(compare.candidates(64, 4, "zhang|data/", log=lambda m: None))
+    names = dict(peers.candidates(64, 4, "zhang|data/", log=lambda m: None))
     assert {"zhang/dense", "zhang/numpy-dense", "data/dict"} <= set(names)
     assert all(k == 64 for k in names.values())
-    assert dict(compare.candidates(64, 4, "^data/dict$", log=lambda m: None)) == {"data/dict": 64}
+    assert dict(peers.candidates(64, 4, "^data/dict$", log=lambda m: None)) == {"data/dict": 64}
 
 
 def test_missing_peers_are_skipped_with_a_message(monkeypatch):
     monkeypatch.setattr(lookup_peers, "has", lambda dist: False)
     msgs = []
-    names = [n for n, _ in compare.candidates(64, 4, "data/|p1/", log=msgs.append)]
+    names = [n for n, _ in peers.candidates(64, 4, "data/|p1/", log=msgs.append)]
     assert names == ["data/dict", "p1/axis-tree", "p1/searchsorted"]
     skips = [m for m in msgs if m.startswith("skip ")]
     assert len(skips) == 4 and all("\n" not in m for m in skips)
@@ -47,7 +46,7 @@ def test_no_compiler_skips_the_compiled_tree(monkeypatch):
     monkeypatch.setattr(lookup_peers, "has", lambda dist: True)
     monkeypatch.setattr(lookup_peers.shutil, "which", lambda name: None)
     msgs = []
-    assert compare.candidates(64, 4, "treelite", log=msgs.append) == []
+    assert peers.candidates(64, 4, "treelite", log=msgs.append) == []
     assert msgs == ["skip data/treelite-c: no C compiler on PATH (looked for gcc, clang); "
                     "treelite's compiled tree needs one"]
 
@@ -75,10 +74,10 @@ def test_lookup_peers_answer_what_the_tree_recalls():
 
     ds = kernels.generate("gaussian", 60, 3, 1, seed=5)
     m = kernels.build("axis-tree", ds.X, ds.D, dtype="float64")
-    peers = {"dict": lookup_peers.row_dict(ds.X, ds.D)}
+    lookups = {"dict": lookup_peers.row_dict(ds.X, ds.D)}
     if lookup_peers.has("scipy"):
-        peers["ckdtree"] = lookup_peers.ckdtree(ds.X, ds.D)
-    for name, peer in peers.items():
+        lookups["ckdtree"] = lookup_peers.ckdtree(ds.X, ds.D)
+    for name, peer in lookups.items():
         same_as_tree(m, peer(ds.X), name)
     keys = kernels.generate("gaussian", 60, 1, 1, seed=5)
     m1 = kernels.build("axis-tree", keys.X, keys.D, dtype="float64")
@@ -106,8 +105,8 @@ def test_peer_forward_passes_match_the_dense_executor(kind):
     from kernels.harness.cell import build_random
 
     m = build_random({"n": 32, "p": 6, "r": 2, "sparsity": 0.5, "seed": 3, "dtype": "float64"})
-    layers = compare.layer_matrices(m.network, sparse=kind == "scipy-csr")
-    fwd = compare.numpy_forward if kind == "numpy-dense" else compare.csr_forward
+    layers = peers.layer_matrices(m.network, sparse=kind == "scipy-csr")
+    fwd = peers.numpy_forward if kind == "numpy-dense" else peers.csr_forward
     Y = fwd(layers, m.network.p, m.network.r, m.dataset.X)
     np.testing.assert_allclose(Y, m.predict(m.dataset.X, executor="dense"), rtol=1e-9,
                                atol=1e-9)
@@ -116,20 +115,20 @@ def test_peer_forward_passes_match_the_dense_executor(kind):
 def test_data_peers_recall_the_outputs():
     pytest.importorskip("scipy")
     pytest.importorskip("sklearn")
-    ds = compare._dataset(50, 3)
+    ds = peers._dataset(50, 3)
     kinds = ["sklearn-tree", "ckdtree", "dict"]
     if lookup_peers.has("treelite") and lookup_peers.has("tl2cgen") and lookup_peers.compiler():
         kinds.append("treelite-c")
     for kind in kinds:
-        fn, count = compare.workload(f"data/{kind}", 50, 3)
+        fn, count = peers.workload(f"data/{kind}", 50, 3)
         Y = np.asarray(fn(), dtype=float).reshape(50, -1)
         assert count == 50
         np.testing.assert_array_equal(Y[:, 0], ds.D[:, 0])
     from kernels.verify import recall_errors
 
-    tree = compare._memorizer(compare.P1, 50, 1)
+    tree = peers._memorizer(peers.P1, 50, 1)
     for kind in ("axis-tree", "searchsorted") + (("pygm",) if lookup_peers.has("pygm") else ()):
-        fn, count = compare.workload(f"p1/{kind}", 50, 1)
+        fn, count = peers.workload(f"p1/{kind}", 50, 1)
         assert count == 50
         Y = np.asarray(fn()).reshape(50, -1)
         assert recall_errors(tree, Y)["exact"], kind  # the tree's own answers: by the rule
@@ -141,7 +140,7 @@ def test_data_peers_recall_the_outputs():
 def test_compare_writes_pyperf_json(tmp_path, capsys):
     pyperf = pytest.importorskip("pyperf")
     out = tmp_path / "c.json"
-    assert cli_main(["compare", "--fast", "--quiet", "--filter", "^data/dict$", "--n", "64",
+    assert cli.main(["compare", "--fast", "--quiet", "--filter", "^data/dict$", "--n", "64",
                      "--p", "3", "-o", str(out)]) == 0
     printed = capsys.readouterr().out  # --quiet: only the summary lines, pyperf's one line
     assert "data/dict:" not in printed and "WARNING" not in printed
@@ -149,21 +148,20 @@ def test_compare_writes_pyperf_json(tmp_path, capsys):
     suite = pyperf.BenchmarkSuite.load(str(out))
     assert suite.get_benchmark_names() == ["data/dict"]
     assert all(v > 0 for v in suite.get_benchmarks()[0].get_values())
-    assert cli_main(["compare", "--fast", "-o", str(out)]) == 2  # never overwrites
+    assert cli.main(["compare", "--fast", "-o", str(out)]) == 2  # never overwrites
     assert "already exists" in capsys.readouterr().err
-    assert cli_main(["compare", "--filter", "(", "-o", str(tmp_path / "x.json")]) == 2
+    assert cli.main(["compare", "--filter", "(", "-o", str(tmp_path / "x.json")]) == 2
 
 
 def test_compare_list(capsys):
-    assert cli_main(["compare", "--list", "--filter", "zhang/dense", "--n", "32"]) == 0  # no -o
+    assert cli.main(["compare", "--list", "--filter", "zhang/dense", "--n", "32"]) == 0  # no -o
     assert "zhang/dense" in capsys.readouterr().out
-    assert cli_main(["compare", "--filter", "zhang/dense"]) == 2  # a run needs -o
+    assert cli.main(["compare", "--filter", "zhang/dense"]) == 2  # a run needs -o
     assert "-o FILE.json" in capsys.readouterr().err
 
 
 def test_pyperf_instability_is_one_summary_line(tmp_path):
     pyperf = pytest.importorskip("pyperf")
-    from kernels.harness import peers
 
     def bench(name, values):
         run = pyperf.Run(values, metadata={"name": name}, collect_metadata=False)
@@ -200,15 +198,15 @@ def test_compare_records_threads_cpu_commit_and_prints_a_baseline_table(tmp_path
 
 def test_compare_bad_baseline_or_threads_fail_before_measuring(tmp_path, capsys):
     out = tmp_path / "x.json"
-    assert cli_main(["compare", "--baseline", str(tmp_path / "missing.json"), "-o",
+    assert cli.main(["compare", "--baseline", str(tmp_path / "missing.json"), "-o",
                      str(out)]) == 2
     assert "no such file" in capsys.readouterr().err
-    assert cli_main(["compare", "--threads", "999", "-o", str(out)]) == 2
+    assert cli.main(["compare", "--threads", "999", "-o", str(out)]) == 2
     assert "threads must be in" in capsys.readouterr().err
     assert not out.exists()
 
 
 def test_metadata_names_threads_cpu_commit():
-    md = compare.run_metadata(64, 3, 1)
+    md = peers.run_metadata(64, 3, 1)
     assert md["memcap_threads"] == "1" and md["memcap_n"] == "64"
     assert md["memcap_cpu"] and md["memcap_commit"]

@@ -9,58 +9,58 @@ import pytest
 import kernels
 from kernels.executors import measure
 from kernels.model.network import Layer, Network
-from kernels.theory import bounds as counting
+from kernels.theory import bounds
 from kernels.verify import verify
 
 
 def test_theorem1_bound():
-    assert counting.theorem1_ops_bound(3, 5) == 23.0
-    assert np.array_equal(counting.theorem1_ops_bound(2, np.array([0, 1, 10])), [2.0, 6.0, 42.0])
+    assert bounds.theorem1_ops_bound(3, 5) == 23.0
+    assert np.array_equal(bounds.theorem1_ops_bound(2, np.array([0, 1, 10])), [2.0, 6.0, 42.0])
 
 
 def test_theorem2_bounds_by_hand():
     # n = 8 (log2 n = 3), q = 3, r = 2
-    assert counting.theorem2_active_neurons_bound(8, 3, 2) == 2 * 4 * 3 + 3 + 2 == 29
-    assert counting.theorem2_active_weights_bound(8, 3, 2) == 12 * 3 * 4 * 3 + 4 * 3 + 2 - 2 == 444
+    assert bounds.theorem2_active_neurons_bound(8, 3, 2) == 2 * 4 * 3 + 3 + 2 == 29
+    assert bounds.theorem2_active_weights_bound(8, 3, 2) == 12 * 3 * 4 * 3 + 4 * 3 + 2 - 2 == 444
     # n = 1: log2 n = 0
-    assert counting.theorem2_active_neurons_bound(1, 5, 1) == 6.0
-    assert counting.theorem2_active_weights_bound(1, 5, 1) == 3 * 5 + 1 - 2 == 14
-    got = counting.theorem2_active_neurons_bound(np.array([2, 4, 1024]), 2, 1)
+    assert bounds.theorem2_active_neurons_bound(1, 5, 1) == 6.0
+    assert bounds.theorem2_active_weights_bound(1, 5, 1) == 3 * 5 + 1 - 2 == 14
+    got = bounds.theorem2_active_neurons_bound(np.array([2, 4, 1024]), 2, 1)
     assert np.allclose(got, [2 * 3 * 1 + 3, 2 * 3 * 2 + 3, 2 * 3 * 10 + 3])
 
 
 def test_theorem2_ceil_log2_and_switch_net_closed_forms():
     # n = 20: log2 n ≈ 4.32, ⌈log2 n⌉ = 5; q = 3, r = 8
-    assert counting.theorem2_active_neurons_bound(20, 3, 8, ceil_log2=True) == 2 * 4 * 5 + 11
-    assert counting.theorem2_active_neurons_bound(20, 3, 8) < 2 * 4 * 5 + 11
-    assert counting.theorem2_active_neurons_bound(1024, 3, 8, ceil_log2=True) == 2 * 4 * 10 + 11
+    assert bounds.theorem2_active_neurons_bound(20, 3, 8, ceil_log2=True) == 2 * 4 * 5 + 11
+    assert bounds.theorem2_active_neurons_bound(20, 3, 8) < 2 * 4 * 5 + 11
+    assert bounds.theorem2_active_neurons_bound(1024, 3, 8, ceil_log2=True) == 2 * 4 * 10 + 11
     # switch-net: A ≤ 2(q + 1)D + r + 1, within Theorem 2's (⌈log2 n⌉) for every r: q − 1 to spare
     for q in (2, 3, 9):
         for r in (1, q, q + 1, 5 * q, 100):
             for D in (1, 2, 6, 17):
-                b = counting.switch_net_active_bounds(D, q, r)
+                b = bounds.switch_net_active_bounds(D, q, r)
                 assert b["active_neurons"] == 2 * (q + 1) * D + r + 1
-                assert b["active_neurons"] + q - 1 == counting.theorem2_active_neurons_bound(
+                assert b["active_neurons"] + q - 1 == bounds.theorem2_active_neurons_bound(
                     2**D, q, r, ceil_log2=True)
-                assert b["active_weights"] <= counting.theorem2_active_weights_bound(2**D, q, r)
-    b = counting.switch_net_active_bounds(3, 2, 10, leaf_levels=2)
+                assert b["active_weights"] <= bounds.theorem2_active_weights_bound(2**D, q, r)
+    b = bounds.switch_net_active_bounds(3, 2, 10, leaf_levels=2)
     assert b["active_weights"] == 3 + 12 + 8 + 12 + 4 + 2 * 12
-    assert counting.switch_net_active_bounds(0, 4, 3) == {"active_neurons": 7,
+    assert bounds.switch_net_active_bounds(0, 4, 3) == {"active_neurons": 7,
                                                           "active_weights": 7 + 3}
 
 
 def test_corollary1_scale_and_theorem3_floor():
-    assert counting.corollary1_ops_scale(8, 3, 2) == 2 * 3 + 9 * 3 == 33
-    assert counting.theorem3_floor(8, 2) == 2.0
-    assert counting.theorem3_floor(1, 4) == 0.0  # clipped
-    assert counting.theorem3_floor(1000, 10) == pytest.approx(math.log2(100))
-    assert np.allclose(counting.theorem3_floor(np.array([4, 16, 2]), 4), [0.0, 2.0, 0.0])
+    assert bounds.corollary1_ops_scale(8, 3, 2) == 2 * 3 + 9 * 3 == 33
+    assert bounds.theorem3_floor(8, 2) == 2.0
+    assert bounds.theorem3_floor(1, 4) == 0.0  # clipped
+    assert bounds.theorem3_floor(1000, 10) == pytest.approx(math.log2(100))
+    assert np.allclose(bounds.theorem3_floor(np.array([4, 16, 2]), 4), [0.0, 2.0, 0.0])
 
 
 def test_verify_reports_theorem3_floor():
     X = np.array([[1.0, 1.0], [1.0, -1.0], [-1.0, 1.0], [-1.0, -1.0]])
     m = kernels.build("sign-cube", X, np.array([1.0, -1.0, -1.0, 1.0]))
-    assert verify(m)["bounds"]["ops_lower"] == counting.theorem3_floor(4, 2) == 1.0
+    assert verify(m)["bounds"]["ops_lower"] == bounds.theorem3_floor(4, 2) == 1.0
 
 
 # ---- rank condition ------------------------------------------------------------------------------
@@ -68,7 +68,7 @@ def test_verify_reports_theorem3_floor():
 def test_rank_condition_holds_generic_exhaustive():
     rng = np.random.default_rng(0)
     X, D = rng.standard_normal((9, 2)), rng.random(9)
-    res = counting.rank_condition(X, D)
+    res = bounds.rank_condition(X, D)
     assert res["holds"] and res["exhaustive"]
     assert res["checked_subsets"] == res["total_subsets"] == math.comb(9, 3)
     assert res["first_violation"] is None
@@ -77,13 +77,13 @@ def test_rank_condition_holds_generic_exhaustive():
 def test_rank_condition_fails_for_linear_outputs():
     rng = np.random.default_rng(1)
     X = rng.standard_normal((10, 3))
-    res = counting.rank_condition(X, X @ np.array([1.0, -2.0, 0.5]))
+    res = bounds.rank_condition(X, X @ np.array([1.0, -2.0, 0.5]))
     assert not res["holds"] and res["exhaustive"]
     assert res["first_violation"] == [0, 1, 2, 3] and res["violation_rank"] == 3
     # affine outputs satisfy the paper's (bias-free) condition, but not the augmented one
     D = X @ np.array([1.0, -2.0, 0.5]) + 3.0
-    assert counting.rank_condition(X, D)["holds"]
-    aug = counting.rank_condition(X, D, augmented=True)
+    assert bounds.rank_condition(X, D)["holds"]
+    aug = bounds.rank_condition(X, D, augmented=True)
     assert not aug["holds"] and aug["augmented"]
 
 
@@ -94,7 +94,7 @@ def test_rank_condition_fails_on_one_bad_pair():
     X = rng.standard_normal((7, 2))
     D = rng.random(7)
     X[6], D[6] = 2.0 * X[5], 2.0 * D[5]
-    res = counting.rank_condition(X, D)
+    res = bounds.rank_condition(X, D)
     assert not res["holds"] and res["first_violation"] == [0, 5, 6]
     assert res["checked_subsets"] == math.comb(6, 2)  # the last subset that starts with 0
     assert res["violation_rank"] == 2
@@ -103,16 +103,16 @@ def test_rank_condition_fails_on_one_bad_pair():
 def test_rank_condition_sampled_and_scale_invariant():
     rng = np.random.default_rng(3)
     X, D = rng.standard_normal((200, 3)) * 1e6, rng.random((200, 2)) * 1e9
-    res = counting.rank_condition(X, D, exhaustive_max=1000, samples=500, output=1)
+    res = bounds.rank_condition(X, D, exhaustive_max=1000, samples=500, output=1)
     assert res["holds"] and not res["exhaustive"] and res["checked_subsets"] == 500
     # a repeated point with the same label: every subset holding both copies is rank-deficient
     Xd, Dd = np.vstack([X[:8], X[3:4]]), np.concatenate([D[:8, 0], D[3:4, 0]])
-    small = counting.rank_condition(Xd, Dd)
+    small = bounds.rank_condition(Xd, Dd)
     assert not small["holds"] and small["first_violation"] == [0, 1, 3, 8]
 
 
 def test_rank_condition_vacuous_when_too_few_points():
-    res = counting.rank_condition(np.eye(3)[:2], np.ones(2))
+    res = bounds.rank_condition(np.eye(3)[:2], np.ones(2))
     assert res["holds"] and res["total_subsets"] == 0
 
 

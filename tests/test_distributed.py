@@ -14,13 +14,11 @@ import time
 import pytest
 
 import kernels
-from kernels.cli import main as cli_main
-from kernels.harness import distributed as dist
-from kernels.harness import environment, runner, sweep
+from kernels import cli
+from kernels.harness import distributed, environment, runner, sweep
 from kernels.harness.cell import RANDOM
 from kernels.harness.grid import SIZE, groups, row_key
-from kernels.report import figures
-from kernels.report import html as report
+from kernels.report import figures, html
 
 pytest.importorskip("distributed")  # the `dist` extra (installed by `make test`)
 
@@ -51,61 +49,63 @@ def one_line_error(code, out, err, *fragments):
 
 
 def test_scheduler_specs():
-    assert dist.parse("local") == ("local", None)
-    assert dist.parse("local:3") == ("local", 3)
-    assert dist.parse("tcp://10.0.0.1:8786") == ("address", "tcp://10.0.0.1:8786")
-    assert dist.parse("sched.json") == ("file", "sched.json")
+    assert distributed.parse("local") == ("local", None)
+    assert distributed.parse("local:3") == ("local", 3)
+    assert distributed.parse("tcp://10.0.0.1:8786") == ("address", "tcp://10.0.0.1:8786")
+    assert distributed.parse("sched.json") == ("file", "sched.json")
     for bad in ("local:0", "local:x", "nowhere"):
         with pytest.raises(ValueError, match="--scheduler"):
-            dist.parse(bad)
+            distributed.parse(bad)
 
 
 def test_local_workers_capped_at_what_the_machine_holds():
     """local:100000 would hang starting processes: it is capped (per core and by memory) and the
     cap is said; a count within the cap is kept as asked."""
     gib = 1 << 30
-    assert dist.local_workers(None, cores=2, memory=24 * gib) == (2, None)
-    assert dist.local_workers(3, cores=2, memory=24 * gib) == (3, None)
-    workers, note = dist.local_workers(100000, cores=2, memory=24 * gib)
-    assert workers == 2 * dist.WORKERS_PER_CORE and "capped at 8 workers" in note
-    workers, note = dist.local_workers(100000, cores=64, memory=2 * gib)
-    assert workers == 2 * gib // dist.WORKER_BYTES and "capped" in note
-    assert dist.local_workers(5, cores=1, memory=0)[0] == 1  # always at least one
+    assert distributed.local_workers(None, cores=2, memory=24 * gib) == (2, None)
+    assert distributed.local_workers(3, cores=2, memory=24 * gib) == (3, None)
+    workers, note = distributed.local_workers(100000, cores=2, memory=24 * gib)
+    assert workers == 2 * distributed.WORKERS_PER_CORE and "capped at 8 workers" in note
+    workers, note = distributed.local_workers(100000, cores=64, memory=2 * gib)
+    assert workers == 2 * gib // distributed.WORKER_BYTES and "capped" in note
+    assert distributed.local_workers(5, cores=1, memory=0)[0] == 1  # always at least one
 
 
 def test_dask_loggers_quiet_while_a_runner_is_open():
     """A dying scheduler's tracebacks (distributed, tornado, asyncio loggers) stay unprinted while
     a runner is open; the levels come back after."""
     import logging
-    before = [logging.getLogger(n).level for n in dist.QUIET_LOGGERS]
-    with dist._quiet_logs():
-        assert all(logging.getLogger(n).level == logging.CRITICAL for n in dist.QUIET_LOGGERS)
-    assert [logging.getLogger(n).level for n in dist.QUIET_LOGGERS] == before
+    before = [logging.getLogger(n).level for n in distributed.QUIET_LOGGERS]
+    with distributed._quiet_logs():
+        assert all(logging.getLogger(n).level == logging.CRITICAL
+                   for n in distributed.QUIET_LOGGERS)
+    assert [logging.getLogger(n).level for n in distributed.QUIET_LOGGERS] == before
 
 
 def test_without_dask_scheduler_is_one_line_error(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "distributed", None)  # `import distributed` fails
     out = str(tmp_path / "r.json")
-    code = cli_main(["sweep", "--construction", "zhang", "--n", "8", "--out", out,
+    code = cli.main(["sweep", "--construction", "zhang", "--n", "8", "--out", out,
                      "--scheduler", "local:2"])
     one_line_error(code, *capsys.readouterr(), "pip install 'memcap[dist]'")
     assert os.listdir(tmp_path) == []  # nothing written
 
 
 def test_unreachable_scheduler_is_one_line_error(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(dist, "CONNECT_TIMEOUT_S", 1.0)  # the rule, not the default's 5 s wait
+    # the rule, not the default's 5 s wait
+    monkeypatch.setattr(distributed, "CONNECT_TIMEOUT_S", 1.0)
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     out = str(tmp_path / "r.json")
     t0 = time.perf_counter()
-    code = cli_main(["sweep", "--construction", "zhang", "--n", "8", "--out", out,
+    code = cli.main(["sweep", "--construction", "zhang", "--n", "8", "--out", out,
                      "--scheduler", f"tcp://127.0.0.1:{port}"])
     one_line_error(code, *capsys.readouterr(), "cannot reach the Dask scheduler")
-    assert time.perf_counter() - t0 < dist.CONNECT_TIMEOUT_S + 10
+    assert time.perf_counter() - t0 < distributed.CONNECT_TIMEOUT_S + 10
     for spec, fragment in ((str(tmp_path / "none.json"), "no such scheduler file"),
                            ("local:0", "positive integer")):
-        code = cli_main(["sweep", "--construction", "zhang", "--n", "8", "--out", out,
+        code = cli.main(["sweep", "--construction", "zhang", "--n", "8", "--out", out,
                          "--scheduler", spec])
         one_line_error(code, *capsys.readouterr(), fragment)
     assert os.listdir(tmp_path) == []
@@ -113,7 +113,7 @@ def test_unreachable_scheduler_is_one_line_error(tmp_path, capsys, monkeypatch):
 
 def test_local_cluster_gives_the_in_process_rows(tmp_path):
     here = sweep.run(GRID, str(tmp_path / "here.json"), progress=False)["rows"]
-    with dist.connect("local:2") as runner:
+    with distributed.connect("local:2") as runner:
         there = sweep.run(GRID, str(tmp_path / "there.json"), progress=False,
                           runner=runner)["rows"]
         # a group its worker cannot hold (zhang's own estimate at n = 2^28: ~100 GiB) is
@@ -157,7 +157,7 @@ def test_a_lost_group_is_an_error_row_retried_on_resume(tmp_path):
 
 
 def test_timing_groups_hold_the_worker_alone():
-    lock, log, guard = dist.SharedExclusive(), [], threading.Lock()
+    lock, log, guard = distributed.SharedExclusive(), [], threading.Lock()
 
     def task(exclusive, k):
         with lock.hold(exclusive):
@@ -200,9 +200,9 @@ def test_fits_never_mix_machines():
         assert s == pytest.approx(1.0 if c.endswith("a") else 2.0)
     assert len(figures.n_series(rows)[("zhang", "dense")]) == 5  # counts: one series
     assert figures.n_series(rows[:3], by_machine=True).keys() == {("zhang", "dense")}
-    section = report.machines_section(rows)
+    section = html.machines_section(rows)
     assert "<h2>Machines</h2>" in section and "b (y, 8 cores)" in section
-    assert report.machines_section(rows[:3]) == ""  # one machine: nothing to say
+    assert html.machines_section(rows[:3]) == ""  # one machine: nothing to say
 
 
 def _python(*args, **kw):
@@ -264,7 +264,7 @@ def _slow_grid():  # groups that take about a second each, so a kill lands mid-c
 def test_a_killed_worker_loses_no_finished_cell(tmp_path):
     out, grid = str(tmp_path / "r.json"), _slow_grid()
     jpath, result = sweep.journal_path(out), {}
-    with dist.connect("local:2") as runner:
+    with distributed.connect("local:2") as runner:
         def go():
             try:
                 result["rows"] = sweep.run(grid, out, progress=False, runner=runner)["rows"]

@@ -5,7 +5,7 @@ import html
 import json
 import re
 
-from kernels.cli import main as cli_main
+from kernels import cli
 from kernels.report import history
 
 COLUMNS = ["result", "params", "version", "started_at", "duration", "stats_ci_99_a",
@@ -45,7 +45,7 @@ def _asv_folder(tmp_path, n_commits=2):
 def test_history_of_two_asv_runs(tmp_path, capsys):
     res = _asv_folder(tmp_path)
     out = tmp_path / "h"
-    assert cli_main(["history", "--asv", str(res), "--out", str(out)]) == 0
+    assert cli.main(["history", "--asv", str(res), "--out", str(out)]) == 0
     page = (out / "history.html").read_text()
     assert "<script" not in page.lower()
     assert not re.search(r'(src|href)\s*=\s*"(?!data:)', page)
@@ -69,7 +69,7 @@ def test_steps_on_a_longer_history_name_the_commit_range():
 
 
 def test_missing_asv_folder_is_one_line(tmp_path, capsys):
-    assert cli_main(["history", "--asv", str(tmp_path / "none"), "--out", str(tmp_path)]) == 2
+    assert cli.main(["history", "--asv", str(tmp_path / "none"), "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("memcap: error:") and err.count("\n") == 1
 
@@ -91,7 +91,7 @@ def test_history_of_memcap_results_files_beside_asv(tmp_path):
     files = [_memcap_doc(tmp_path / f"{k}.json", f"c{k}" + "0" * 38, t)
              for k, t in enumerate([1e-8] * 3 + [3e-8] * 3)]
     out = tmp_path / "h"
-    assert cli_main(["history", "--asv", str(res), "--results", *files, "--out", str(out)]) == 0
+    assert cli.main(["history", "--asv", str(res), "--results", *files, "--out", str(out)]) == 0
     page = html.unescape((out / "history.html").read_text())
     assert page.count("<figure>") == 3 and "memcap axis-tree/tree" in page
     assert re.search(r"regression</td><td[^>]*>memcap axis-tree/tree</td><td[^>]*>n=1024, p=8, "

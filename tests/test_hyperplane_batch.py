@@ -9,8 +9,7 @@ import pytest
 
 import kernels
 from kernels.executors import tree
-from kernels.executors.tree import hyperplane as routing
-from kernels.executors.tree import hyperplane_batch
+from kernels.executors.tree import hyperplane, hyperplane_batch
 from kernels.model.conditional import hyperplane_network
 
 
@@ -41,7 +40,7 @@ def test_same_as_per_query_kernel_and_interpreter(dtype, p):
     assert f is not None and hyperplane_batch.fits(f)
     X = rng.integers(-2, 3, size=(3000, p)).astype(dtype)  # lattice: ties at thresholds
     X[::3] = rng.normal(size=(1000, p))
-    Y = routing.predict(f, X)
+    Y = hyperplane.predict(f, X)
     np.testing.assert_array_equal(hyperplane_batch.predict(f, X, threads=1), Y)
     np.testing.assert_array_equal(hyperplane_batch.predict(f, X, threads=2), Y)
     np.testing.assert_array_equal(tree.predict(cond, X), tree.interpret(cond, X))
@@ -54,4 +53,4 @@ def test_hyperplane_tree_construction_batches():
     cond = m.conditional.astype("float32")
     f = tree.fast_form(cond)
     X = ds.X.astype(np.float32)
-    np.testing.assert_array_equal(hyperplane_batch.predict(f, X), routing.predict(f, X))
+    np.testing.assert_array_equal(hyperplane_batch.predict(f, X), hyperplane.predict(f, X))

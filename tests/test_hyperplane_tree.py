@@ -14,9 +14,9 @@ from seed000_data import ADVERSARIAL, REAL, adversarial, real
 import kernels
 from kernels.constructions import partition
 from kernels.executors import tree
-from kernels.executors.tree import hyperplane as routing
+from kernels.executors.tree import hyperplane
 from kernels.model.data import generate
-from kernels.theory import bounds as counting
+from kernels.theory import bounds
 
 
 def build(X, D, **kw):
@@ -34,8 +34,8 @@ def check(m):
     assert c["total"].max() <= b["corollary1_ops"]
     assert b["corollary1_ops"] == b["corollary1_per_level"] * partition.ceil_log2(n)
     if n > 1:
-        assert (c["total"] >= counting.theorem3_floor(n, p)).all()
-    assert routing.form(m.conditional) is not None  # the fast path recognises the shape
+        assert (c["total"] >= bounds.theorem3_floor(n, p)).all()
+    assert hyperplane.form(m.conditional) is not None  # the fast path recognises the shape
     cond = m.conditional.astype(m.dtype)
     assert np.array_equal(tree.interpret(cond, X.astype(m.dtype)), Y)
     ci = tree.interpret_count(cond, X.astype(m.dtype))

@@ -309,12 +309,12 @@ def raw_npz(path, members: dict) -> str:
     """An .npz written by hand: {name: (header dict, data bytes)}."""
     import zipfile
 
-    from numpy.lib import format as npy
+    from numpy.lib import format
 
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
         for name, (header, blob) in members.items():
             with zf.open(name + ".npy", "w") as f:
-                npy.write_array_header_1_0(f, header)
+                format.write_array_header_1_0(f, header)
                 f.write(blob)
     return str(path)
 

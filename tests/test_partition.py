@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from seed000_data import ADVERSARIAL, adversarial
 
-from kernels.constructions import partition as pa
+from kernels.constructions import partition
 
 
 def aug(X):
@@ -17,7 +17,7 @@ def check(pt, P):
     n = len(P)
     assert pt.pos.size == 2 * n - 1
     assert np.array_equal(pt.point[pt.route(P)], np.arange(n))
-    assert pt.max_depth == pa.ceil_log2(n) and pt.balanced
+    assert pt.max_depth == partition.ceil_log2(n) and pt.balanced
     for v in pt.internal:  # BFS: children after parents; sizes split in halves
         assert pt.pos[v] > v and pt.neg[v] > v
         m = pt.size[v]
@@ -35,19 +35,19 @@ def check(pt, P):
 def test_adversarial(name):
     X, _ = adversarial(name)
     P = aug(X)
-    check(pa.build(P), P)
+    check(partition.build(P), P)
 
 
 @pytest.mark.parametrize("n,p", [(1, 1), (2, 1), (7, 2), (100, 1), (1000, 6)])
 def test_gaussian(n, p):
     P = aug(np.random.default_rng(n).standard_normal((n, p)))
-    check(pa.build(P, seed=3), P)
+    check(partition.build(P, seed=3), P)
 
 
 def test_float32_partition_is_certified_in_float32():
     X = np.random.default_rng(0).standard_normal((400, 3)).astype(np.float32)
     P = aug(X).astype(np.float32)
-    pt = pa.build(P, dtype="float32")
+    pt = partition.build(P, dtype="float32")
     assert pt.dtype == np.float32
     assert np.array_equal(pt.W.astype(np.float32).astype(np.float64), pt.W)
     check(pt, P)
@@ -55,25 +55,25 @@ def test_float32_partition_is_certified_in_float32():
 
 def test_large_build_is_fast_enough():
     P = aug(np.random.default_rng(0).standard_normal((1 << 14, 4)))
-    pt = pa.build(P)
+    pt = partition.build(P)
     assert pt.max_depth == 14
     assert np.array_equal(pt.point[pt.route(P[:2000])], np.arange(2000))
 
 
 def test_duplicates_and_inseparable_points_are_clear_errors():
     with pytest.raises(ValueError, match="coincide"):
-        pa.build(aug([[1.0, 2.0], [3.0, 4.0], [1.0, 2.0]]))
+        partition.build(aug([[1.0, 2.0], [3.0, 4.0], [1.0, 2.0]]))
     a = 1.0
     b = np.nextafter(1.0, 2.0)  # adjacent floats: no threshold strictly between them
     with pytest.raises(ValueError, match="too close"):
-        pa.build(aug([[a], [b]]))
+        partition.build(aug([[a], [b]]))
     with pytest.raises(ValueError, match="augmented"):
-        pa.build(np.array([[2.0, 1.0], [2.0, 3.0]]))
+        partition.build(np.array([[2.0, 1.0], [2.0, 3.0]]))
 
 
 def test_tie_rule_of_route():
     P = aug([[0.0], [1.0]])
-    pt = pa.build(P)
+    pt = partition.build(P)
     w = pt.W[0]
     boundary = np.array([[1.0, -w[0] / w[1]]])
     assert pt.values(boundary, 0)[0] == 0

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 
+import naive
 import numpy as np
 import pytest
-from naive import dense as naive_dense
 
 import kernels
 from kernels.executors import dense
@@ -57,7 +57,7 @@ def test_portable_matches_the_reference_on_random_networks(dtype):
     rnd = kernels.random_network(5, 4, 12, r=2, sparsity=0.5, skip_prob=0.3, seed=3)
     net = rnd.network.astype(dtype)
     X = np.random.default_rng(1).standard_normal((300, 5)).astype(dtype)
-    np.testing.assert_allclose(dense.predict_portable(net, X), naive_dense(net, X),
+    np.testing.assert_allclose(dense.predict_portable(net, X), naive.dense(net, X),
                                rtol=1e-4 if dtype == "float32" else 1e-12, atol=1e-4)
 
 

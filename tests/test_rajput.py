@@ -146,9 +146,9 @@ def test_float32_on_separated_data():
 
 def _real(loader):
     pytest.importorskip("sklearn")
-    import sklearn.datasets as skd
+    from sklearn import datasets
 
-    return getattr(skd, loader)(return_X_y=True)
+    return getattr(datasets, loader)(return_X_y=True)
 
 
 @pytest.mark.slow

@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 
 import kernels
-from kernels import constructions
-from kernels.cli import main as cli_main
+from kernels import cli, constructions
 from kernels.constructions import zhang
 from kernels.model.data import generate
 
@@ -114,9 +113,9 @@ def test_broken_plugin_fails_only_when_used(install):
 
 def test_cli_lists_and_verifies_the_plugin(install, capsys):
     install({"echo": "memcap_echo_plugin"}, {"memcap_echo_plugin": PLUGIN})
-    assert cli_main(["list"]) == 0
+    assert cli.main(["list"]) == 0
     assert capsys.readouterr().out.splitlines()[-1].startswith("echo ")
-    assert cli_main(["verify", "echo", "--n", "30", "--p", "2", "--option", "label=y",
+    assert cli.main(["verify", "echo", "--n", "30", "--p", "2", "--option", "label=y",
                      "--json"]) == 0
     rec = json.loads(capsys.readouterr().out)
     assert rec["construction"] == "echo" and rec["info"] == {"label": "y"}

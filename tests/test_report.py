@@ -8,11 +8,10 @@ from html.parser import HTMLParser
 
 import pytest
 
-from kernels.cli import main as cli_main
+from kernels import cli
 from kernels.harness import runner, sweep
 from kernels.harness.cell import RANDOM
-from kernels.report import build, figures, markup
-from kernels.report import html as report
+from kernels.report import build, figures, html, markup
 
 FAST = {"min_time": 0.002, "time_inputs": 16, "eval_seconds": 0.2, "energy": "off",
         "budget_s": 600, "max_cell_s": 600}
@@ -94,7 +93,7 @@ def test_figures_and_sections(built):
 @pytest.mark.slow
 def test_render_is_deterministic(built):
     doc = sweep.load(str(built / "results.json"))
-    again = report.render(doc, f"memcap report --out {built}")
+    again = html.render(doc, f"memcap report --out {built}")
     assert again == (built / "index.html").read_text(encoding="utf-8")
 
 
@@ -111,7 +110,7 @@ def test_report_from_results_with_compare_table(built, tmp_path):
     small = tmp_path / "small.json"
     sweep.write_results(doc, str(small))
     out = tmp_path / "again"
-    assert cli_main(["report", "--results", str(small), "--out", str(out),
+    assert cli.main(["report", "--results", str(small), "--out", str(out),
                      "--compare", str(cmp)]) == 0
     text = (out / "index.html").read_text(encoding="utf-8")
     assert "pyperf comparison" in text and "zhang/dense" in text
@@ -164,12 +163,12 @@ def test_size_figures_from_known_power_laws():
     for _, img, caption in figs:
         assert base64.b64decode(img)[:8] == b"\x89PNG\r\n\x1a\n"
         assert "VC floor" in caption or "Θ̃(n/B)" in caption
-    html = report.size_table(rows)
+    table = html.size_table(rows)
     for slope in ("0.50", "0.25", "1.00"):
-        assert f"<b>{slope}</b>" in html
-    assert "2^6 … 2^10" in html
+        assert f"<b>{slope}</b>" in table
+    assert "2^6 … 2^10" in table
     # size rows stay out of the other figures and the exactness table
-    assert figures.all_figures(rows) == [] and "No recall cell" in report.exactness_table(rows)
+    assert figures.all_figures(rows) == [] and "No recall cell" in html.exactness_table(rows)
     assert figures_size.all_figures([r for r in rows if r["construction"] == "lin"])[1:] == []
 
 
@@ -194,7 +193,7 @@ def _finding_rows(exact=True):
 def test_headline_states_the_finding_with_numbers(monkeypatch):
     from kernels.report import headline
 
-    monkeypatch.setattr(report, "figure_list", lambda rows: [])
+    monkeypatch.setattr(html, "figure_list", lambda rows: [])
 
     text = " ".join(headline.sentences(_finding_rows()))
     # at n = 4096: dense 245,760 ops; active 600 (410x fewer), tree 120 (2,048x fewer)
@@ -208,7 +207,7 @@ def test_headline_states_the_finding_with_numbers(monkeypatch):
     bad = re.sub(r"<[^>]+>", "", " ".join(headline.sentences(_finding_rows(exact=False))))
     assert "2 of the 9 measured recall cells were NOT EXACT" in bad
     assert "hyperplane-tree tree, n = 1,024, p = 8, float64: 3 points" in bad
-    html_text = report.render({"rows": _finding_rows(), "environment": {}}, "memcap report")
+    html_text = html.render({"rows": _finding_rows(), "environment": {}}, "memcap report")
     # (the figures below the headline are rendered by the slow tests)
     head = html_text[html_text.index('<section id="headline">'):]
     assert html_text.index('<section id="headline">') < html_text.index("<h2>Summary")
@@ -258,7 +257,7 @@ def test_bounds_have_human_names_and_overlaps_are_marked():
 def test_text_columns_left_numbers_right():
     t = markup.table(["name", "verdict", "ops"], [["zhang", "exact", "1,024"]], left=1)
     assert '<td class="l">zhang</td><td class="l">exact</td><td class="n">1,024</td>' in t
-    assert "@media print" in report.CSS
+    assert "@media print" in html.CSS
 
 
 @pytest.mark.slow
@@ -338,7 +337,7 @@ def test_results_and_compare_never_measure(tmp_path, monkeypatch, capsys):
         raise AssertionError("the sweep ran")
 
     monkeypatch.setattr(sweep, "run", boom)  # the one entry to measuring
-    monkeypatch.setattr(report, "figure_list", lambda rows: [])  # rendered by the slow tests
+    monkeypatch.setattr(html, "figure_list", lambda rows: [])  # rendered by the slow tests
     monkeypatch.setattr(headline, "combined_figure", lambda rows: None)
     res = tmp_path / "in.json"
     sweep.write_results({"schema": sweep.SCHEMA, "environment": {}, "grid": {},
@@ -348,13 +347,13 @@ def test_results_and_compare_never_measure(tmp_path, monkeypatch, capsys):
     cmp = tmp_path / "cmp.json"
     pyperf.BenchmarkSuite([pyperf.Benchmark([run])]).dump(str(cmp))
     out = tmp_path / "copy"
-    assert cli_main(["report", "--results", str(res), "--out", str(out)]) == 0
+    assert cli.main(["report", "--results", str(res), "--out", str(out)]) == 0
     assert "245,760" in (out / "index.html").read_text(encoding="utf-8")
-    assert cli_main(["report", "--compare", str(cmp), "--out", str(out)]) == 0
+    assert cli.main(["report", "--compare", str(cmp), "--out", str(out)]) == 0
     text = (out / "index.html").read_text(encoding="utf-8")
     assert "zhang/dense" in text and "245,760" in text
     capsys.readouterr()
-    assert cli_main(["report", "--compare", str(cmp), "--out", str(tmp_path / "none")]) == 2
+    assert cli.main(["report", "--compare", str(cmp), "--out", str(tmp_path / "none")]) == 2
     out_, err = capsys.readouterr()
     assert out_ == "" and err.count("\n") == 1 and "results.json: no such file" in err
     assert not (tmp_path / "none").exists()  # nothing written

@@ -3,11 +3,11 @@ legend on a label), the summary fits the page in two tables, and every number of
 the number of the results.json cell it names."""
 
 import argparse
-import html
 import json
 import math
 import re
 import shlex
+from html import unescape
 from pathlib import Path
 
 import matplotlib.figure
@@ -20,8 +20,7 @@ from kernels.harness import presets, results
 from kernels.harness.cell import RANDOM
 from kernels.harness.grid import group_executors, groups
 from kernels.harness.sweep_args import grid_from_args
-from kernels.report import build, figures, geometry, headline, timings
-from kernels.report import html as report
+from kernels.report import build, figures, geometry, headline, html, timings
 
 
 @pytest.fixture
@@ -114,7 +113,7 @@ def every_kind_of_row() -> list[dict]:
 def test_every_figure_reads_on_a_full_set_of_series(checked):
     rows = every_kind_of_row()
     titles = [t for t, _, _ in figures.all_figures(rows)]
-    titles += [t for t, _, _ in report.figures_size.all_figures(rows)]
+    titles += [t for t, _, _ in html.figures_size.all_figures(rows)]
     titles += [t for t, _, _ in headline.conversion_figure(rows)]
     assert "Conversion of saved operations into saved time" in titles
     assert headline.combined_figure(rows) is not None
@@ -127,16 +126,16 @@ def _table_widths(page: str) -> list[int]:
 
 
 def test_summary_is_two_tables_that_fit_and_counts_agree(monkeypatch):
-    monkeypatch.setattr(report, "figure_list", lambda rows: [])
+    monkeypatch.setattr(html, "figure_list", lambda rows: [])
     monkeypatch.setattr(headline, "combined_figure", lambda rows: None)
     rows = every_kind_of_row()
-    page = report.render({"rows": rows, "environment": {}}, "memcap report")
+    page = html.render({"rows": rows, "environment": {}}, "memcap report")
     summary = page[page.index("<h2>Summary"):page.index("<h2>", page.index("<h2>Summary") + 4)]
     assert "<h3>Exactness and operations</h3>" in summary and "<h3>Time and energy</h3>" in summary
     assert max(_table_widths(summary)) <= 11
     # a sparsity-only run: its counts and its summary say the same thing
     sparse = [r for r in rows if r.get("series") == "sparsity"]
-    page = report.render({"rows": sparse, "environment": {}}, "memcap report")
+    page = html.render({"rows": sparse, "environment": {}}, "memcap report")
     assert f"{len(sparse)} recall cells and 0 size-only builds measured" in page
     assert f"the {len(sparse)} measured cells are in the sections below" in page
     assert "No cell was measured" not in page
@@ -237,9 +236,9 @@ def _finding(exact: bool):
 
 @pytest.mark.parametrize("exact", [True, False])
 def test_every_headline_number_is_its_cells(exact, monkeypatch, tmp_path):
-    monkeypatch.setattr(report, "figure_list", lambda rows: [])
+    monkeypatch.setattr(html, "figure_list", lambda rows: [])
     doc = {"rows": _finding(exact), "environment": {}}
-    page = report.render(doc, "memcap report")
+    page = html.render(doc, "memcap report")
     assert check_headline(page, json.loads(json.dumps(doc))) >= (9 if exact else 13)
     plain = re.sub(r"<[^>]+>", "", page)
     if not exact:
@@ -247,9 +246,9 @@ def test_every_headline_number_is_its_cells(exact, monkeypatch, tmp_path):
 
 
 def test_a_wrong_headline_number_is_caught(monkeypatch):
-    monkeypatch.setattr(report, "figure_list", lambda rows: [])
+    monkeypatch.setattr(html, "figure_list", lambda rows: [])
     doc = {"rows": _finding(True), "environment": {}}
-    page = report.render(doc, "memcap report")
+    page = html.render(doc, "memcap report")
     with pytest.raises(AssertionError):
         check_headline(page.replace(">245,760<", ">245,761<").replace(">12,288<", ">12,289<"),
                        doc)
@@ -283,16 +282,16 @@ def test_headline_prints_each_conversion_rate_from_the_results_file(monkeypatch,
     """A small results file, rendered by ``memcap report --results``: the conversion rate of each
     conditional executor at n = 16,384 is printed beside its two ratios, every one of them read
     back from the file, and the report plots the rates against n."""
-    from kernels.cli import main as cli_main
+    from kernels import cli
     from kernels.harness import sweep
 
     monkeypatch.setattr(figures, "ALL", ())
-    monkeypatch.setattr(report.figures_size, "all_figures", lambda rows: [])
+    monkeypatch.setattr(html.figures_size, "all_figures", lambda rows: [])
     res = tmp_path / "results.json"
     sweep.write_results({"schema": sweep.SCHEMA, "environment": {}, "grid": {},
                          "command": "memcap sweep", "rows": _headline_at_16384()}, str(res))
     out = tmp_path / "r"
-    assert cli_main(["report", "--results", str(res), "--out", str(out)]) == 0
+    assert cli.main(["report", "--results", str(res), "--out", str(out)]) == 0
     page = (out / "index.html").read_text(encoding="utf-8")
     doc = json.loads(res.read_text())
     assert check_headline(page, doc) >= 20
@@ -380,4 +379,4 @@ def test_the_report_of_each_readme_sweep_reads(which, tmp_path, checked):
     assert "No cell was measured" not in page
     # the reproduce command (a long sweep command) wraps instead of scrolling sideways
     assert re.search(r"(?<![-\w])pre\{[^}]*white-space:pre-wrap[^}]*overflow-wrap:anywhere", page)
-    assert "memcap sweep " + shlex.join(sweeps[which]) in html.unescape(page)
+    assert "memcap sweep " + shlex.join(sweeps[which]) in unescape(page)

@@ -6,8 +6,7 @@ from importlib.metadata import EntryPoint
 
 import pytest
 
-from kernels import constructions
-from kernels.cli import main as cli_main
+from kernels import cli, constructions
 from kernels.harness import runner, sweep
 from kernels.harness.cell import RANDOM
 from kernels.harness.grid import SIZE, groups, row_key, variant
@@ -120,14 +119,14 @@ def test_progress_bar_writes_to_its_stream(tmp_path):
 
 def test_cli_sweep(tmp_path, capsys):
     out = str(tmp_path / "s.json")
-    assert cli_main(["sweep", "--construction", "zhang", "--n", "8", "--p", "2", "--out", out,
+    assert cli.main(["sweep", "--construction", "zhang", "--n", "8", "--p", "2", "--out", out,
                      "--quiet", "--energy", "off"]) == 0
     assert json.load(open(out))["rows"][0]["construction"] == "zhang"
-    assert cli_main(["sweep", "--construction", "nope", "--out", out]) == 2
+    assert cli.main(["sweep", "--construction", "nope", "--out", out]) == 2
     assert "nope" in capsys.readouterr().err
-    assert cli_main(["sweep", "--n", "0", "--out", out]) == 2
+    assert cli.main(["sweep", "--n", "0", "--out", out]) == 2
     with pytest.raises(SystemExit) as exc:
-        cli_main(["sweep", "--help"])
+        cli.main(["sweep", "--help"])
     assert exc.value.code == 0
 
 
@@ -215,7 +214,7 @@ def test_threads_is_an_axis_of_the_grid():
 def test_bad_thread_counts_are_one_line_errors(tmp_path, capsys):
     out = str(tmp_path / "s.json")
     for bad in ("0", "999", "x"):
-        assert cli_main(["sweep", "--construction", "zhang", "--n", "8", "--threads", bad,
+        assert cli.main(["sweep", "--construction", "zhang", "--n", "8", "--threads", bad,
                          "--out", out]) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "Traceback" not in err
@@ -236,7 +235,7 @@ def test_the_recorded_command_runs_as_printed_and_gives_the_same_rows(tmp_path):
 
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     out = str(tmp_path / "first.json")
-    assert cli_main(["sweep", "--construction", "zhang,axis-tree", "--n", "8,16", "--p", "2",
+    assert cli.main(["sweep", "--construction", "zhang,axis-tree", "--n", "8,16", "--p", "2",
                      "--seed", "3", "--energy", "off", "--quiet", "--out", out]) == 0
     doc = json.load(open(out))
     cmd = doc["command"]

@@ -14,7 +14,7 @@ import kernels
 from kernels.constructions import partition
 from kernels.executors import measure
 from kernels.model.data import generate
-from kernels.theory import bounds as counting
+from kernels.theory import bounds
 from kernels.verify import recall_errors
 
 
@@ -38,7 +38,7 @@ def check_memorizer(m, *, paper_log2: bool | None = None):
     assert (A <= A_path).all() and (W <= W_path).all()
     assert A_path.max() <= b["derived_active_neurons"]
     assert W_path.max() <= b["derived_active_weights"]
-    assert (c["total"] <= counting.theorem1_ops_bound(p, W)).all()  # Theorem 1: p + 4ω
+    assert (c["total"] <= bounds.theorem1_ops_bound(p, W)).all()  # Theorem 1: p + 4ω
     q = p + 1
     D_ = partition.ceil_log2(n)
     assert m.partition.max_depth == D_  # balanced

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from kernels.executors import tree
-from kernels.executors.tree import hyperplane as routing
+from kernels.executors.tree import hyperplane
 from kernels.executors.tree.builder import TreeBuilder
 from kernels.memorizer import Memorizer
+from kernels.model import data
 from kernels.model.conditional import hyperplane_network, validate
-from kernels.model.data import validate as validate_data
 
 ACTS = ("identity", "relu", "threshold", "sign")
 TESTS = ("<", "<=", ">", ">=", "==", "!=")
@@ -111,12 +111,12 @@ def check_all_faces(cond, X):
         np.testing.assert_array_equal(tree.predict_one(cond, X[i]), Y[i])
     f = tree.fast_form(cond)
     if f is not None:
-        np.testing.assert_array_equal(routing.predict(f, X), Y)
-        assert_counts_equal(routing.count(f, X), C)
+        np.testing.assert_array_equal(hyperplane.predict(f, X), Y)
+        assert_counts_equal(hyperplane.count(f, X), C)
         Yr, Lf, Cf = naive.hyperplane_route(f, X)
         np.testing.assert_array_equal(Yr, Y)
         np.testing.assert_array_equal(Lf, L)
-        assert_counts_equal(routing.tree_counts(Cf), C)
+        assert_counts_equal(hyperplane.tree_counts(Cf), C)
     assert Y.dtype == X.dtype
     return Y, L, C
 
@@ -384,7 +384,7 @@ def test_memorizer_tree_executor(dtype):
     rng = np.random.default_rng(4)
     cond = random_hyperplane_tree(rng, 3, 2, max_depth=5)
     X = rng.normal(size=(50, 3))
-    ds = validate_data(X, tree.interpret(cond, X))
+    ds = data.validate(X, tree.interpret(cond, X))
     m = Memorizer("hand", ds, conditional=cond, executors=("tree",), dtype=dtype)
     Y = m.predict(X, executor="tree")
     assert Y.dtype == np.dtype(dtype)

@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 
 import kernels
-from kernels import constructions
-from kernels.cli import main as cli_main
+from kernels import cli, constructions
 from kernels.constructions import vardi
 from kernels.constructions.bit_extraction import Circuit
 from kernels.executors import dense, exact
@@ -238,7 +237,7 @@ def test_refusals():
 
 def test_cli(tmp_path, capsys):
     assert "vardi" in constructions.names()
-    assert cli_main(["verify", "vardi", "--n", "60", "--p", "3", "--labels", "classes",
+    assert cli.main(["verify", "vardi", "--n", "60", "--p", "3", "--labels", "classes",
                      "--json"]) == 0
     out = capsys.readouterr().out
     import json
@@ -246,7 +245,7 @@ def test_cli(tmp_path, capsys):
     rec = json.loads(out)
     assert rec["exact"] and set(rec["size"]) >= {"neurons", "weights", "depth"}
     assert rec["info"]["weight_bits"] >= 1
-    assert cli_main(["verify", "vardi", "--n", "60", "--p", "3"]) == 2  # real-valued labels
+    assert cli.main(["verify", "vardi", "--n", "60", "--p", "3"]) == 2  # real-valued labels
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "class labels" in err
 

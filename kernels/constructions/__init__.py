@@ -31,13 +31,13 @@ from kernels.constructions import (
     axis_tree,
     bubeck,
     hyperplane_tree,
+    options,
     rajput,
     sign_cube,
     switch_net,
     vardi,
     zhang,
 )
-from kernels.constructions import options as option_checks
 from kernels.memorizer import Memorizer
 from kernels.model.data import check_memory, dataset_bytes, validate
 from kernels.model.network import check_dtype
@@ -104,42 +104,44 @@ def options_of(name: str) -> tuple[str, ...]:
                  if prm.kind == prm.KEYWORD_ONLY and k not in ("seed", "dtype"))
 
 
-def check_options(name: str, options: dict) -> dict:
-    """``options`` checked by type and range against the module's ``OPTIONS`` (a module without
-    one is checked for option names only); a one-line ValueError naming the option otherwise."""
+def check_options(name: str, given: dict) -> dict:
+    """The options ``given``, checked by type and range against the module's ``OPTIONS`` (a
+    module without one is checked for option names only); a one-line ValueError naming the option
+    otherwise."""
     mod = get(name)
     spec = getattr(mod, "OPTIONS", None)
     if spec is None:
-        option_checks.check_names(name, options_of(name), options)
-        return dict(options)
-    return option_checks.check(name, spec, options)
+        options.check_names(name, options_of(name), given)
+        return dict(given)
+    return options.check(name, spec, given)
 
 
-def complete_options(name: str, options: dict) -> dict:
-    """``options`` checked (:func:`check_options`), and every option not given at its ``OPTIONS``
-    default: what the module's ``estimate_bytes`` and ``build`` receive."""
-    checked = check_options(name, options)
+def complete_options(name: str, given: dict) -> dict:
+    """The options ``given``, checked (:func:`check_options`), and every option not given at its
+    ``OPTIONS`` default: what the module's ``estimate_bytes`` and ``build`` receive."""
+    checked = check_options(name, given)
     spec = getattr(get(name), "OPTIONS", None)
-    return checked if spec is None else {**option_checks.defaults(spec), **checked}
+    return checked if spec is None else {**options.defaults(spec), **checked}
 
 
-def estimate_bytes(name: str, n: int, p: int, r: int, options: dict | None = None) -> int:
-    """Bytes construction ``name`` needs to build n points of (p, r) with ``options`` (the
-    module's ``estimate_bytes``, every option given)."""
-    return int(get(name).estimate_bytes(n, p, r, **complete_options(name, options or {})))
+def estimate_bytes(name: str, n: int, p: int, r: int, given: dict | None = None) -> int:
+    """Bytes construction ``name`` needs to build n points of (p, r) with the options ``given``
+    (the module's ``estimate_bytes``, every option given)."""
+    return int(get(name).estimate_bytes(n, p, r, **complete_options(name, given or {})))
 
 
-def preflight(name: str, n: int, p: int, r: int, options: dict) -> dict:
-    """Before data are generated or loaded: check the options and refuse a dataset of n × (p, r)
-    plus the build's ``estimate_bytes`` that would not fit in memory.  Returns the options."""
-    options = check_options(name, options)
-    check_memory(dataset_bytes(n, p, r) + estimate_bytes(name, n, p, r, options),
+def preflight(name: str, n: int, p: int, r: int, given: dict) -> dict:
+    """Before data are generated or loaded: check the options ``given`` and refuse a dataset of
+    n × (p, r) plus the build's ``estimate_bytes`` that would not fit in memory.  Returns the
+    options, checked."""
+    checked = check_options(name, given)
+    check_memory(dataset_bytes(n, p, r) + estimate_bytes(name, n, p, r, checked),
                  f"{name} with n={n}, p={p}, r={r}")
-    return options
+    return checked
 
 
-def build(name: str, X, D, *, seed: int = 0, dtype="float64", **options) -> Memorizer:
-    """Validate the options and (X, D), check memory, and build construction ``name``.
+def build(name: str, X, D, *, seed: int = 0, dtype="float64", **given) -> Memorizer:
+    """Validate the options ``given`` and (X, D), check memory, and build construction ``name``.
 
     Floating-point overflow inside a build is not a warning: data whose scale overflows the dtype
     (outputs near 1e308, margins near 1e-310) give non-finite weights or outputs, and the one
@@ -148,14 +150,14 @@ def build(name: str, X, D, *, seed: int = 0, dtype="float64", **options) -> Memo
     dtype = check_dtype(dtype)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise TypeError(f"seed must be a non-negative integer; got {seed!r}")
-    options = complete_options(name, options)
+    full = complete_options(name, given)
     sx, sd = np.shape(X), np.shape(D)  # free for arrays: the memory is refused before any copy
     if len(sx) == 2 and len(sd) in (1, 2) and min(*sx, sd[-1] if len(sd) == 2 else 1) >= 1:
         n, p, r = sx[0], sx[1], sd[1] if len(sd) == 2 else 1
-        check_memory(dataset_bytes(n, p, r) + mod.estimate_bytes(n, p, r, **options),
+        check_memory(dataset_bytes(n, p, r) + mod.estimate_bytes(n, p, r, **full),
                      f"{name} with n={n}, p={p}, r={r}")
     ds = validate(X, D, require_nonnegative=name if mod.NONNEGATIVE else None)
-    check_memory(mod.estimate_bytes(ds.n, ds.p, ds.r, **options),
+    check_memory(mod.estimate_bytes(ds.n, ds.p, ds.r, **full),
                  f"{name} with n={ds.n}, p={ds.p}, r={ds.r}")
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-        return mod.build(ds, seed=seed, dtype=dtype, **options)
+        return mod.build(ds, seed=seed, dtype=dtype, **full)

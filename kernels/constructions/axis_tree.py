@@ -36,7 +36,7 @@ import numpy as np
 
 from kernels.constructions.axis_build import build_tree, certify_points
 from kernels.constructions.options import Range
-from kernels.executors.tree import axis as axis_routing
+from kernels.executors.tree import axis
 from kernels.memorizer import Memorizer, check_inputs
 from kernels.model.data import Dataset
 from kernels.model.network import ConditionalNetwork, check_dtype
@@ -74,7 +74,7 @@ class AxisTreeMemorizer(Memorizer):
     """A Memorizer with the axis tree's single-query fast path."""
 
     @functools.cached_property
-    def router(self) -> axis_routing.AxisRouter:
+    def router(self) -> axis.AxisRouter:
         """The fast-path arrays of the network in this memorizer's dtype (the tree executor's
         plan, built once)."""
         return self.route("tree").plan.axis
@@ -89,11 +89,11 @@ class AxisTreeMemorizer(Memorizer):
                 and x.ndim == 1):
             out = _empty(router.r, x.dtype)
             if router.entry(x, router.buf, out):
-                axis_routing.refuse_one(router, x)
+                axis.refuse_one(router, x)
             return out
         if executor is not None and executor != "tree":
             return super().predict_one(x, executor)
-        return axis_routing.predict_one(router, check_inputs(x, router.p, self.dtype, one=True)[0])
+        return axis.predict_one(router, check_inputs(x, router.p, self.dtype, one=True)[0])
 
 
 _ndarray = np.ndarray
@@ -140,7 +140,7 @@ def certify(cond: ConditionalNetwork, X, D, dtype) -> dict:
     ``dtype``, must be provably within the exactness rule tol·(|d_ik| + ‖D‖∞) for that point and
     output (:func:`kernels.theory.verify.within`)."""
     dt = check_dtype(dtype)
-    exact = axis_routing.axis_router(cond)
+    exact = axis.axis_router(cond)
     if exact is None:
         raise ValueError("certify needs an axis-shaped conditional network")
     X = np.ascontiguousarray(X, dtype=np.float64)

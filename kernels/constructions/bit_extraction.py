@@ -20,8 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kernels.model.exact import ExactNetwork
-from kernels.model.exact import from_coo as exact_from_coo
+from kernels.model.exact import ExactNetwork, from_coo
 
 
 class Circuit:
@@ -115,7 +114,7 @@ class Circuit:
                     acts.append(1)
                 unit[item] = p + j
             layer_ptr.append(len(bias))
-        net = exact_from_coo(p, layer_ptr, acts, bias, rows, cols, vals)
+        net = from_coo(p, layer_ptr, acts, bias, rows, cols, vals)
         return Layout(net, depth)
 
 

@@ -35,12 +35,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from kernels.constructions import partition as part_mod
+from kernels.constructions import partition
 from kernels.constructions.options import Range
 from kernels.memorizer import Memorizer
 from kernels.model.conditional import hyperplane_network
 from kernels.model.data import Dataset
-from kernels.theory import bounds as counting
+from kernels.theory import bounds
 from kernels.theory.verify import check_range
 
 NAME = "hyperplane-tree"
@@ -57,7 +57,7 @@ OPTIONS = {  # checked, and every default filled in, by the registry before buil
 
 def estimate_bytes(n: int, p: int, r: int, *, n_random: int, **_) -> int:
     q = p + 1
-    return int(part_mod.estimate_bytes(n, q, n_random)
+    return int(partition.estimate_bytes(n, q, n_random)
                + 12 * n * (6 * q + 4 * r + 24))
 
 
@@ -87,7 +87,7 @@ def build(ds: Dataset, *, seed: int, dtype, op: str, n_random: int) -> Memorizer
     n, p, r = ds.n, ds.p, ds.r
     X = ds.X.astype(dt)
     P = np.concatenate([np.ones((n, 1), dt), X], axis=1)
-    part = part_mod.build(P, seed=seed, dtype=dt, n_random=n_random)
+    part = partition.build(P, seed=seed, dtype=dt, n_random=n_random)
     inner = part.internal
     leaves = np.flatnonzero(part.pos < 0)
     cond = hyperplane_network(part.pos, part.neg, part.W[inner, 1:], part.W[inner, 0], act=op,
@@ -115,7 +115,7 @@ def _bounds(m: Memorizer) -> dict:
     per_level = 2 * q if m.info["op"] == "relu" else 2 * q - 1
     return {"corollary1_ops": per_level * D,
             "corollary1_per_level": per_level,
-            "corollary1_ops_scale": counting.corollary1_ops_scale(n, q, r),
+            "corollary1_ops_scale": bounds.corollary1_ops_scale(n, q, r),
             "path_ops_max": int(m.path_ops.max(initial=0)),
-            "theorem3_floor": counting.theorem3_floor(n, p),
+            "theorem3_floor": bounds.theorem3_floor(n, p),
             "depth_levels": D}

@@ -76,13 +76,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from kernels.constructions import partition as part_mod
+from kernels.constructions import partition
 from kernels.constructions.options import Range
 from kernels.executors.dense import analytic_cost
 from kernels.memorizer import Memorizer
 from kernels.model.data import Dataset
 from kernels.model.network import Network
-from kernels.theory import bounds as counting
+from kernels.theory import bounds
 from kernels.theory.verify import check_range
 
 NAME = "switch-net"
@@ -109,7 +109,7 @@ def _nnz_estimate(n: int, q: int, r: int) -> tuple[int, int]:
 def estimate_bytes(n: int, p: int, r: int, *, n_random: int, **_) -> int:
     q = p + 1
     N, nnz = _nnz_estimate(n, q, r)
-    return int(part_mod.estimate_bytes(n, q, n_random) + 110 * nnz + 48 * N)
+    return int(partition.estimate_bytes(n, q, n_random) + 110 * nnz + 48 * N)
 
 
 def translation(X: np.ndarray, dt: np.dtype, mode: str = "auto"):
@@ -263,7 +263,7 @@ def build(ds: Dataset, *, seed: int, dtype, output: str | None, slack: float,
     check_range(ds.D, dt, NAME)
     U, tkind, tb = translation(ds.X, dt, translation_mode)
     q = U.shape[1]
-    part = part_mod.build(U, seed=seed, dtype=dt, n_random=n_random)
+    part = partition.build(U, seed=seed, dtype=dt, n_random=n_random)
     coo = _Coo()
     bias = _translation_layer(coo, p, tkind, tb)                              # step 1
     widths, nid, leaf_unit = _switch_layers(coo, part, p, q, slack, dt)      # step 2
@@ -318,7 +318,7 @@ def _theorem2_check(n: int, q: int, q_route: int, r: int, D: int, A_max: int) ->
     per-point formula: "holds", "fails", or — when the translation split coordinates
     (q_route > q = p + 1: T no longer maps x̄ to q coordinates, the theorem's premise) — "outside
     the premise" with the cause; our derived 2(q_route + 1)D + r + 1 bounds A there."""
-    bound = float(counting.theorem2_active_neurons_bound(n, q, r, ceil_log2=True))
+    bound = float(bounds.theorem2_active_neurons_bound(n, q, r, ceil_log2=True))
     if q_route > q:
         return {"theorem2_premise": False, "theorem2_check": (
             f"outside the premise: the translation split {q_route - q} coordinate(s) that "
@@ -335,19 +335,19 @@ def _bounds(m: Memorizer) -> dict:
     part = m.partition
     D = part.max_depth
     leaves = part.depth[part.pos < 0]
-    der = counting.switch_net_active_bounds(D, qr, r, int(D - leaves.min() + 1) if D else 0)
+    der = bounds.switch_net_active_bounds(D, qr, r, int(D - leaves.min() + 1) if D else 0)
     A_path, W_path = m.path_bounds
     return {**_theorem2_check(n, q, qr, r, D, int(A_path.max())),
-        "theorem2_active_neurons": counting.theorem2_active_neurons_bound(n, q, r),
-        "theorem2_active_weights": counting.theorem2_active_weights_bound(n, q, r),
-        "theorem2_active_neurons_ceil_log2": counting.theorem2_active_neurons_bound(
+        "theorem2_active_neurons": bounds.theorem2_active_neurons_bound(n, q, r),
+        "theorem2_active_weights": bounds.theorem2_active_weights_bound(n, q, r),
+        "theorem2_active_neurons_ceil_log2": bounds.theorem2_active_neurons_bound(
             n, q, r, ceil_log2=True),
         "derived_active_neurons": der["active_neurons"],
         "derived_active_weights": der["active_weights"],
         "path_active_neurons_max": int(A_path.max()),
         "path_active_weights_max": int(W_path.max()),
-        "theorem1_ops_max": counting.theorem1_ops_bound(p, int(W_path.max())),
+        "theorem1_ops_max": bounds.theorem1_ops_bound(p, int(W_path.max())),
         "dense_ops": analytic_cost(m.network)["total"],
-        "theorem3_floor": counting.theorem3_floor(n, p),
+        "theorem3_floor": bounds.theorem3_floor(n, p),
         "depth_levels": D,
     }

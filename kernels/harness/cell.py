@@ -28,8 +28,7 @@ from kernels import constructions
 from kernels.harness import energy, timing
 from kernels.model.data import Dataset, generate
 from kernels.random_networks import RandomNetwork, random_network
-from kernels.theory import bounds as counting
-from kernels.theory.bounds import theorem_bounds
+from kernels.theory.bounds import theorem1_ops_bound, theorem_bounds
 from kernels.verify import executor_record
 
 # the fields that name a row (its cell): the group's coordinates and the executor
@@ -182,7 +181,7 @@ def build(g: dict, max_bytes: int, trace: bool = True):
 
 def theorem1_bound(p: int, omega_max) -> float | None:
     """Theorem 1's p + 4ω at the largest ω measured."""
-    return None if omega_max is None else float(counting.theorem1_ops_bound(p, omega_max))
+    return None if omega_max is None else float(theorem1_ops_bound(p, omega_max))
 
 
 def timed_batch(route, Xt: np.ndarray):

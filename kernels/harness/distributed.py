@@ -85,12 +85,12 @@ def _distributed():
 
 
 try:  # optional: the plugin class exists only where Dask does
-    from distributed import WorkerPlugin as _Plugin
+    from distributed import WorkerPlugin
 except ImportError:
-    _Plugin = object
+    WorkerPlugin = object
 
 
-class NoInterrupt(_Plugin):
+class NoInterrupt(WorkerPlugin):
     """On a ``local`` cluster's workers: Ctrl-C (sent to the whole process group) is the
     client's, which cancels the tasks and closes the workers."""
 

@@ -171,14 +171,14 @@ class Progress:
         self.status = {}
         self._bar = None
         if self.tty:
+            import rich.progress
             from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, TextColumn
-            from rich.progress import Progress as RichProgress
 
-            self._bar = RichProgress(TextColumn("memcap"), BarColumn(), MofNCompleteColumn(),
-                                     TextColumn("{task.fields[clock]}"),
-                                     TextColumn("{task.description}"),
-                                     console=Console(file=self.stream), transient=False)
+            self._bar = rich.progress.Progress(
+                TextColumn("memcap"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("{task.fields[clock]}"), TextColumn("{task.description}"),
+                console=Console(file=self.stream), transient=False)
             self._task = self._bar.add_task("starting", total=self.total, clock="")
             self._bar.start()
 

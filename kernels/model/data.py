@@ -179,14 +179,14 @@ def dataset_bytes(n: int, p: int, r: int) -> int:
 def _member_header(zf, info, path: str, key: str):
     """(shape, dtype) of ``.npy`` member ``info`` from its header alone (no data read), refused
     unless numeric, and the bytes it would take, checked against what the member holds."""
-    from numpy.lib import format as npy
+    from numpy.lib import format
 
     with zf.open(info) as f:
-        version = npy.read_magic(f)
+        version = format.read_magic(f)
         if version == (1, 0):
-            shape, _, dtype = npy.read_array_header_1_0(f)
+            shape, _, dtype = format.read_array_header_1_0(f)
         elif version in ((2, 0), (3, 0)):
-            shape, _, dtype = npy.read_array_header_2_0(f)
+            shape, _, dtype = format.read_array_header_2_0(f)
         else:
             raise ValueError(f"unsupported .npy version {version}")
         header_end = f.tell()

@@ -17,7 +17,7 @@ import json
 import math
 import os
 
-from kernels.harness import results as results_io
+from kernels.harness import results
 from kernels.report.markup import _e, figure_html, table
 from kernels.report.style import CSS, STYLE, plt, png
 
@@ -81,7 +81,7 @@ def read_memcap(paths: list[str]) -> dict:
     per cell (construction/executor, n, p, dtype), batch seconds per input with its min..max."""
     out = {}
     for k, path in enumerate(paths):
-        doc = results_io.load(path)
+        doc = results.load(path)
         env = doc.get("environment") or {}
         commit = str(env.get("git_commit") or os.path.basename(path))
         machine = (env.get("cpu") or env.get("host") or "memcap")
@@ -198,6 +198,6 @@ def main(args) -> int:
     text = render(data, sources)
     os.makedirs(out, exist_ok=True)
     path = os.path.join(out, "history.html")
-    results_io.write_text(path, text)
+    results.write_text(path, text)
     print(f"history: {path}")
     return 0

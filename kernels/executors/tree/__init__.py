@@ -40,11 +40,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kernels.executors.tree import axis as axis_routing
-from kernels.executors.tree import hyperplane as routing
-from kernels.executors.tree import hyperplane_batch
+from kernels.executors.tree import axis, hyperplane, hyperplane_batch
 from kernels.executors.tree.interpreter import _inputs, interpret, interpret_count, interpret_leaves
-from kernels.model.conditional import checked as _checked
+from kernels.model.conditional import checked
 from kernels.model.network import ConditionalNetwork
 
 
@@ -53,47 +51,47 @@ class Plan:
     """The tree executor's route for one network: the axis router, else the hyperplane form, else
     neither (the general interpreter)."""
 
-    axis: axis_routing.AxisRouter | None
-    form: routing.HyperplaneForm | None
+    axis: axis.AxisRouter | None
+    form: hyperplane.HyperplaneForm | None
 
 
 def make_plan(cond: ConditionalNetwork) -> Plan:
     """Validate ``cond`` once and derive its fastest route (module docstring)."""
-    axis = axis_form(cond)
-    return Plan(axis, None if axis is not None else routing.form(cond))
+    router = axis_form(cond)
+    return Plan(router, None if router is not None else hyperplane.form(cond))
 
 
-def fast_form(cond: ConditionalNetwork) -> routing.HyperplaneForm | None:
+def fast_form(cond: ConditionalNetwork) -> hyperplane.HyperplaneForm | None:
     """The hyperplane form of ``cond``, or None when the general interpreter must run."""
-    return routing.form(_checked(cond))
+    return hyperplane.form(checked(cond))
 
 
-def axis_form(cond: ConditionalNetwork) -> axis_routing.AxisRouter | None:
+def axis_form(cond: ConditionalNetwork) -> axis.AxisRouter | None:
     """The axis-tree router of ``cond`` (:mod:`kernels.executors.tree.axis`), or None."""
-    return axis_routing.axis_router(_checked(cond))
+    return axis.axis_router(checked(cond))
 
 
 def predict(cond: ConditionalNetwork, X, *, plan: Plan | None = None) -> np.ndarray:
     """Outputs (m, r): the fast routing kernel when the shape allows, else the interpreter."""
     plan = plan or make_plan(cond)
     if plan.axis is not None:
-        return axis_routing.predict(plan.axis, _inputs(cond, X))
+        return axis.predict(plan.axis, _inputs(cond, X))
     f = plan.form
     if f is None:
         return interpret(cond, X)
     X = _inputs(cond, X)
     if len(X) >= hyperplane_batch.BLOCK and hyperplane_batch.fits(f):
         return hyperplane_batch.predict(f, X)  # batches: level-synchronous, prefetching
-    return routing.predict(f, X)
+    return hyperplane.predict(f, X)
 
 
 def predict_one(cond: ConditionalNetwork, x, *, plan: Plan | None = None) -> np.ndarray:
     """Output (r,) of one input ``x`` (p,)."""
     plan = plan or make_plan(cond)
     if plan.axis is not None:
-        return axis_routing.predict_one(plan.axis, _inputs(cond, np.ravel(x))[0])
+        return axis.predict_one(plan.axis, _inputs(cond, np.ravel(x))[0])
     if plan.form is not None:
-        return routing.predict_one(plan.form, _inputs(cond, np.ravel(x))[0])
+        return hyperplane.predict_one(plan.form, _inputs(cond, np.ravel(x))[0])
     return interpret(cond, np.ravel(x))[0]
 
 
@@ -101,7 +99,7 @@ def one_row(cond: ConditionalNetwork, plan: Plan):
     """The lowest-overhead function x (p,) -> (r,) of the plan's route (the facade's one-row
     path; the axis router checks shape and finiteness inside its kernel)."""
     if plan.axis is not None:
-        return functools.partial(axis_routing.predict_one, plan.axis)
+        return functools.partial(axis.predict_one, plan.axis)
     return functools.partial(predict_one, cond, plan=plan)
 
 
@@ -109,15 +107,15 @@ def leaves(cond: ConditionalNetwork, X, *, plan: Plan | None = None) -> np.ndarr
     """The leaf each input reaches (fast path when the shape allows)."""
     plan = plan or make_plan(cond)
     if plan.axis is not None:
-        return axis_routing.leaves(plan.axis, _inputs(cond, X))
+        return axis.leaves(plan.axis, _inputs(cond, X))
     f = plan.form
-    return routing.leaves(f, _inputs(cond, X)) if f is not None else interpret_leaves(cond, X)
+    return hyperplane.leaves(f, _inputs(cond, X)) if f is not None else interpret_leaves(cond, X)
 
 
 def count(cond: ConditionalNetwork, X, *, plan: Plan | None = None) -> dict[str, np.ndarray]:
     """Per-input counts: ``mul, add, cmp, total, active_neurons, active_weights, tests``."""
     plan = plan or make_plan(cond)
     if plan.axis is not None:
-        return axis_routing.count(plan.axis, _inputs(cond, X))
+        return axis.count(plan.axis, _inputs(cond, X))
     f = plan.form
-    return routing.count(f, _inputs(cond, X)) if f is not None else interpret_count(cond, X)
+    return hyperplane.count(f, _inputs(cond, X)) if f is not None else interpret_count(cond, X)

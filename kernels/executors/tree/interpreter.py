@@ -9,8 +9,7 @@ from numba import njit
 
 from kernels.executors._ops import activate, field_cost, local_field
 from kernels.executors.tree.costs import tree_counts
-from kernels.model.conditional import checked as _checked
-from kernels.model.conditional import holds
+from kernels.model.conditional import checked, holds
 from kernels.model.network import ACT_CMP, ConditionalNetwork
 
 
@@ -112,17 +111,17 @@ def _inputs(cond: ConditionalNetwork, X) -> np.ndarray:
 
 def interpret(cond: ConditionalNetwork, X) -> np.ndarray:
     """General interpreter: outputs (m, r) for inputs X (m, p), in the network's dtype."""
-    X = _inputs(_checked(cond), X)
+    X = _inputs(checked(cond), X)
     return _predict_batch(X, cond.n_vars, cond.out_var, *_walk_args(cond))
 
 
 def interpret_leaves(cond: ConditionalNetwork, X) -> np.ndarray:
     """General interpreter: the leaf (vertex id) each input reaches."""
-    X = _inputs(_checked(cond), X)
+    X = _inputs(checked(cond), X)
     return _leaves_batch(X, cond.n_vars, *_walk_args(cond))
 
 
 def interpret_count(cond: ConditionalNetwork, X) -> dict[str, np.ndarray]:
     """Counted twin of the general interpreter (keys: module docstring)."""
-    X = _inputs(_checked(cond), X)
+    X = _inputs(checked(cond), X)
     return tree_counts(_count_batch(X, cond.n_vars, *_walk_args(cond), ACT_CMP))
