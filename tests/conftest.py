@@ -17,6 +17,16 @@ def _own_cell_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("MEMCAP_CACHE_DIR", str(tmp_path / "cache"))
 
 
+@pytest.fixture(autouse=True)
+def _short_cli_timing(monkeypatch):
+    """A `memcap sweep` run in this process times each figure for 2 ms, not the CLI's 50 ms
+    (a test checks files, rows and counts; the timing rules are tested with a fake clock).
+    A grid or ``--preset`` that names ``min_time`` keeps it; a subprocess keeps the default."""
+    from kernels.harness import presets
+
+    monkeypatch.setitem(presets.OPTION_DEFAULTS, "min_time", 0.002)
+
+
 @pytest.fixture
 def stable_timings(monkeypatch):
     """Every timed figure is judged stable (tests of cache reuse must not depend on how steady
