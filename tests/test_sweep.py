@@ -390,3 +390,17 @@ def test_the_final_line_counts_unstable_rows_and_names_a_busy_machine():
     line = sweep._tally([ok, busy, noisy, skipped])
     assert line.startswith("3 cells measured, 1 skipped or failed; 2 timed unstable")
     assert "(1 while other tasks wanted every core" in line
+
+
+def test_a_construction_whose_bounds_raise_is_its_groups_error_row(tmp_path, monkeypatch):
+    from kernels.memorizer import Memorizer
+
+    def broken(self):
+        raise ArithmeticError("bound overflow")
+
+    monkeypatch.setattr(Memorizer, "bounds", broken)
+    grid = {"blocks": [{"constructions": ["zhang"], "n": [16], "p": [2]}], **FAST}
+    rows = sweep.run(grid, str(tmp_path / "r.json"), progress=False)["rows"]
+    timed = [r for r in rows if r["executor"] != SIZE]
+    assert timed and {r["status"] for r in timed} == {"error"}
+    assert all("bound overflow" in r["reason"] for r in timed)

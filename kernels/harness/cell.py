@@ -317,7 +317,7 @@ def measure_group(g: dict, execs: list, opts: dict, idle_w: dict, warmed: set):
         warmed.add((g["construction"], g["dtype"]))
         try:
             build({**g, "n": min(g["n"], 32)}, opts["max_bytes"])
-        except Exception:
+        except Exception:  # the real build below fails the same way and reports it
             pass
     try:
         m, build_s, build_peak = build(g, opts["max_bytes"], trace=not g.get("size_only"))
@@ -331,8 +331,8 @@ def measure_group(g: dict, execs: list, opts: dict, idle_w: dict, warmed: set):
     bounds = {"ops_lower": theorem["theorem3_floor"]}
     try:
         bounds.update({k: v for k, v in m.bounds().items() if isinstance(v, int | float)})
-    except Exception:
-        pass
+    except Exception as exc:  # a construction's bound bug is its group's error, not a crash
+        return group_rows(g, execs, status="error", reason=_one_line(exc)), None
     if g.get("size_only"):
         return [{**row_base(g, SIZE), **size_record(m), "build_s": build_s, "status": "ok",
                  "build_peak_bytes": build_peak, "bounds": bounds, "theorem": theorem}], (

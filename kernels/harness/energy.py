@@ -313,6 +313,6 @@ def idle_power(window_s: float = 2.0) -> dict:
         if not isinstance(bk, str):
             try:
                 out[name] = _idle(bk, max(1.0, window_s))
-            except Exception:
+            except Exception:  # a counter that cannot be read has no baseline: its cells say so
                 pass
     return out
