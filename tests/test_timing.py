@@ -8,7 +8,7 @@ import numba
 import numpy as np
 import pytest
 
-from kernels.harness import timing
+from kernels.harness import sweep, timing
 
 
 class FakeClock:
@@ -117,6 +117,47 @@ def test_a_row_is_timed_after_a_warm_up_of_back_to_back_batch_calls():
     assert sp["median"] == pytest.approx(5e-4)
     assert timing.warmup_seconds(0.02) == pytest.approx(0.08)
     assert timing.warmup_seconds(0.05) == timing.warmup_seconds(5.0) == timing.WARMUP_MAX_S
+
+
+def test_two_episodes_around_the_rows_other_work_pool_their_repeats():
+    # the host changes state while the row verifies: each episode agrees with itself, the
+    # pooled repeats do not, and the figure is flagged; an unchanged host pools to stable
+    def run(after):
+        state = {"call": 1e-3}
+        clock = FakeClock([1e-6])
+        seen = []
+
+        def predict(obj, X):
+            clock.t += state["call"]
+
+        def between(batch):
+            seen.append(batch)
+            state["call"] = after
+
+        row = timing.measure(predict, None, np.zeros((10, 2)), clock=clock, min_time=0.04,
+                             repeats=5, sample_s=1e-9, between=between,
+                             predict_one=lambda obj, x: clock.kernel())
+        return row, seen
+
+    row, seen = run(after=2e-3)
+    assert seen == [pytest.approx(1e-4)]  # called once, with the first episode's batch median
+    assert row["timing"]["episodes"] == 2 and row["timing"]["min_time"] == 0.04
+    assert row["stable"] is False and "episodes disagree" in row["stability"]["reason"]
+    assert [e["stable"] for e in row["stability"]["batch"]["episodes"]] == [True, True]
+    assert row["batch_spread"]["min"] == pytest.approx(1e-4)
+    assert row["batch_spread"]["max"] == pytest.approx(2e-4)
+    row, _ = run(after=1e-3)
+    assert row["stable"] and row["batch_s_per_input"] == pytest.approx(1e-4)
+
+
+def test_a_sweep_warms_up_before_the_first_executor_of_a_group_only(tmp_path):
+    grid = {"blocks": [{"constructions": ["switch-net"], "n": [32], "p": [2]}],
+            "min_time": 0.002, "time_inputs": 16, "eval_seconds": 0.2, "energy": "off"}
+    rows = sweep.run(grid, str(tmp_path / "r.json"), progress=False)["rows"]
+    timed = [r for r in rows if r["status"] == "ok" and r.get("timing")]
+    assert sorted(r["executor"] for r in timed) == ["active", "dense"]
+    later, first = sorted(r["timing"]["warmup_calls"] for r in timed)
+    assert first > 1 and later == 1  # 8 ms of back-to-back calls; then only the one first call
 
 
 def test_single_latency_cycles_through_the_rows():

@@ -19,7 +19,8 @@ all time a kernel this way.
    2.51-2.57 µs per input, steady; back-to-back windows with no sleep stayed within 1 % for 4 s.
    A 50 ms figure taken inside that window agreed with itself (its repeats all ran there) and
    differed 1.21-1.26× from another run's, quartiles apart: ``memcap diff`` of two runs of one
-   commit called it a change.
+   commit called it a change.  The sweep warms up once per group, before its first executor:
+   the executors of one build are timed back to back, the thread busy verifying in between.
 4. **Repeats until a minimum time**, in short samples: ``min_time`` is split into ``repeats``
    repeats; each takes samples of a loop calibrated to about ``sample_s`` (0.5 ms) and its value
    is their median, so a sample the scheduler interrupted (a time slice lost to another process
@@ -37,7 +38,8 @@ all time a kernel this way.
    repeat is one sample, and the repeats' median still sets a lost time slice aside.
 5. **Two episodes**: where the caller has other work for the row (the sweep verifies the
    executor's outputs and counts), the figures are taken twice, before and after it, and each
-   figure pools the repeats of both (:func:`measure`, ``between``).  On this machine a
+   figure pools the repeats of both (:func:`measure`, ``between``); each episode takes half of
+   ``min_time``, so a row costs what one episode did.  On this machine a
    figure's 5 repeats, 50 ms back to back, share one state of the host: random-sparse
    ``active`` (n = 256, p = 8, sparsity 0.9) read 3.79, 2.97 and 3.49 µs per input in three
    sweeps, each with quartiles within 3 %, and a neighbouring cell of the same network moved
@@ -321,12 +323,15 @@ def stable_measure(measure, recheck=None, *, retries: int = DEFAULTS["retries"],
 
 
 def measure(predict, obj, Xt: np.ndarray, *, threads: int = 1, predict_one=None,
-            clock=time.perf_counter, load=None, between=None, **opts) -> dict:
+            clock=time.perf_counter, load=None, between=None, warmup: bool = True,
+            **opts) -> dict:
     """The timing fields of a row: ``predict(obj, X)`` over the prepared batch ``Xt``, and the
     single-input latency of ``predict_one(obj, x)`` (an executor's one-input path; else
     ``predict`` on one-row batches), with ``threads`` threads.  ``between`` (optional): the
     row's other work, called with the first episode's batch median (s per input) between two
-    timing episodes whose repeats each figure then pools (module docstring, item 5).  Keys:
+    timing episodes whose repeats each figure then pools (module docstring, item 5), each
+    episode taking half of ``min_time``.  ``warmup``: False where the caller has kept this
+    thread busy up to the call (item 3; a single back-to-back call still runs).  Keys:
     ``threads``, ``timed_inputs``, ``batch_s_per_input`` and ``single_s`` (medians),
     ``batch_spread``, ``single_spread``, ``noisy``, ``stable``, ``stability`` and ``timing``
     (calls per sample, the re-timing check, ``episodes``)."""
@@ -335,8 +340,12 @@ def measure(predict, obj, Xt: np.ndarray, *, threads: int = 1, predict_one=None,
     rows = [Xt[i] if predict_one else Xt[i:i + 1] for i in range(min(len(Xt), 256))]
     k_all = len(Xt)
 
+    min_time = opts.pop("min_time", DEFAULTS["min_time"])
+    # two episodes share min_time (item 5): the row costs what one episode did
+    each = {**opts, "min_time": min_time / 2 if between is not None else min_time}
+
     def batch_spread():  # loops calibrated anew on every attempt
-        sp = time_batch(lambda: predict(obj, Xt), k_all, clock=clock, **opts)
+        sp = time_batch(lambda: predict(obj, Xt), k_all, clock=clock, **each)
         return {**sp, "inputs_per_call": k_all, "timed_inputs": k_all}
 
     def episode():
@@ -344,7 +353,7 @@ def measure(predict, obj, Xt: np.ndarray, *, threads: int = 1, predict_one=None,
                                                                 clock=clock),
                                    retries=retries, load=load)
         single, check1 = stable_measure(
-            lambda: time_single(lambda x: one(obj, x), rows, clock=clock, **opts),
+            lambda: time_single(lambda x: one(obj, x), rows, clock=clock, **each),
             retries=retries, load=load)
         return sp, check, single, check1
 
@@ -352,12 +361,13 @@ def measure(predict, obj, Xt: np.ndarray, *, threads: int = 1, predict_one=None,
         predict(obj, Xt)  # compile / first touch of every path the timed calls take
         one(obj, rows[0])
         warm = warm_up(lambda: predict(obj, Xt),
-                       warmup_seconds(opts.get("min_time", DEFAULTS["min_time"])), clock)
+                       warmup_seconds(min_time) if warmup else 0.0, clock)
         first = episode()
         if between is not None:
             between(first[0]["median"])
-            sp, check = pool(first[0], first[1], *episode()[:2])
-            single, check1 = pool(first[2], first[3], *episode()[2:])
+            second = episode()
+            sp, check = pool(first[0], first[1], second[0], second[1])
+            single, check1 = pool(first[2], first[3], second[2], second[3])
         else:
             sp, check, single, check1 = first
     stable = check["stable"] and check1["stable"]
@@ -371,7 +381,7 @@ def measure(predict, obj, Xt: np.ndarray, *, threads: int = 1, predict_one=None,
                           "reason": "; ".join(reasons) or None},
             "timing": {"batch_loops": sp["loops"], "single_loops": single["loops"],
                        "inputs_per_call": sp["inputs_per_call"],
-                       "min_time": opts.get("min_time", DEFAULTS["min_time"]),
+                       "min_time": min_time,
                        "single_call": "predict_one" if predict_one else "predict",
                        "direct_s": check["direct_s"], "remeasured": check["remeasured"],
                        "suspect": check["suspect"], "warmup_calls": warm,
