@@ -189,7 +189,7 @@ def cmd_compare(args) -> int:
 
 
 def cmd_history(args) -> int:
-    from kernels.report import history
+    from kernels.report import history  # deferred: memcap --help stays fast
 
     return history.main(args)
 
