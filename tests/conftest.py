@@ -33,18 +33,13 @@ def stable_timings(monkeypatch):
     the machine is; the stability rule itself is tested with a fake clock)."""
     from kernels.harness import timing
 
-    real = timing.stable_measure
+    def judged_stable(fn):
+        def wrapped(*a, **kw):
+            sp, check = fn(*a, **kw)
+            return sp, {**check, "stable": True, "reason": None}
 
-    def always(measure, recheck=None, **kw):
-        sp, check = real(measure, recheck, **kw)
-        return sp, {**check, "stable": True, "reason": None}
+        return wrapped
 
-    real_pool = timing.pool
-
-    def pooled(*a, **kw):
-        sp, check = real_pool(*a, **kw)
-        return sp, {**check, "stable": True, "reason": None}
-
-    monkeypatch.setattr(timing, "stable_measure", always)
-    monkeypatch.setattr(timing, "pool", pooled)
+    monkeypatch.setattr(timing, "stable_measure", judged_stable(timing.stable_measure))
+    monkeypatch.setattr(timing, "pool", judged_stable(timing.pool))
     monkeypatch.setattr(timing, "neighbour_check", lambda rows, ratio=None: [])

@@ -40,11 +40,15 @@ all time a kernel this way.
    executor's outputs and counts), the figures are taken twice, before and after it, and each
    figure pools the repeats of both (:func:`measure`, ``between``); each episode takes half of
    ``min_time``, so a row costs what one episode did.  On this machine a
-   figure's 5 repeats, 50 ms back to back, share one state of the host: random-sparse
-   ``active`` (n = 256, p = 8, sparsity 0.9) read 3.79, 2.97 and 3.49 µs per input in three
-   sweeps, each with quartiles within 3 %, and a neighbouring cell of the same network moved
-   the other way in the same run; states like these last a few hundred ms.  Repeats taken in
-   two episodes, apart by the verification, see two states, and their spread shows it.
+   figure's 5 repeats, 50 ms back to back, can share one state: random-sparse ``active``
+   (n = 256, p = 8, sparsity 0.9) read 3.79, 2.97 and 3.49 µs per input in three sweeps, each
+   with quartiles within 3 %, and a neighbouring cell of the same network moved the other way
+   in the same run.  A state of the host that lasts a few hundred ms shows in the spread of
+   two episodes apart by the verification.  One that lasts the whole build does not: where a
+   build's arrays lie in memory sets some figures for good (the one-input latency of
+   random-sparse ``active``, sparsity 0, n = 1,024, read 127-150 µs on eight builds of one
+   network in one process, each steady to 2-5 %), and both episodes run on the same
+   placement.
 6. **The spread is kept**: min, quartiles, median and max of the repeats (:func:`spread`);
    results publish the median.  Repeats further apart than :data:`NOISY_RATIO` (max/min) flag
    the cell ``noisy`` (kept for older readers; ``stable`` is the verdict).
@@ -393,7 +397,8 @@ def pool(sp1: dict, check1: dict, sp2: dict, check2: dict,
          agree_ratio: float = AGREE_RATIO) -> tuple[dict, dict]:
     """(spread, check) of one figure over two episodes (item 5): the repeats of both; stable
     when each episode was and their repeats agree over both (rule (a))."""
-    sp = {**sp1, **spread(sp1["values"] + sp2["values"])}
+    values = sp1["values"] + sp2["values"]
+    sp = {**sp1, **spread(values), "values": values}
     sp["loops"] = max(sp1["loops"], sp2["loops"])
     ok_a = agree(sp, agree_ratio)
     stable = bool(check1["stable"] and check2["stable"] and ok_a)
