@@ -28,7 +28,7 @@ import threading
 import numpy as np
 from numba import njit
 
-from kernels.executors._ops import activate, aligned
+from kernels.executors._ops import activate, aligned, prefetch
 from kernels.executors.active_view import view
 from kernels.model.network import Network
 
@@ -92,6 +92,7 @@ def _scatter(lo, hi, y, edge, rec, lp, pend, cnt, e2):
             pend[lp[ell - 1] + cnt[ell]] = ed.dst
             cnt[ell] += 1
             d.acc = 0
+            prefetch(edge, d.lo)  # its out-edges, read when its layer runs
         d.stamp = e2 + 1
         d.acc += ed.val * y
 
