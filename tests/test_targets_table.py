@@ -113,3 +113,23 @@ def test_executor_rates_come_from_one_small_sweep(script):
         assert c["rate"] == pytest.approx(c["time_ratio"] / c["ops_ratio"])
     assert set(e["active_ns_per_op"]) == {"64", "128"}
     assert set(e["random_active_ns_per_op"]) == {"0.9"}
+
+
+def test_scale_rows_include_batch_recall_at_the_scale_size(script):
+    n = 1 << 10
+    t = {"n": n, "batch_s": (0, 20e-9 * n), "sklearn_predict_s": (0, 1e-6 * n),
+         "dict_s": (0, 1e-7 * n), "float64_batch_s": (0, 30e-9 * n), "float64_exact": True,
+         "p1_searchsorted_s": (0, 50e-9 * n), "p1_batch_s": (0, 10e-9 * n),
+         "one_query_api_s": (0, 1e-6), "trivial_njit_s": (0, 2e-7),
+         "one_query_kernel_s": (0, 6e-7), "one_query_api_warm_s": (0, 5e-7),
+         "sklearn_fit_s": (0, 40.0), "build_s": (0, 1.0), "index_bytes_per_point": 17.0}
+    s = {"n": 1 << 24, "batch_ns_per_query": 50.0, "exact": True, "build_certify_cpu_s": 30.0,
+         "sort_column_cpu_s": 1.0, "peak_rss_bytes_per_point": 150.0, "peak_rss_gib": 2.3,
+         "peak_covers": "build and certify", "process_peak_gib": 3.0}
+    rows = {r[0]: r for r in script.ratios(t, s)}
+    big = rows["batch recall float32 n=2^24 (ns/query)"]
+    assert big[1] == 50.0 and big[3] == "<= 40" and big[4] is False
+    assert "2.50x the ns of 2^10" in big[2]
+    assert rows["build+certify n=2^24 (s)"][4] is False
+    s["batch_ns_per_query"] = 39.0
+    assert {r[0]: r for r in script.ratios(t, s)}["batch recall float32 n=2^24 (ns/query)"][4]
