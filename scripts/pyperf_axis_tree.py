@@ -32,6 +32,7 @@ machine and its load before and after); ``--readme FILE`` replaces the table bet
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -357,10 +358,11 @@ def scale(n: int, p: int) -> dict:
     # batch recall of every point in a random order, one thread; then every answer checked
     order = np.random.default_rng(SEED + 1).permutation(n)
     Xq = ds.X[order].astype(np.float32)
-    batch = _clock(lambda: axis.predict(m.router, Xq, threads=1), 2)
+    recall = functools.partial(axis.predict, m.router, Xq, threads=1)
+    batch = _clock(recall, 2)
     Y = np.empty((n, m.router.r), np.float32)
-    Y[order] = axis.predict(m.router, Xq, threads=1)
-    del Xq
+    Y[order] = recall()
+    del Xq, recall
     t3 = time.perf_counter()
     err = recall_errors(m, Y)  # the check itself holds several n-sized float64 arrays
     recall_peak = _peak_rss()
