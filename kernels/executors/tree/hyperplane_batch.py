@@ -12,7 +12,8 @@ of ``w = 3 + 2 + p`` slots, padded to whole 64-byte lines and aligned:
 
 — 64-bit slots for float64, 32-bit for float32 (then ``axis + 1`` takes 20 bits, t_op and act 4
 each).  Queries go in blocks of ``BLOCK``, level-synchronously: each sweep advances every query of
-the block one vertex and prefetches its next record, so the misses of different queries overlap.
+the block one vertex and prefetches its next record, so the misses of different queries overlap;
+then the leaves' rows of the output arrays are prefetched for the whole block and evaluated.
 A test computes ``h0 + Σ_k H_k x_k`` in increasing k (or reads ``x_axis``), applies the activation
 and :func:`kernels.model.conditional.holds` — the very operations of
 :func:`kernels.executors.tree.hyperplane._step`, so
@@ -68,11 +69,15 @@ def fits(f: HyperplaneForm) -> bool:
 @njit(cache=True)
 def _range(X, start, end, R, Rf, row, o_ptr, o_src, o_w, o_b, o_act, block, out):
     p = X.shape[1]
+    r = out.shape[1]
     w = R.shape[1]
+    # flat views indexed with uint64: no negative-index wraparound code in the hot loop
+    Rl, Rfl, Xl = R.reshape(-1), Rf.reshape(-1), X.reshape(-1)
+    uw, up, half = np.uint64(w), np.uint64(p), np.uint64(w // 2)
     two = w * R.itemsize > 64  # a record of two cache lines
     bits = 32 if R.itemsize == 8 else 20
     mask = (1 << bits) - 1
-    cur = np.empty(block, np.int64)
+    cur = np.empty(block, np.uint64)
     for a in range(start, end, block):
         nb = min(block, end - a)
         for t in range(nb):
@@ -80,28 +85,41 @@ def _range(X, start, end, R, Rf, row, o_ptr, o_src, o_w, o_b, o_act, block, out)
         active = nb
         while active:
             active = 0
+            xo = np.uint64(a) * up
             for t in range(nb):
-                v = cur[t]
-                ct = R[v, 0]
-                if ct < 0:
-                    continue
-                meta = np.int64(R[v, 2])
-                ax = (meta & mask) - 1
-                if ax >= 0:
-                    s = X[a + t, ax]
-                else:
-                    s = Rf[v, 4]
-                    for k in range(p):
-                        s += Rf[v, 5 + k] * X[a + t, k]
-                    s = activate((meta >> (bits + 4)) & 15, s)
-                nxt = ct if holds((meta >> bits) & 15, s, Rf[v, 3]) else R[v, 1]
-                cur[t] = nxt
-                prefetch(R, nxt * w)
-                if two:
-                    prefetch(R, nxt * w + w // 2)
-                active += 1
+                v = cur[t] * uw
+                ct = Rl[v]
+                if ct >= 0:
+                    meta = np.int64(Rl[v + np.uint64(2)])
+                    ax = (meta & mask) - 1
+                    if ax >= 0:
+                        s = Xl[xo + np.uint64(ax)]
+                    else:
+                        s = Rfl[v + np.uint64(4)]
+                        for k in range(p):
+                            s += Rfl[v + np.uint64(5 + k)] * Xl[xo + np.uint64(k)]
+                        s = activate((meta >> (bits + 4)) & 15, s)
+                    nxt = np.uint64(ct if holds((meta >> bits) & 15, s, Rfl[v + np.uint64(3)])
+                                    else Rl[v + np.uint64(1)])
+                    cur[t] = nxt
+                    prefetch(Rl, nxt * uw)
+                    if two:
+                        prefetch(Rl, nxt * uw + half)
+                    active += 1
+                xo += up
+        # the leaves: their rows of the output arrays prefetched (two rounds: the row's start is
+        # itself a load), then evaluated
         for t in range(nb):
-            _leaf_out(X[a + t], row[cur[t]], out[a + t], o_ptr, o_src, o_w, o_b, o_act)
+            leaf = row[cur[t]]
+            cur[t] = leaf
+            prefetch(o_ptr, leaf * r)
+            prefetch(o_b, leaf * r)
+        for t in range(nb):
+            q = o_ptr[cur[t] * np.uint64(r)]
+            prefetch(o_w, q)
+            prefetch(o_src, q)
+        for t in range(nb):
+            _leaf_out(X[a + t], np.int64(cur[t]), out[a + t], o_ptr, o_src, o_w, o_b, o_act)
 
 
 @njit(cache=True)
