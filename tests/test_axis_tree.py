@@ -34,6 +34,10 @@ def assert_same_as_interpreter(m, X=None):
     np.testing.assert_array_equal(axis.predict(r, X, threads=1), Y)
     np.testing.assert_array_equal(axis.predict(r, np.tile(X, (1 + 2048 // len(X), 1)),
                                                        threads=2)[:len(X)], Y)
+    # the node sweeps of large trees, serial and parallel
+    np.testing.assert_array_equal(axis.predict(r, X, threads=1, sweep="nodes"), Y)
+    np.testing.assert_array_equal(axis.predict(r, np.tile(X, (1 + 2048 // len(X), 1)),
+                                               threads=2, sweep="nodes")[:len(X)], Y)
     ref, leaf = naive.axis_route(r, X)
     np.testing.assert_array_equal(ref, Y)
     assert r.packed.size == (r.n_vertices if m.dtype == np.float32 and r.p <= 256 else 0)
@@ -361,3 +365,16 @@ def test_cli_verify(capsys):
     import json
     rec = json.loads(capsys.readouterr().out)
     assert rec["exact"] and rec["info"]["certified"]
+
+
+def test_batches_of_trees_past_node_bytes_sweep_nodes(monkeypatch):
+    ds = kernels.generate("gaussian", 500, 3, 2, seed=5)
+    m = build(ds.X, ds.D, "float32")
+    r = m.router
+    assert axis.sweeps(r) == "levels"
+    Y = axis.predict(r, ds.X)
+    monkeypatch.setattr(axis, "NODE_BYTES", r.packed.nbytes - 1)
+    assert axis.sweeps(r) == "nodes"
+    np.testing.assert_array_equal(axis.predict(r, ds.X), Y)
+    with pytest.raises(ValueError, match="sweep must be"):
+        axis.predict(r, ds.X, sweep="diagonal")

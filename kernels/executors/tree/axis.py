@@ -37,6 +37,9 @@ Kernels (each with the same outputs as the reference ``tests/naive.py:axis_route
   ``prange`` over chunks of blocks when more than one thread is allowed.  (Node-synchronous sweeps
   over ``buf`` were measured a third slower here: the three dependent tests per node cost more than
   the records' cache misses the prefetch already hides.)
+* node sweeps — for trees whose level records pass :data:`NODE_BYTES` (memory-bound batches):
+  blocks of ``NODE_BLOCK`` queries advance one node (three levels) a sweep over ``buf``, each next
+  node's line prefetched, with the one-query kernel's :func:`_descend` and :func:`_buf_leaf`;
 * one query — a loop over the nodes of ``buf`` (:func:`predict_one`): about a third as many cache
   lines as records; its compiled entry point is called directly for an already valid row (a
   1-D array of the router's dtype, any stride), which skips Numba's type dispatch;
@@ -57,6 +60,12 @@ from kernels.executors.tree.hyperplane import tree_counts, vertex_costs
 from kernels.model.network import TESTS, ConditionalNetwork
 
 BLOCK = 128
+# Batches of a tree whose level records pass NODE_BYTES are routed node by node, NODE_BLOCK
+# queries at a time (one line per three levels): at 2^24 points, p = 8 (31 MB of records) 82
+# against 90 ns per query; at 2^22 (8 MB) and 2^20 (2 MB) no faster than the level sweeps.
+NODE_BYTES = 16 << 20
+NODE_BLOCK = 256
+_NO_NODES = np.zeros(0, np.int32)
 LT = TESTS["<"]
 HEADER = 16  # int32 words before the first node: the fields below
 H_P, H_R, H_FW, H_NW, H_ROOT, H_WOFF, H_WS = range(7)
@@ -304,21 +313,36 @@ def _leaf_eval(Xf, xo, Wf, w0, p, r, out, oo):
 
 
 @njit(cache=True, inline="always")
-def _descend(x, buf, dt, node, nw, ts, fw):
-    """The code of the exit x takes from ``node`` of ``buf``: a node ≥ 0, or ~(its leaf row).
-    Three tests, no branch: test j's children are 2j+1 (x < β) and 2j+2.  ``buf`` is read through
-    typed loads (β as ``dt``, features as uint16 or int32, exits as bytes)."""
+def _descend(x, xo, buf, dt, node, nw, ts, fw):
+    """The code of the exit the query ``x[xo:xo + p]`` takes from ``node`` of ``buf``: a node ≥ 0,
+    or ~(its leaf row).  Three tests, no branch: test j's children are 2j+1 (x < β) and 2j+2.
+    ``buf`` is read through typed loads (β as ``dt``, features as uint16 or int32, exits as
+    bytes)."""
     w = UH + node * nw
     tb = w // ts
     fb = w + U7 * ts + U2
     j = U0
     for _ in range(3):
         f = np.uint64(load_as(buf, U2 * fb + j, np.uint16)) if fw == 2 else np.uint64(buf[fb + j])
-        j = U2 * j + (U1 if x[f] < load_as(buf, tb + j, dt) else U2)
+        j = U2 * j + (U1 if x[xo + f] < load_as(buf, tb + j, dt) else U2)
         # (NaN and x ≥ β take the right child, as the interpreter's complement test)
     code = np.int64(load_as(buf, U4 * fb + U7 * np.uint64(fw) + j - U7, np.uint8))
     nxt = np.int64(buf[w + U7 * ts + np.uint64(code >> 7)]) + (code & 127)
     return nxt ^ -(code >> 7)  # ~nxt for a leaf
+
+
+@njit(cache=True, inline="always")
+def _buf_leaf(x, xo, buf, dt, leaf, p, r, out, oo):
+    """out[oo + o] = φ_o(b + Σ_k w_k x_k), k ascending, from leaf row ``leaf`` of ``buf``."""
+    ts = np.uint64(out.itemsize // 4)  # int32 words per β
+    w0 = np.uint64(buf[H_WOFF]) // ts + leaf * np.uint64(buf[H_WS])
+    wa = w0 + r * (p + U1)
+    for o in range(r):
+        acc = load_as(buf, w0, dt)
+        for k in range(p):
+            acc += load_as(buf, w0 + U1 + k, dt) * x[xo + k]
+        out[oo + o] = activate(np.int64(load_as(buf, wa + o, dt)), acc)
+        w0 += p + U1
 
 
 @njit(cache=True, inline="always")
@@ -387,7 +411,41 @@ def _block_packed(Xf, a, nb, p, packed, depth, leaf_id, Wf, ws, r, cur, out):
 
 
 @njit(cache=True)
-def _predict_range(X, rec, thr, depth, leaf_id, Wp, r, block, start, end, out, packed):
+def _block_nodes(Xf, a, nb, p, buf, r, cur, out):
+    """Route queries a .. a+nb-1 node-synchronously over ``buf`` (three levels a sweep, each next
+    node's line prefetched), then evaluate their leaf rows (prefetched as they are reached)."""
+    dt = out.dtype
+    nw, fw = np.uint64(buf[H_NW]), buf[H_FW]
+    ts = np.uint64(out.itemsize // 4)  # int32 words per β
+    woff, ws = np.uint64(buf[H_WOFF]) // ts, np.uint64(buf[H_WS])
+    for t in range(nb):
+        cur[t] = np.uint64(buf[H_ROOT]) if buf[H_ROOT] >= 0 else U0
+    root_leaf = buf[H_ROOT] < 0
+    active = 0 if root_leaf else nb
+    while active:
+        active = 0
+        xo = a * p
+        for t in range(nb):
+            c = np.int64(cur[t])
+            if c >= 0:
+                c = _descend(Xf, xo, buf, dt, np.uint64(c), nw, ts, fw)
+                cur[t] = np.uint64(c)
+                if c >= 0:
+                    prefetch(buf, UH + np.uint64(c) * nw)
+                    active += 1
+                else:
+                    prefetch(buf, (woff + np.uint64(~c) * ws) * ts)
+            xo += p
+    xo = a * p
+    for t in range(nb):
+        c = np.int64(cur[t])
+        leaf = U0 if root_leaf else np.uint64(~c)
+        _buf_leaf(Xf, xo, buf, dt, leaf, p, r, out, (a + np.uint64(t)) * r)
+        xo += p
+
+
+@njit(cache=True)
+def _predict_range(X, rec, thr, depth, leaf_id, Wp, r, block, start, end, out, packed, nodes):
     p = np.uint64(X.shape[1])
     Xf = X.reshape(-1)
     Wf = Wp.reshape(-1)
@@ -395,7 +453,9 @@ def _predict_range(X, rec, thr, depth, leaf_id, Wp, r, block, start, end, out, p
     cur = np.empty(block, np.uint64)
     for a in range(start, end, block):
         nb = min(block, end - a)
-        if packed.size:
+        if nodes.size:
+            _block_nodes(Xf, np.uint64(a), nb, p, nodes, np.uint64(r), cur, out)
+        elif packed.size:
             _block_packed(Xf, np.uint64(a), nb, p, packed, depth, leaf_id, Wf, ws, np.uint64(r),
                           cur, out)
         else:
@@ -404,22 +464,22 @@ def _predict_range(X, rec, thr, depth, leaf_id, Wp, r, block, start, end, out, p
 
 
 @njit(cache=True)
-def _predict_serial(X, rec, thr, depth, leaf_id, Wp, r, block, packed):
+def _predict_serial(X, rec, thr, depth, leaf_id, Wp, r, block, packed, nodes):
     out = np.empty(X.shape[0] * r, dtype=Wp.dtype)
     # a typed start: the parallel path's compiled _predict_range serves (a literal 0 would compile
     # a second specialization)
     _predict_range(X, rec, thr, depth, leaf_id, Wp, r, block, np.int64(0), X.shape[0], out,
-                   packed)
+                   packed, nodes)
     return out.reshape(X.shape[0], r)
 
 
 @njit(cache=True, parallel=True)
-def _predict_parallel(X, rec, thr, depth, leaf_id, Wp, r, block, packed, chunk):
+def _predict_parallel(X, rec, thr, depth, leaf_id, Wp, r, block, packed, nodes, chunk):
     m = X.shape[0]
     out = np.empty(m * r, dtype=Wp.dtype)
     for c in prange((m + chunk - 1) // chunk):
         _predict_range(X, rec, thr, depth, leaf_id, Wp, r, block, c * chunk,
-                       min(m, (c + 1) * chunk), out, packed)
+                       min(m, (c + 1) * chunk), out, packed, nodes)
     return out.reshape(m, r)
 
 
@@ -438,16 +498,8 @@ def _one(x, buf, out):
     ts = np.uint64(out.itemsize // 4)  # int32 words per β
     c = np.int64(buf[H_ROOT])
     while c >= 0:
-        c = _descend(x, buf, dt, np.uint64(c), nw, ts, fw)
-    r = np.uint64(out.size)
-    w0 = np.uint64(buf[H_WOFF]) // ts + np.uint64(~c) * np.uint64(buf[H_WS])
-    wa = w0 + r * (p + U1)
-    for o in range(r):
-        acc = load_as(buf, w0, dt)
-        for k in range(p):
-            acc += load_as(buf, w0 + U1 + k, dt) * x[k]
-        out[o] = activate(np.int64(load_as(buf, wa + o, dt)), acc)
-        w0 += p + U1
+        c = _descend(x, U0, buf, dt, np.uint64(c), nw, ts, fw)
+    _buf_leaf(x, U0, buf, dt, np.uint64(~c), p, np.uint64(out.size), out, U0)
     return 0
 
 
@@ -508,14 +560,27 @@ def _queries(router: AxisRouter, X) -> np.ndarray:
     return X
 
 
-def predict(router: AxisRouter, X, threads: int | None = None) -> np.ndarray:
-    """Outputs (m, r) of a batch; ``threads`` caps the threads (default: Numba's setting)."""
+def sweeps(router: AxisRouter) -> str:
+    """How :func:`predict` routes a batch: "levels" over the records, or "nodes" over ``buf``
+    when the records a level sweep reads pass :data:`NODE_BYTES`."""
+    levels = router.packed if router.packed.size else router.rec
+    return "nodes" if levels.nbytes > NODE_BYTES else "levels"
+
+
+def predict(router: AxisRouter, X, threads: int | None = None,
+            sweep: str | None = None) -> np.ndarray:
+    """Outputs (m, r) of a batch; ``threads`` caps the threads (default: Numba's setting);
+    ``sweep`` ("levels" or "nodes") overrides :func:`sweeps`."""
     X = _queries(router, X)
-    args = (router.rec, router.thr, router.depth, router.leaf_id, router.Wp, router.r, BLOCK,
-            router.packed)
+    sweep = sweep or sweeps(router)
+    if sweep not in ("levels", "nodes"):
+        raise ValueError(f"sweep must be 'levels' or 'nodes'; got {sweep!r}")
+    block = NODE_BLOCK if sweep == "nodes" else BLOCK
+    args = (router.rec, router.thr, router.depth, router.leaf_id, router.Wp, router.r, block,
+            router.packed, router.buf if sweep == "nodes" else _NO_NODES)
     nt = thread_cap(threads)
-    if nt > 1 and X.shape[0] >= 8 * BLOCK:
-        chunk = max(BLOCK, -(-X.shape[0] // (8 * nt)) // BLOCK * BLOCK)
+    if nt > 1 and X.shape[0] >= 8 * block:
+        chunk = max(block, -(-X.shape[0] // (8 * nt)) // block * block)
         with numba_threads(nt):
             return _predict_parallel(X, *args, chunk)
     return _predict_serial(X, *args)
