@@ -35,8 +35,8 @@ Kernels (each with the same outputs as the reference ``tests/naive.py:axis_route
   query and level, half the records' bytes.  Hot loops index with uint64 (no negative-index
   wraparound code).
   ``prange`` over chunks of blocks when more than one thread is allowed.  (Node-synchronous sweeps
-  over ``buf`` were measured a third slower here: the three dependent tests per node cost more than
-  the records' cache misses the prefetch already hides.)
+  over ``buf`` were measured a third slower at 2^20 points: while the records stay near the cache,
+  the three dependent tests per node cost more than the misses the prefetch already hides.)
 * node sweeps — for trees whose level records pass :data:`NODE_BYTES` (memory-bound batches):
   blocks of ``NODE_BLOCK`` queries advance one node (three levels) a sweep over ``buf``, each next
   node's line prefetched, with the one-query kernel's :func:`_descend` and :func:`_buf_leaf`;
@@ -418,10 +418,9 @@ def _block_nodes(Xf, a, nb, p, buf, r, cur, out):
     nw, fw = np.uint64(buf[H_NW]), buf[H_FW]
     ts = np.uint64(out.itemsize // 4)  # int32 words per β
     woff, ws = np.uint64(buf[H_WOFF]) // ts, np.uint64(buf[H_WS])
-    for t in range(nb):
-        cur[t] = np.uint64(buf[H_ROOT]) if buf[H_ROOT] >= 0 else U0
-    root_leaf = buf[H_ROOT] < 0
-    active = 0 if root_leaf else nb
+    for t in range(nb):  # codes as _descend returns them (the root's: 0, or ~0 for a leaf)
+        cur[t] = np.uint64(np.int64(buf[H_ROOT]))
+    active = nb
     while active:
         active = 0
         xo = a * p
@@ -438,9 +437,8 @@ def _block_nodes(Xf, a, nb, p, buf, r, cur, out):
             xo += p
     xo = a * p
     for t in range(nb):
-        c = np.int64(cur[t])
-        leaf = U0 if root_leaf else np.uint64(~c)
-        _buf_leaf(Xf, xo, buf, dt, leaf, p, r, out, (a + np.uint64(t)) * r)
+        _buf_leaf(Xf, xo, buf, dt, np.uint64(~np.int64(cur[t])), p, r, out,
+                  (a + np.uint64(t)) * r)
         xo += p
 
 
