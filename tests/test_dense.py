@@ -200,3 +200,21 @@ def test_plan_is_explicit_and_bad_shape():
     np.testing.assert_array_equal(dense.predict(net, X, plan=plan), dense.predict(net, X))
     with pytest.raises(ValueError):
         dense.predict(net, np.zeros((3, 5)))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.int32])
+@pytest.mark.parametrize("shape", [(1,), (5, 7), (777, 1000)])
+def test_scratch_starts_on_a_page(shape, dtype):
+    """The batch paths' per-call buffers start on a page boundary, from Python (scratch) and from
+    inside a kernel (page_empty), whatever the heap held before: C arrays of the asked shape."""
+    from kernels.executors._ops import PAGE_BYTES, page_empty, scratch
+
+    hold = [np.ones(k, np.uint8) for k in (17, 4000, 70001)]  # move the heap
+    a = scratch(shape, dtype)
+    b = page_empty(int(np.prod(shape)), np.empty(0, dtype)).reshape(shape)
+    for arr in (a, b):
+        assert arr.shape == shape and arr.dtype == dtype and arr.flags.c_contiguous
+        assert arr.ctypes.data % PAGE_BYTES == 0
+        arr[...] = 3  # the whole array is writable memory of its own
+        assert (arr == 3).all()
+    assert len(hold) == 3

@@ -125,13 +125,37 @@ def load_as(typingctx, arr, idx, ty):
     return sig, codegen
 
 
-def aligned(shape, dtype, align: int = 64) -> np.ndarray:
-    """Zeroed C array whose data starts on an ``align``-byte boundary (cache-line aligned rows)."""
+PAGE_BYTES = 4096
+
+
+def aligned(shape, dtype, align: int = 64, zero: bool = True) -> np.ndarray:
+    """C array (zeroed unless ``zero`` is False) whose data starts on an ``align``-byte boundary
+    (cache-line aligned rows)."""
     dtype = np.dtype(dtype)
     nbytes = int(np.prod(shape)) * dtype.itemsize
-    buf = np.zeros(nbytes + align, np.uint8)
+    buf = (np.zeros if zero else np.empty)(nbytes + align, np.uint8)
     off = (-buf.ctypes.data) % align
     return buf[off:off + nbytes].view(dtype).reshape(shape)
+
+
+def scratch(shape, dtype) -> np.ndarray:
+    """An uninitialised per-call buffer that starts on a page boundary, so that where its rows fall
+    within the 4 KiB pages is the same on every call and in every process, whatever the heap did
+    before.  An address's low 12 bits pick its L1 set and decide 4 KiB aliasing (a load whose low
+    12 bits match an older store still in the store buffer waits for it); from the heap, a
+    buffer's offset within its page changed from process to process, and the kernels' speed with
+    it (``dense.forward``)."""
+    return aligned(shape, dtype, PAGE_BYTES, zero=False)
+
+
+@njit(cache=True)
+def page_empty(n, like):
+    """:func:`scratch` inside a kernel: ``n`` uninitialised elements of ``like``'s dtype starting
+    on a page boundary (a C array; ``.reshape`` gives it rows)."""
+    pad = PAGE_BYTES // like.itemsize
+    buf = np.empty(n + pad, like.dtype)
+    off = ((-buf.ctypes.data) % PAGE_BYTES) // like.itemsize
+    return buf[off:off + n]
 
 
 def batch_inputs(net, X) -> np.ndarray:

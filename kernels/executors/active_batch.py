@@ -25,6 +25,7 @@ import numpy as np
 from numba import njit
 
 from kernels.executors import dense
+from kernels.executors._ops import page_empty, scratch
 from kernels.executors.dense import GEMM, act_row
 from kernels.model.network import Network
 
@@ -104,11 +105,11 @@ def predict(net: Network, X: np.ndarray, force: str | None = None,
                                net.w_src, net.w_val, r, T)
     T = tile or pl.tile(m)
     n_tiles = -(-m // T)
-    U = np.empty((p + N, m), dtype=X.dtype)
+    U = scratch((p + N, m), X.dtype)  # page-aligned, as in dense.forward (4 KiB aliasing)
     U[:p] = X.T
     nzc = np.zeros((p + N, n_tiles), np.int64)
-    nzi = np.empty((p + N, m), np.int32)
-    acc = np.empty(T, dtype=X.dtype)
+    nzi = scratch((p + N, m), np.int32)
+    acc = scratch(T, X.dtype)
     for t in range(n_tiles):
         _mark_rows(U, 0, p, t * T, min(T, m - t * T), nzc, nzi, t)
     for ell in range(pl.lo.size):
@@ -133,10 +134,10 @@ def _active_network(X, p, lp, act, bias, w_ptr, w_src, w_val, r, tile):
     m = X.shape[0]
     N = act.size
     out = np.empty((m, r), dtype=X.dtype)
-    U = np.empty((p + N, tile), dtype=X.dtype)
+    U = page_empty((p + N) * tile, X).reshape((p + N, tile))  # see dense.forward
     nzc = np.zeros((p + N, 1), np.int64)
-    nzi = np.empty((p + N, tile), np.int32)
-    acc = np.empty(tile, dtype=X.dtype)
+    nzi = page_empty((p + N) * tile, np.empty(0, np.int32)).reshape((p + N, tile))
+    acc = page_empty(tile, X)
     zero = np.int64(0)
     for c0 in range(0, m, tile):
         n = min(tile, m - c0)

@@ -28,7 +28,7 @@ import threading
 import numpy as np
 from numba import njit
 
-from kernels.executors._ops import activate, aligned, prefetch
+from kernels.executors._ops import PAGE_BYTES, activate, aligned, prefetch, scratch
 from kernels.executors.active_view import view
 from kernels.model.network import Network
 
@@ -62,7 +62,7 @@ def plan(net: Network, v: dict | None = None) -> dict:
     rec["bias"], rec["stamp"] = net.bias, -1
     rec["lo"], rec["hi"] = v["out_ptr"][p:-1], v["out_ptr"][p + 1:]
     rec["act"], rec["lay"] = net.act, v["layer_of"]
-    edge = np.zeros(v["out_dst"].size, edge_t)
+    edge = aligned(v["out_dst"].size * edge_t.itemsize, np.uint8, PAGE_BYTES).view(edge_t)
     edge["dst"], edge["val"] = v["out_dst"], v["out_val"]
     return {"rec": rec, "edge": edge, "in_ptr": v["out_ptr"][:p + 1].copy(),
             "always": v["always"], "layer_ptr": net.layer_ptr, "r": net.r,
@@ -73,9 +73,11 @@ def workspace(net: Network, pl: dict) -> tuple:
     """This thread's (records, queue, per-layer counts, epoch) for plan ``pl`` (kept in it)."""
     ws = getattr(pl["threads"], "ws", None)
     if ws is None:
-        rec = aligned(pl["rec"].nbytes, np.uint8).view(pl["rec"].dtype)
+        # page-aligned, as the batch paths' buffers (dense.forward): where the heap put them set
+        # which reads wait on which writes (4 KiB aliasing), differently in every process
+        rec = aligned(pl["rec"].nbytes, np.uint8, PAGE_BYTES).view(pl["rec"].dtype)
         rec[:] = pl["rec"]
-        ws = pl["threads"].ws = (rec, np.empty(net.n_neurons, np.int64),
+        ws = pl["threads"].ws = (rec, scratch(net.n_neurons, np.int64),
                                  np.zeros(net.depth + 1, np.int64), np.zeros(1, np.int64))
     return ws
 
