@@ -119,35 +119,54 @@ def test_a_row_is_timed_after_a_warm_up_of_back_to_back_batch_calls():
     assert timing.warmup_seconds(0.05) == timing.warmup_seconds(5.0) == timing.WARMUP_MAX_S
 
 
-def test_two_episodes_around_the_rows_other_work_pool_their_repeats():
+def test_two_episodes_around_the_rows_other_work_pool_their_repeats(monkeypatch):
     # the host changes state while the row verifies: each episode agrees with itself, the
-    # pooled repeats do not, and the figure is flagged; an unchanged host pools to stable
-    def run(after):
-        state = {"call": 1e-3}
+    # pooled repeats do not, so a third episode is taken; an episode that agrees with the
+    # fastest makes the figure (a slow phase only slows), none agreeing flags it
+    stable_measure = timing.stable_measure
+
+    def run(calls):
+        """``calls``: the duration of one batch call in each episode (the last one repeats)."""
+        episode = [0]
         clock = FakeClock([1e-6])
         seen = []
 
         def predict(obj, X):
-            clock.t += state["call"]
+            clock.t += calls[min(episode[0], len(calls) - 1)]
 
-        def between(batch):
-            seen.append(batch)
-            state["call"] = after
+        def counting(measure, recheck=None, **kw):
+            out = stable_measure(measure, recheck, **kw)
+            episode[0] += recheck is None  # the single-input figure ends an episode
+            return out
 
+        monkeypatch.setattr(timing, "stable_measure", counting)
         row = timing.measure(predict, None, np.zeros((10, 2)), clock=clock, min_time=0.04,
-                             repeats=5, sample_s=1e-9, between=between,
+                             repeats=5, sample_s=1e-9, between=seen.append,
                              predict_one=lambda obj, x: clock.kernel())
         return row, seen
 
-    row, seen = run(after=2e-3)
+    # the host stays slow after the verification: the third episode agrees with the second only
+    row, seen = run([1e-3, 2e-3])
     assert seen == [pytest.approx(1e-4)]  # called once, with the first episode's batch median
-    assert row["timing"]["episodes"] == 2 and row["timing"]["min_time"] == 0.04
+    assert row["timing"]["episodes"] == 3 and row["timing"]["min_time"] == 0.04
     assert row["stable"] is False and "episodes disagree" in row["stability"]["reason"]
-    assert [e["stable"] for e in row["stability"]["batch"]["episodes"]] == [True, True]
+    eps = row["stability"]["batch"]["episodes"]
+    assert [e["stable"] for e in eps] == [True] * 3 and all(e["kept"] for e in eps)
     assert row["batch_spread"]["min"] == pytest.approx(1e-4)
     assert row["batch_spread"]["max"] == pytest.approx(2e-4)
-    row, _ = run(after=1e-3)
+    # a slow phase during the second episode only: the third agrees with the first
+    row, _ = run([1e-3, 2e-3, 1.05e-3])
+    assert row["stable"] and row["timing"]["episodes"] == 3
+    assert [e["kept"] for e in row["stability"]["batch"]["episodes"]] == [True, False, True]
+    assert row["batch_spread"]["max"] == pytest.approx(1.05e-4)
+    # a slow first episode: the second and third agree, the fastest among them
+    row, _ = run([2e-3, 1e-3])
     assert row["stable"] and row["batch_s_per_input"] == pytest.approx(1e-4)
+    assert [e["kept"] for e in row["stability"]["batch"]["episodes"]] == [False, True, True]
+    # an unchanged host: two episodes pool to stable
+    row, _ = run([1e-3])
+    assert row["stable"] and row["batch_s_per_input"] == pytest.approx(1e-4)
+    assert row["timing"]["episodes"] == 2
 
 
 def test_a_sweep_warms_up_before_the_first_executor_of_a_group_only(tmp_path):
